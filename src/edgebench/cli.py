@@ -1,0 +1,152 @@
+"""The command line: a thin typer layer that builds a RunConfig and calls the library."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from edgebench.config import ModelSpec, OptimizerSpec, RunConfig, parse_frameworks, parse_hidden
+from edgebench.errors import UserError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="Train one network fairly in several frameworks, export it to embedded formats, "
+                       "and verify every export on its real runtime.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def _root() -> None:
+    """Train one network fairly in several frameworks, export it to embedded formats, and verify
+    every export on its real runtime."""
+
+
+class ProgressView:
+    """Turns pipeline events into rich progress bars."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.tasks: dict[str, int] = {}
+
+    def __call__(self, label: str, ev: dict) -> None:
+        kind = ev["event"]
+        p = self.progress
+        if kind == "start":
+            total = ev.get("epochs") if ev["kind"] == "train" else ev.get("total")
+            verb = "train" if ev["kind"] == "train" else "verify"
+            self.tasks[label] = p.add_task(f"{verb} {label}", total=total)
+        elif kind == "epoch":
+            p.update(self.tasks[label], completed=ev["epoch"],
+                     description=f"train {label}  loss {ev['loss']:.4f} acc {ev['accuracy']:.4f}")
+        elif kind == "export":
+            p.update(self.tasks[label], description=f"export {label} -> {ev['format']} {ev['precision']}")
+        elif kind == "progress":
+            p.update(self.tasks[label], completed=ev["done"])
+        elif kind == "done" and label in self.tasks:
+            task = self.tasks[label]
+            p.update(task, completed=p.tasks[task].total,
+                     description=f"[green]{'trained' if ev['kind'] == 'train' else 'verified'} {label}")
+        elif kind == "failed":
+            if label in self.tasks:
+                p.update(self.tasks[label], description=f"[red]{label} failed")
+            p.console.print(f"[red]{label} failed:[/red] {ev['error']}")
+        elif kind == "skipped":
+            p.console.print(f"[yellow]{label} skipped:[/yellow] {ev['reason']}")
+
+
+def _artifact_status(a: dict) -> str:
+    if a["status"] != "ok":
+        return f"[red]{a['status']}[/red]: {a.get('error')}"
+    if a.get("within_tolerance") is False:
+        return "[red]OUT OF TOLERANCE[/red]"
+    return "[green]ok[/green]"
+
+
+def print_summary(r: dict, run_dir: Path) -> None:
+    from edgebench.report.markdown import table1_rows, title
+
+    t = Table(title="Table 1: training")
+    for col in ("Framework", "Training Time (s)", "Test Accuracy"):
+        t.add_column(col, justify="left" if col == "Framework" else "right")
+    for row in table1_rows(r):
+        t.add_row(*row)
+    console.print(t)
+    arts = r.get("artifacts", [])
+    if arts:
+        a_t = Table(title="Exports, verified on their runtime")
+        for col in ("Artifact", "Size (bytes)", "Runtime", "Accuracy", "Agreement", "Max abs diff", "Status"):
+            a_t.add_column(col, justify="left" if col in ("Artifact", "Runtime", "Status") else "right")
+        for a in arts:
+            ok = a["status"] == "ok" and "top1_agreement" in a
+            a_t.add_row(
+                f"{a['framework']}->{a['format']} {a['precision']}",
+                f"{a['size_bytes']:,}" if a.get("size_bytes") else "-",
+                a["runtime"],
+                f"{a['test_accuracy']:.4f}" if ok else "-",
+                f"{a['top1_agreement'] * 100:.2f}%" if ok else "-",
+                f"{a['max_abs_diff']:.2e}" if ok else "-",
+                _artifact_status(a),
+            )
+        console.print(a_t)
+    console.print(f"Run status: [bold]{r['status']}[/bold]; wall time {r.get('wall_time_s', 0):.1f} s")
+    console.print(f"Results: {run_dir / 'results.json'}\nReport:  {run_dir / 'report.md'}")
+
+
+@app.command()
+def run(
+    frameworks: str = typer.Option("tensorflow,pytorch", help="Comma list: tensorflow, pytorch."),
+    epochs: int = typer.Option(5, help="Training epochs."),
+    batch_size: int = typer.Option(64, help="Mini-batch size."),
+    hidden: str = typer.Option("64", help="Hidden layer sizes, comma list (e.g. 128,64)."),
+    lr: float = typer.Option(1e-3, help="Learning rate."),
+    optimizer: str = typer.Option("adam", help="adam or sgd."),
+    adam_epsilon: float = typer.Option(1e-8, help="Adam epsilon, set in every framework."),
+    seed: int = typer.Option(0, help="Seed for the initial weights and the batch order."),
+    threads: Optional[int] = typer.Option(None, help="Threads per framework [default: all cores]."),
+    dataset: str = typer.Option("mnist", help="mnist, fashion-mnist, or a folder of IDX files."),
+    limit_train: Optional[int] = typer.Option(None, help="Use only the first N training images."),
+    limit_test: Optional[int] = typer.Option(None, help="Use only the first N test images."),
+    out: Optional[Path] = typer.Option(None, help="Run folder [default: runs/<timestamp>]."),
+) -> None:
+    """Train, export, verify and report."""
+    from edgebench.pipeline import Run
+
+    cfg = RunConfig(
+        frameworks=parse_frameworks(frameworks),
+        dataset=dataset,
+        model=ModelSpec(hidden=parse_hidden(hidden)),
+        optimizer=OptimizerSpec(name=optimizer.lower(), learning_rate=lr, epsilon=adam_epsilon),
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        threads=threads if threads is not None else (os.cpu_count() or 1),
+        limit_train=limit_train,
+        limit_test=limit_test,
+        out=out,
+    )
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        job = Run(cfg, on_event=ProgressView(progress))
+        progress.console.print(f"Run folder: {job.dir}")
+        r = job.execute()
+    print_summary(r, job.dir)
+    if r["status"] == "failed":
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as e:
+        err_console.print(f"[bold red]error:[/bold red] {e}", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)

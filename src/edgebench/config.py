@@ -1,0 +1,151 @@
+"""Run settings: frozen dataclasses, validated once, recorded whole in results.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgebench.errors import ConfigError
+
+FRAMEWORKS = ("tensorflow", "pytorch")
+FRAMEWORK_ALIASES = {"tf": "tensorflow", "keras": "tensorflow", "torch": "pytorch"}
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A multi-layer perceptron: input -> hidden (ReLU) ... -> logits."""
+
+    input_size: int = 784
+    hidden: tuple[int, ...] = (64,)
+    num_classes: int = 10
+
+    @property
+    def layer_sizes(self) -> list[tuple[int, int]]:
+        sizes = [self.input_size, *self.hidden, self.num_classes]
+        return list(zip(sizes[:-1], sizes[1:]))
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(i * o + o for i, o in self.layer_sizes)
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """Every hyper-parameter set explicitly, so no framework default leaks in.
+
+    epsilon: Keras and PyTorch both add it to the square root of the second moment, but
+    Keras adds it *before* the bias correction and PyTorch *after*: with the same value,
+    Keras' effective epsilon is epsilon / sqrt(1 - beta2**t) (31.6x larger at step 1,
+    converging to epsilon). Both frameworks run their stock Adam; see report.md.
+    """
+
+    name: str = "adam"
+    learning_rate: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    frameworks: tuple[str, ...] = FRAMEWORKS
+    dataset: str = "mnist"
+    model: ModelSpec = field(default_factory=ModelSpec)
+    optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
+    epochs: int = 5
+    batch_size: int = 64
+    seed: int = 0
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    limit_train: int | None = None
+    limit_test: int | None = None
+    out: Path | None = None
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["out"] = str(self.out) if self.out else None
+        d["frameworks"] = list(self.frameworks)
+        d["model"]["hidden"] = list(self.model.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        d = dict(d)
+        model = ModelSpec(**{**d.pop("model", {})})
+        model = dataclasses.replace(model, hidden=tuple(model.hidden))
+        opt = OptimizerSpec(**d.pop("optimizer", {}))
+        out = d.pop("out", None)
+        return cls(
+            model=model,
+            optimizer=opt,
+            out=Path(out) if out else None,
+            frameworks=tuple(d.pop("frameworks", FRAMEWORKS)),
+            **d,
+        )
+
+
+def parse_frameworks(text: str) -> tuple[str, ...]:
+    names = []
+    for raw in text.split(","):
+        name = raw.strip().lower()
+        if not name:
+            continue
+        name = FRAMEWORK_ALIASES.get(name, name)
+        if name not in FRAMEWORKS:
+            raise ConfigError(
+                f"unknown framework '{raw.strip()}' in --frameworks; valid choices: {', '.join(FRAMEWORKS)}"
+            )
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise ConfigError(f"--frameworks is empty; valid choices: {', '.join(FRAMEWORKS)}")
+    return tuple(names)
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise ConfigError(f"--hidden must be a comma list of positive integers, got '{text}'") from None
+    return sizes
+
+
+def validate(cfg: RunConfig) -> None:
+    """Report every problem at once, as one line."""
+    problems = []
+
+    def positive(name: str, value, allow_none=False):
+        if value is None and allow_none:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            problems.append(f"{name} must be a positive integer, got {value!r}")
+
+    positive("--epochs", cfg.epochs)
+    positive("--batch-size", cfg.batch_size)
+    positive("--threads", cfg.threads)
+    positive("--limit-train", cfg.limit_train, allow_none=True)
+    positive("--limit-test", cfg.limit_test, allow_none=True)
+    if not cfg.model.hidden:
+        problems.append("--hidden needs at least one layer size, e.g. --hidden 64")
+    for h in cfg.model.hidden:
+        if h <= 0:
+            problems.append(f"--hidden sizes must be positive, got {h}")
+    for fw in cfg.frameworks:
+        if fw not in FRAMEWORKS:
+            problems.append(f"unknown framework '{fw}'; valid choices: {', '.join(FRAMEWORKS)}")
+    opt = cfg.optimizer
+    if opt.name not in OPTIMIZERS:
+        problems.append(f"unknown optimizer '{opt.name}'; valid choices: {', '.join(OPTIMIZERS)}")
+    if not opt.learning_rate > 0:
+        problems.append(f"--lr must be > 0, got {opt.learning_rate}")
+    for name, v in (("beta1", opt.beta1), ("beta2", opt.beta2)):
+        if not 0 <= v < 1:
+            problems.append(f"Adam {name} must be in [0, 1), got {v}")
+    if not opt.epsilon > 0:
+        problems.append(f"Adam epsilon must be > 0, got {opt.epsilon}")
+    if not isinstance(cfg.seed, int) or cfg.seed < 0:
+        problems.append(f"--seed must be a non-negative integer, got {cfg.seed!r}")
+    if problems:
+        raise ConfigError("; ".join(problems))

@@ -1,0 +1,1 @@
+"""Exporters: small per-format functions that import their converter only when called."""

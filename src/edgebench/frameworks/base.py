@@ -1,0 +1,59 @@
+"""What every framework adapter provides. NumPy arrays are the only currency in and out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from edgebench.config import ModelSpec, OptimizerSpec
+from edgebench.model import Weights
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    loss: float
+    accuracy: float
+    time_s: float
+
+    def to_dict(self) -> dict:
+        return {"epoch": self.epoch, "loss": self.loss, "accuracy": self.accuracy, "time_s": self.time_s}
+
+
+@dataclass(frozen=True)
+class ExportTarget:
+    """One artifact a framework can produce: format x precision, and the runtime that runs it."""
+
+    format: str
+    precision: str
+    runtime: str
+    filename: str
+    export: Callable[[Any, Path, ModelSpec], None]
+
+
+class FrameworkAdapter(Protocol):
+    name: str
+
+    def __init__(self, threads: int) -> None: ...
+
+    def build(self, spec: ModelSpec, weights: Weights) -> Any: ...
+
+    def train(self, model: Any, x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: int,
+              optimizer: OptimizerSpec, on_epoch: Callable[[EpochRecord], None]) -> list[EpochRecord]: ...
+
+    def predict(self, model: Any, x: np.ndarray) -> np.ndarray: ...
+
+    def get_weights(self, model: Any) -> Weights: ...
+
+    def export_targets(self) -> list[ExportTarget]: ...
+
+    def versions(self) -> dict[str, str]: ...
+
+
+def batches(n: int, batch_size: int):
+    """(start, stop) of each batch; the last one may be short, in every framework alike."""
+    for start in range(0, n, batch_size):
+        yield start, min(start + batch_size, n)

@@ -1,0 +1,82 @@
+"""TensorFlow / Keras 3: what a typical user writes (model.fit), with every choice pinned."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from edgebench.config import ModelSpec, OptimizerSpec
+from edgebench.frameworks.base import EpochRecord, ExportTarget
+from edgebench.model import Weights
+
+
+class TensorFlowAdapter:
+    name = "tensorflow"
+
+    def __init__(self, threads: int) -> None:
+        import tensorflow as tf
+
+        # Must run before TensorFlow creates its thread pools (before any op executes).
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            raise RuntimeError(f"KERAS_BACKEND is '{keras.backend.backend()}', expected 'tensorflow'")
+        self.tf, self.keras = tf, keras
+
+    def versions(self) -> dict[str, str]:
+        return {"tensorflow": self.tf.__version__, "keras": self.keras.__version__}
+
+    def build(self, spec: ModelSpec, weights: Weights):
+        keras = self.keras
+        inputs = keras.Input((spec.input_size,), name="image", dtype="float32")
+        x = inputs
+        for i, units in enumerate(spec.hidden):
+            x = keras.layers.Dense(units, activation="relu", name=f"dense_{i}")(x)
+        logits = keras.layers.Dense(spec.num_classes, name=f"dense_{len(spec.hidden)}")(x)
+        model = keras.Model(inputs, logits, name="mlp")
+        model.set_weights([a for pair in weights for a in pair])
+        return model
+
+    def _optimizer(self, opt: OptimizerSpec):
+        o = self.keras.optimizers
+        if opt.name == "sgd":
+            return o.SGD(learning_rate=opt.learning_rate, momentum=0.0, nesterov=False)
+        return o.Adam(learning_rate=opt.learning_rate, beta_1=opt.beta1, beta_2=opt.beta2,
+                      epsilon=opt.epsilon, amsgrad=False)
+
+    def train(self, model, x, y, order, batch_size, optimizer, on_epoch):
+        keras = self.keras
+        # jit_compile=False is what Keras' "auto" resolves to on a CPU; stated so it cannot drift.
+        model.compile(
+            optimizer=self._optimizer(optimizer),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            jit_compile=False,
+        )
+        history = []
+        for epoch, perm in enumerate(order, start=1):
+            t0 = time.perf_counter()
+            # One fit() per epoch over the shared permutation: shuffle=False keeps our order.
+            # Keras caches its train function across fit() calls, so nothing is retraced.
+            h = model.fit(x[perm], y[perm], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+            dt = time.perf_counter() - t0
+            rec = EpochRecord(epoch, float(h.history["loss"][0]), float(h.history["accuracy"][0]), dt)
+            history.append(rec)
+            on_epoch(rec)
+        return history
+
+    def predict(self, model, x: np.ndarray) -> np.ndarray:
+        out = [model(x[i:i + 2000], training=False).numpy() for i in range(0, len(x), 2000)]
+        return np.concatenate(out).astype(np.float32)
+
+    def get_weights(self, model) -> Weights:
+        w = model.get_weights()
+        return [(w[i], w[i + 1]) for i in range(0, len(w), 2)]
+
+    def export_targets(self) -> list[ExportTarget]:
+        from edgebench.exporters import tflite
+
+        return [ExportTarget("tflite", "float32", "litert", "model.tflite", tflite.from_keras)]

@@ -1,0 +1,288 @@
+"""Orchestration only: it imports no framework. Every framework and runtime runs in a child."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from edgebench import __version__, data, results
+from edgebench.config import RunConfig, validate
+from edgebench.errors import UserError
+from edgebench.frameworks import REGISTRY as FRAMEWORKS
+from edgebench.model import INIT_SCHEME, initial_weights, macs, save_weights
+from edgebench.runtimes import REGISTRY as RUNTIMES
+from edgebench.worker import EVENT_PREFIX
+
+# Events go to the UI: (label, event dict). The CLI draws progress bars from them.
+EventSink = Callable[[str, dict], None]
+
+ADAM_EPSILON_NOTE = (
+    "Both frameworks run their stock Adam with the same epsilon. They place it differently: "
+    "Keras updates w -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps), i.e. eps is added before "
+    "the bias correction, so in PyTorch's terms its effective epsilon is eps/sqrt(1-b2^t) "
+    "(31.6x eps at step 1, 1.26x at step 1000, -> eps); PyTorch updates "
+    "w -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). With eps=1e-8 the two differ only "
+    "where sqrt(v_hat) is below ~1e-6, i.e. for near-zero gradients."
+)
+
+
+def default_run_dir() -> Path:
+    return Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def prepare_run_dir(out: Path) -> Path:
+    if out.exists():
+        if not out.is_dir():
+            raise UserError(f"--out {out}: exists and is a file; choose another folder")
+        if (out / results.RESULTS_FILE).exists():
+            raise UserError(f"--out {out}: already holds an edgebench run; choose a new folder")
+        if any(out.iterdir()):
+            raise UserError(f"--out {out}: exists, is not empty and is not an edgebench run; "
+                            "choose a new folder (nothing was written)")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def sha256_bytes(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass
+class ChildOutcome:
+    returncode: int
+    result: dict | None
+    stderr_tail: str
+    wall_s: float
+
+
+def _child_env(threads: int) -> dict:
+    env = dict(os.environ)
+    n = str(threads)
+    env.update({
+        # Thread pools are sized at import time: set every knob before the framework loads.
+        "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n,
+        "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": n,
+        "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow", "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def run_child(task: dict, work_dir: Path, log_path: Path, threads: int,
+              on_event: Callable[[dict], None]) -> ChildOutcome:
+    name = task["name"]
+    task_path = work_dir / f"{name}.task.json"
+    result_path = work_dir / f"{name}.result.json"
+    task = {**task, "result_path": str(result_path)}
+    task_path.write_text(json.dumps(task, indent=1))
+    result_path.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "edgebench.worker", str(task_path)],
+                                stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+                                text=True, env=_child_env(threads))
+        try:
+            for line in proc.stdout:
+                if line.startswith(EVENT_PREFIX):
+                    on_event(json.loads(line[len(EVENT_PREFIX):]))
+                else:
+                    log.write(line)
+            proc.wait()
+        finally:
+            if proc.poll() is None:  # interrupted: never leave a child behind
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    tail = deque(log_path.read_text(errors="replace").splitlines(), maxlen=15)
+    res = json.loads(result_path.read_text()) if result_path.exists() else None
+    return ChildOutcome(proc.returncode, res, "\n".join(tail), time.perf_counter() - t0)
+
+
+def _failure(outcome: ChildOutcome, what: str) -> str:
+    if outcome.result and outcome.result.get("error"):
+        return outcome.result["error"]
+    rc = outcome.returncode
+    how = f"killed by signal {-rc}" if rc < 0 else f"exited with code {rc}"
+    last = outcome.stderr_tail.strip().splitlines()[-1:] or [""]
+    return f"{what} process {how} without a result; last log line: {last[0][:300]}"
+
+
+class Run:
+    """One benchmark run: owns the run folder and results.json."""
+
+    def __init__(self, cfg: RunConfig, on_event: EventSink | None = None):
+        validate(cfg)
+        self.cfg = cfg
+        self.on_event = on_event or (lambda label, ev: None)
+        self.t0 = time.perf_counter()
+        # Read and check the data before anything is written, so bad input leaves no debris.
+        self.dataset = data.load(cfg.dataset, limit_train=cfg.limit_train, limit_test=cfg.limit_test)
+        if self.dataset.input_size != cfg.model.input_size or self.dataset.num_classes != cfg.model.num_classes:
+            from dataclasses import replace
+
+            self.cfg = cfg = replace(cfg, model=replace(cfg.model, input_size=self.dataset.input_size,
+                                                        num_classes=self.dataset.num_classes))
+        self.dir = prepare_run_dir(cfg.out or default_run_dir())
+        self.work = self.dir / ".work"
+        self.logs = self.dir / "logs"
+        self.work.mkdir()
+        self.logs.mkdir()
+        self.results: dict = {}
+
+    # -- stages ---------------------------------------------------------------------------
+    def execute(self) -> dict:
+        self._write_inputs()
+        self.save()
+        for fw in self.cfg.frameworks:
+            self._train(fw)
+            self.save()
+        for art in self.results["artifacts"]:
+            if art["status"] == "ok":
+                self._verify(art)
+                self.save()
+        statuses = [t["status"] for t in self.results["trainings"]]
+        statuses += [a["status"] for a in self.results["artifacts"]]
+        if statuses and all(s == "ok" for s in statuses):
+            self.results["status"] = "complete"
+        elif any(s == "ok" for s in statuses):
+            self.results["status"] = "partial"
+        else:
+            self.results["status"] = "failed"
+        self.results["finished_at"] = results.now_iso()
+        self.results["wall_time_s"] = time.perf_counter() - self.t0
+        self.save()
+        return self.results
+
+    def save(self) -> None:
+        results.write_json_atomic(self.dir / results.RESULTS_FILE, self.results)
+        from edgebench.report.markdown import render
+
+        (self.dir / "report.md").write_text(render(self.results))
+
+    def _write_inputs(self) -> None:
+        cfg, ds = self.cfg, self.dataset
+        inputs = self.dir / "inputs"
+        inputs.mkdir()
+        w_path = inputs / "initial_weights.npz"
+        save_weights(initial_weights(cfg.model, cfg.seed), w_path)
+        o_path = inputs / "batch_order.npy"
+        order = data.batch_order(len(ds.y_train), cfg.epochs, cfg.seed)
+        np.save(o_path, order)
+        self.weights_path, self.order_path = w_path, o_path
+        config = cfg.to_dict()
+        config["out"] = str(self.dir)
+        config["dataset_sha256"] = ds.checksums
+        self.results = {
+            "schema_version": results.SCHEMA_VERSION,
+            "edgebench_version": __version__,
+            "created_at": results.now_iso(),
+            "status": "running",
+            "config": config,
+            "dataset": ds.describe(),
+            "model": {
+                "layers": [{"in": i, "out": o, "activation": "relu" if k < len(cfg.model.hidden) else "none"}
+                           for k, (i, o) in enumerate(cfg.model.layer_sizes)],
+                "parameter_count": cfg.model.parameter_count,
+                "macs_per_sample": macs(cfg.model),
+            },
+            "fairness": {
+                "initial_weights": {"file": "inputs/initial_weights.npz", "sha256": sha256_bytes(w_path),
+                                    "scheme": INIT_SCHEME, "seed": cfg.seed},
+                "batch_order": {"file": "inputs/batch_order.npy", "sha256": sha256_bytes(o_path),
+                                "shape": list(order.shape), "seed": cfg.seed,
+                                "note": "one permutation per epoch, shared by every framework; "
+                                        "the last batch of an epoch may be short"},
+                "optimizer": {**config["optimizer"], "epsilon_placement": ADAM_EPSILON_NOTE},
+                "loss": "softmax cross-entropy from logits, mean over the batch",
+                "dtype": "float32",
+                "threads": {"count": cfg.threads,
+                            "how": "TensorFlow intra/inter-op = N; PyTorch set_num_threads(N) and "
+                                   "set_num_interop_threads(N); OMP/MKL/OpenBLAS env = N"},
+                "isolation": "one child process per framework and per artifact verification",
+                "train_time": "sum of per-epoch wall times (time.perf_counter); each epoch covers its "
+                              "shuffle and all training steps; excludes reading data, building the "
+                              "model, evaluation and export",
+                "evaluation": "test loss and accuracy from the framework's logits on all test images, "
+                              "loss computed by edgebench in float64 from those logits",
+            },
+            "environment": results.environment(),
+            "trainings": [],
+            "artifacts": [],
+        }
+
+    def _train(self, fw: str) -> None:
+        info = FRAMEWORKS[fw]
+        entry = {"framework": fw, "status": "skipped", "error": None, "train_time_s": None, "epochs": [],
+                 "test_accuracy": None, "test_loss": None, "peak_rss_bytes": None}
+        self.results["trainings"].append(entry)
+        missing = info.missing_module()
+        if missing:
+            entry["error"] = f"{fw} is not installed (module '{missing}' not found; {info.install_hint})"
+            self.on_event(fw, {"event": "skipped", "reason": entry["error"]})
+            return
+        fw_dir = self.dir / fw
+        fw_dir.mkdir(exist_ok=True)
+        m = self.cfg.model
+        task = {
+            "kind": "train", "name": f"train-{fw}", "framework": fw, "fw_dir": str(fw_dir),
+            "dataset": self.cfg.dataset, "limit_train": self.cfg.limit_train,
+            "limit_test": self.cfg.limit_test, "threads": self.cfg.threads,
+            "model": {"input_size": m.input_size, "hidden": list(m.hidden), "num_classes": m.num_classes},
+            "optimizer": self.cfg.to_dict()["optimizer"], "batch_size": self.cfg.batch_size,
+            "weights_path": str(self.weights_path), "order_path": str(self.order_path),
+        }
+        self.on_event(fw, {"event": "start", "kind": "train", "epochs": self.cfg.epochs})
+        outcome = run_child(task, self.work, self.logs / f"train-{fw}.log", self.cfg.threads,
+                            lambda ev: self.on_event(fw, ev))
+        entry["log"] = f"logs/train-{fw}.log"
+        entry["process_wall_s"] = outcome.wall_s
+        res = outcome.result
+        if outcome.returncode != 0 or not res or res.get("status") != "ok":
+            entry.update(status="failed", error=_failure(outcome, f"{fw} training"),
+                         exit_code=outcome.returncode)
+            self.on_event(fw, {"event": "failed", "error": entry["error"]})
+            return
+        arts = res.pop("artifacts")
+        entry.update(res)
+        self.results["artifacts"].extend(arts)
+        self.on_event(fw, {"event": "done", "kind": "train"})
+
+    def _verify(self, art: dict) -> None:
+        label = f"{art['framework']}/{art['format']}-{art['precision']}"
+        info = RUNTIMES[art["runtime"]]
+        missing = info.missing_module()
+        if missing:
+            art.update(status="skipped", error=f"runtime {info.name} is not installed "
+                                               f"(module '{missing}'; pip install 'edgebench[{info.extra}]')")
+            return
+        name = f"verify-{art['framework']}-{art['format']}-{art['precision']}"
+        task = {
+            "kind": "verify", "name": name, "file": str(self.dir / art["file"]), "runtime": art["runtime"],
+            "precision": art["precision"], "dataset": self.cfg.dataset, "limit_test": self.cfg.limit_test,
+            "threads": self.cfg.threads,
+            "source_logits": str(self.dir / art["framework"] / "test_logits.npy"),
+        }
+        self.on_event(label, {"event": "start", "kind": "verify", "total": len(self.dataset.y_test)})
+        outcome = run_child(task, self.work, self.logs / f"{name}.log", self.cfg.threads,
+                            lambda ev: self.on_event(label, ev))
+        res = outcome.result
+        if outcome.returncode != 0 or not res or res.get("status") != "ok":
+            art.update(status="failed", error=_failure(outcome, f"{label} verification"),
+                       exit_code=outcome.returncode)
+            self.on_event(label, {"event": "failed", "error": art["error"]})
+            return
+        art.update(res)
+        art["verify_log"] = f"logs/{name}.log"
+        self.on_event(label, {"event": "done", "kind": "verify"})

@@ -1,0 +1,145 @@
+"""Child-process entry point: `python -m edgebench.worker TASK.json`.
+
+Each framework trains, and each artifact is verified, in a process of its own, so thread pools,
+memory and crashes stay isolated. The child talks to the parent through JSON lines on stdout
+(prefixed, so library chatter is ignored) and writes its result to the task's result_path.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+EVENT_PREFIX = "@@edgebench "
+
+
+def emit(event: str, **fields) -> None:
+    sys.stdout.write(EVENT_PREFIX + json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+def peak_rss_bytes() -> int:
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
+
+
+def _spec(task):
+    from edgebench.config import ModelSpec, OptimizerSpec
+
+    m = task["model"]
+    return ModelSpec(m["input_size"], tuple(m["hidden"]), m["num_classes"]), OptimizerSpec(**task["optimizer"])
+
+
+def train(task: dict) -> dict:
+    from edgebench import data
+    from edgebench.frameworks import REGISTRY
+    from edgebench.model import load_weights, softmax_cross_entropy
+
+    fw_dir = Path(task["fw_dir"])
+    spec, opt = _spec(task)
+    t0 = time.perf_counter()
+    adapter = REGISTRY[task["framework"]].load()(task["threads"])
+    import_time_s = time.perf_counter() - t0
+    ds = data.load(task["dataset"], limit_train=task["limit_train"], limit_test=task["limit_test"])
+    weights = load_weights(Path(task["weights_path"]))
+    order = np.load(task["order_path"])
+    model = adapter.build(spec, weights)
+
+    def on_epoch(rec):
+        emit("epoch", **rec.to_dict(), epochs=len(order))
+
+    history = adapter.train(model, ds.x_train, ds.y_train, order, task["batch_size"], opt, on_epoch)
+    logits = adapter.predict(model, ds.x_test)
+    np.save(fw_dir / "test_logits.npy", logits)
+    from edgebench.model import save_weights
+
+    save_weights(adapter.get_weights(model), fw_dir / "final_weights.npz")
+    result = {
+        "status": "ok",
+        "versions": adapter.versions(),
+        "import_time_s": import_time_s,
+        # Sum of the per-epoch wall times: each covers that epoch's shuffle (gather by the shared
+        # permutation) and all its training steps, and nothing else.
+        "train_time_s": sum(r.time_s for r in history),
+        "epochs": [r.to_dict() for r in history],
+        "test_accuracy": float(np.mean(logits.argmax(axis=1) == ds.y_test)),
+        "test_loss": softmax_cross_entropy(logits, ds.y_test),
+        "test_samples": int(len(ds.y_test)),
+        "peak_rss_bytes": peak_rss_bytes(),  # after training and evaluation, before exports
+        "test_logits": str((fw_dir / "test_logits.npy").name),
+        "artifacts": [],
+    }
+    wanted = task.get("formats")
+    for target in adapter.export_targets():
+        if wanted is not None and target.format not in wanted:
+            continue
+        emit("export", format=target.format, precision=target.precision)
+        path = fw_dir / target.filename
+        art = {"framework": task["framework"], "format": target.format, "precision": target.precision,
+               "runtime": target.runtime, "file": f"{fw_dir.name}/{target.filename}"}
+        t1 = time.perf_counter()
+        try:
+            target.export(model, path, spec)
+            art.update(status="ok", error=None, size_bytes=path.stat().st_size)
+        except Exception as e:  # a converter's failure is recorded; the other exports go on
+            traceback.print_exc()
+            art.update(status="failed", error=f"export failed: {type(e).__name__}: {_first_line(e)}",
+                       size_bytes=None)
+        art["export_time_s"] = time.perf_counter() - t1
+        result["artifacts"].append(art)
+    return result
+
+
+def verify(task: dict) -> dict:
+    from edgebench import data
+    from edgebench.measure.parity import compare
+    from edgebench.runtimes import REGISTRY
+
+    info = REGISTRY[task["runtime"]]
+    t0 = time.perf_counter()
+    session = info.load()(Path(task["file"]), threads=task["threads"])
+    load_time_s = time.perf_counter() - t0
+    ds = data.load(task["dataset"], limit_test=task["limit_test"], splits=("test",))
+    source = np.load(task["source_logits"])
+    chunk = 1000
+    outs = []
+    for start in range(0, len(ds.x_test), chunk):
+        outs.append(session.predict(ds.x_test[start:start + chunk]))
+        emit("progress", done=min(start + chunk, len(ds.x_test)), total=len(ds.x_test))
+    logits = np.concatenate(outs)
+    result = {"status": "ok", "runtime_version": session.version(), "load_time_s": load_time_s,
+              "test_samples": int(len(ds.y_test)), "peak_rss_bytes": peak_rss_bytes()}
+    result.update(compare(source, logits, ds.y_test, task["precision"]))
+    session.close()
+    return result
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else ""
+
+
+def main(argv: list[str]) -> int:
+    task_path = Path(argv[0])
+    task = json.loads(task_path.read_text())
+    kind = task["kind"]
+    try:
+        result = {"train": train, "verify": verify}[kind](task)
+        code = 0
+    except Exception as e:
+        traceback.print_exc()
+        result = {"status": "failed", "error": f"{type(e).__name__}: {_first_line(e)}"}
+        code = 1
+    tmp = Path(task["result_path"] + ".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(task["result_path"])
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
