@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edgebench.config import ModelSpec, OptimizerSpec, RunConfig, parse_frameworks, parse_hidden
+from edgebench.config import (ModelSpec, OptimizerSpec, RunConfig, parse_formats, parse_frameworks,
+                              parse_hidden)
 from edgebench.errors import UserError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
@@ -80,18 +81,17 @@ def print_summary(r: dict, run_dir: Path) -> None:
     console.print(t)
     arts = r.get("artifacts", [])
     if arts:
-        a_t = Table(title="Exports, verified on their runtime")
-        for col in ("Artifact", "Size (bytes)", "Runtime", "Accuracy", "Agreement", "Max abs diff", "Status"):
-            a_t.add_column(col, justify="left" if col in ("Artifact", "Runtime", "Status") else "right")
+        a_t = Table(title="Exports, verified on their runtime over the test set")
+        for col in ("Artifact", "Size (KB)", "Accuracy", "Agreement", "Max |diff|", "Status"):
+            a_t.add_column(col, justify="left" if col in ("Artifact", "Status") else "right")
         for a in arts:
             ok = a["status"] == "ok" and "top1_agreement" in a
             a_t.add_row(
-                f"{a['framework']}->{a['format']} {a['precision']}",
-                f"{a['size_bytes']:,}" if a.get("size_bytes") else "-",
-                a["runtime"],
+                f"{title(a['framework'])} -> {a['format']} {a['precision']} ({a['runtime']})",
+                f"{a['size_bytes'] / 1000:.1f}" if a.get("size_bytes") else "-",
                 f"{a['test_accuracy']:.4f}" if ok else "-",
                 f"{a['top1_agreement'] * 100:.2f}%" if ok else "-",
-                f"{a['max_abs_diff']:.2e}" if ok else "-",
+                f"{a['max_abs_diff']:.1e}" if ok else "-",
                 _artifact_status(a),
             )
         console.print(a_t)
@@ -108,6 +108,10 @@ def run(
     lr: float = typer.Option(1e-3, help="Learning rate."),
     optimizer: str = typer.Option("adam", help="adam or sgd."),
     adam_epsilon: float = typer.Option(1e-8, help="Adam epsilon, set in every framework."),
+    adam_epsilon_placement: str = typer.Option(
+        "aligned", help="aligned: every framework uses Keras' epsilon placement; native: each its own."),
+    formats: Optional[str] = typer.Option(None, help="Export formats, comma list (tflite, onnx), or none "
+                                                     "[default: all]."),
     seed: int = typer.Option(0, help="Seed for the initial weights and the batch order."),
     threads: Optional[int] = typer.Option(None, help="Threads per framework [default: all cores]."),
     dataset: str = typer.Option("mnist", help="mnist, fashion-mnist, or a folder of IDX files."),
@@ -122,7 +126,9 @@ def run(
         frameworks=parse_frameworks(frameworks),
         dataset=dataset,
         model=ModelSpec(hidden=parse_hidden(hidden)),
-        optimizer=OptimizerSpec(name=optimizer.lower(), learning_rate=lr, epsilon=adam_epsilon),
+        optimizer=OptimizerSpec(name=optimizer.lower(), learning_rate=lr, epsilon=adam_epsilon,
+                                epsilon_placement=adam_epsilon_placement.lower()),
+        formats=parse_formats(formats),
         epochs=epochs,
         batch_size=batch_size,
         seed=seed,
@@ -141,12 +147,27 @@ def run(
         raise typer.Exit(1)
 
 
+def _fail(message: str, code: int) -> None:
+    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
 def main() -> None:
+    try:  # typer >= 0.2x vendors its own click
+        from typer._click import exceptions as click_exc
+    except ImportError:  # pragma: no cover
+        from click import exceptions as click_exc
+
     try:
-        app()
+        code = app(standalone_mode=False)
+    except click_exc.NoArgsIsHelpError as e:
+        console.print(e.ctx.get_help() if e.ctx else str(e))
+        code = 0
+    except click_exc.UsageError as e:
+        # Click's own usage errors (a non-number for --lr, an unknown option) as one line too.
+        _fail(e.format_message(), 2)
     except UserError as e:
-        err_console.print(f"[bold red]error:[/bold red] {e}", highlight=False, soft_wrap=True)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
+        _fail(str(e), e.exit_code)
+    except (KeyboardInterrupt, getattr(click_exc, "Abort", KeyboardInterrupt)):
+        _fail("interrupted", 130)
+    sys.exit(code if isinstance(code, int) else 0)

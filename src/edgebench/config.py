@@ -10,8 +10,10 @@ from pathlib import Path
 from edgebench.errors import ConfigError
 
 FRAMEWORKS = ("tensorflow", "pytorch")
+FORMATS = ("tflite", "onnx")
 FRAMEWORK_ALIASES = {"tf": "tensorflow", "keras": "tensorflow", "torch": "pytorch"}
 OPTIMIZERS = ("adam", "sgd")
+EPSILON_PLACEMENTS = ("aligned", "native")
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,11 @@ class OptimizerSpec:
     epsilon: Keras and PyTorch both add it to the square root of the second moment, but
     Keras adds it *before* the bias correction and PyTorch *after*: with the same value,
     Keras' effective epsilon is epsilon / sqrt(1 - beta2**t) (31.6x larger at step 1,
-    converging to epsilon). Both frameworks run their stock Adam; see report.md.
+    converging to epsilon).
+    epsilon_placement: "aligned" (default) gives every framework Keras' rule (the
+    "epsilon hat" form of Kingma & Ba, section 2): PyTorch's epsilon is set to
+    epsilon / sqrt(1 - beta2**t) before step t, which makes the two updates algebraically
+    identical. "native" leaves each framework's stock rule.
     """
 
     name: str = "adam"
@@ -47,6 +53,7 @@ class OptimizerSpec:
     beta1: float = 0.9
     beta2: float = 0.999
     epsilon: float = 1e-8
+    epsilon_placement: str = "aligned"
 
 
 @dataclass(frozen=True)
@@ -61,12 +68,14 @@ class RunConfig:
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     limit_train: int | None = None
     limit_test: int | None = None
+    formats: tuple[str, ...] | None = None  # None: every format a framework can export
     out: Path | None = None
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["out"] = str(self.out) if self.out else None
         d["frameworks"] = list(self.frameworks)
+        d["formats"] = list(self.formats) if self.formats is not None else None
         d["model"]["hidden"] = list(self.model.hidden)
         return d
 
@@ -77,11 +86,13 @@ class RunConfig:
         model = dataclasses.replace(model, hidden=tuple(model.hidden))
         opt = OptimizerSpec(**d.pop("optimizer", {}))
         out = d.pop("out", None)
+        formats = d.pop("formats", None)
         return cls(
             model=model,
             optimizer=opt,
             out=Path(out) if out else None,
             frameworks=tuple(d.pop("frameworks", FRAMEWORKS)),
+            formats=tuple(formats) if formats is not None else None,
             **d,
         )
 
@@ -102,6 +113,18 @@ def parse_frameworks(text: str) -> tuple[str, ...]:
     if not names:
         raise ConfigError(f"--frameworks is empty; valid choices: {', '.join(FRAMEWORKS)}")
     return tuple(names)
+
+
+def parse_formats(text: str | None) -> tuple[str, ...] | None:
+    if text is None or text.strip().lower() in ("", "all"):
+        return None
+    if text.strip().lower() == "none":
+        return ()
+    names = tuple(dict.fromkeys(s.strip().lower() for s in text.split(",") if s.strip()))
+    for name in names:
+        if name not in FORMATS:
+            raise ConfigError(f"unknown format '{name}' in --formats; valid choices: {', '.join(FORMATS)}, all, none")
+    return names
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
@@ -143,6 +166,13 @@ def validate(cfg: RunConfig) -> None:
     for name, v in (("beta1", opt.beta1), ("beta2", opt.beta2)):
         if not 0 <= v < 1:
             problems.append(f"Adam {name} must be in [0, 1), got {v}")
+    if opt.epsilon_placement not in EPSILON_PLACEMENTS:
+        problems.append(f"unknown Adam epsilon placement '{opt.epsilon_placement}'; valid choices: "
+                        f"{', '.join(EPSILON_PLACEMENTS)}")
+    if cfg.formats is not None:
+        for f in cfg.formats:
+            if f not in FORMATS:
+                problems.append(f"unknown format '{f}' in --formats; valid choices: {', '.join(FORMATS)}, none")
     if not opt.epsilon > 0:
         problems.append(f"Adam epsilon must be > 0, got {opt.epsilon}")
     if not isinstance(cfg.seed, int) or cfg.seed < 0:

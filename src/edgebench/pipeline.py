@@ -28,13 +28,18 @@ from edgebench.worker import EVENT_PREFIX
 EventSink = Callable[[str, dict], None]
 
 ADAM_EPSILON_NOTE = (
-    "Both frameworks run their stock Adam with the same epsilon. They place it differently: "
-    "Keras updates w -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps), i.e. eps is added before "
-    "the bias correction, so in PyTorch's terms its effective epsilon is eps/sqrt(1-b2^t) "
-    "(31.6x eps at step 1, 1.26x at step 1000, -> eps); PyTorch updates "
-    "w -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). With eps=1e-8 the two differ only "
-    "where sqrt(v_hat) is below ~1e-6, i.e. for near-zero gradients."
+    "Keras and PyTorch place Adam's epsilon differently. Keras: "
+    "w -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps), i.e. eps is added before the bias "
+    "correction ('epsilon hat' in Kingma & Ba, sec. 2); PyTorch: "
+    "w -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). With the same eps, Keras' effective "
+    "epsilon is eps/sqrt(1-b2^t) in PyTorch's terms: 31.6x eps at step 1, 1.26x at step 1000. "
+    "It matters where sqrt(v_hat) is small (rare pixels, dead units)."
 )
+PLACEMENT_NOTE = {
+    "aligned": "Placement aligned: every framework follows Keras' rule; PyTorch's stock Adam gets "
+               "eps_t = eps/sqrt(1-b2^t) before step t, which makes its update algebraically equal.",
+    "native": "Placement native: each framework runs its stock rule, so the updates differ as above.",
+}
 
 
 def default_run_dir() -> Path:
@@ -204,7 +209,8 @@ class Run:
                                 "shape": list(order.shape), "seed": cfg.seed,
                                 "note": "one permutation per epoch, shared by every framework; "
                                         "the last batch of an epoch may be short"},
-                "optimizer": {**config["optimizer"], "epsilon_placement": ADAM_EPSILON_NOTE},
+                "optimizer": {**config["optimizer"], "epsilon_note": ADAM_EPSILON_NOTE + " "
+                              + PLACEMENT_NOTE[cfg.optimizer.epsilon_placement]},
                 "loss": "softmax cross-entropy from logits, mean over the batch",
                 "dtype": "float32",
                 "threads": {"count": cfg.threads,
@@ -242,6 +248,7 @@ class Run:
             "model": {"input_size": m.input_size, "hidden": list(m.hidden), "num_classes": m.num_classes},
             "optimizer": self.cfg.to_dict()["optimizer"], "batch_size": self.cfg.batch_size,
             "weights_path": str(self.weights_path), "order_path": str(self.order_path),
+            "formats": list(self.cfg.formats) if self.cfg.formats is not None else None,
         }
         self.on_event(fw, {"event": "start", "kind": "train", "epochs": self.cfg.epochs})
         outcome = run_child(task, self.work, self.logs / f"train-{fw}.log", self.cfg.threads,

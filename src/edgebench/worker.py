@@ -8,6 +8,7 @@ memory and crashes stay isolated. The child talks to the parent through JSON lin
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -22,6 +23,17 @@ EVENT_PREFIX = "@@edgebench "
 def emit(event: str, **fields) -> None:
     sys.stdout.write(EVENT_PREFIX + json.dumps({"event": event, **fields}) + "\n")
     sys.stdout.flush()
+
+
+def inject_fault(name: str) -> None:
+    """Testing hook: EDGEBENCH_INJECT_FAULT="NAME=crash|raise[,...]" makes the named step fail,
+    so tests can prove that one failure does not stop a run."""
+    for item in os.environ.get("EDGEBENCH_INJECT_FAULT", "").split(","):
+        target, _, how = item.partition("=")
+        if target == name:
+            if how == "crash":
+                os.abort()  # dies by SIGABRT, leaving no result file
+            raise RuntimeError(f"fault injected into {name}")
 
 
 def peak_rss_bytes() -> int:
@@ -84,6 +96,7 @@ def train(task: dict) -> dict:
                "runtime": target.runtime, "file": f"{fw_dir.name}/{target.filename}"}
         t1 = time.perf_counter()
         try:
+            inject_fault(f"export-{task['framework']}-{target.format}-{target.precision}")
             target.export(model, path, spec)
             art.update(status="ok", error=None, size_bytes=path.stat().st_size)
         except Exception as e:  # a converter's failure is recorded; the other exports go on
@@ -129,6 +142,7 @@ def main(argv: list[str]) -> int:
     task = json.loads(task_path.read_text())
     kind = task["kind"]
     try:
+        inject_fault(task["name"])
         result = {"train": train, "verify": verify}[kind](task)
         code = 0
     except Exception as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -56,6 +57,10 @@ class PyTorchAdapter:
         loss_fn = torch.nn.CrossEntropyLoss()  # mean over the batch, as Keras
         n = len(y)
         history = []
+        # Keras' epsilon placement (see OptimizerSpec): PyTorch's update with eps_t =
+        # eps / sqrt(1 - beta2**t) equals Keras' update with eps, step for step.
+        align_eps = optimizer.name == "adam" and optimizer.epsilon_placement == "aligned"
+        step = 0
         model.train()
         for epoch, perm in enumerate(order, start=1):
             t0 = time.perf_counter()
@@ -65,6 +70,11 @@ class PyTorchAdapter:
             correct = torch.zeros((), dtype=torch.int64)
             for start, stop in batches(n, batch_size):
                 xb, yb = xs[start:stop], ys[start:stop]
+                step += 1
+                if align_eps:
+                    eps_t = optimizer.epsilon / math.sqrt(1.0 - optimizer.beta2 ** step)
+                    for group in opt.param_groups:
+                        group["eps"] = eps_t
                 opt.zero_grad(set_to_none=True)
                 logits = model(xb)
                 loss = loss_fn(logits, yb)

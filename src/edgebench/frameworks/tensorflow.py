@@ -18,8 +18,11 @@ class TensorFlowAdapter:
         import tensorflow as tf
 
         # Must run before TensorFlow creates its thread pools (before any op executes).
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # already initialised: only when reused in one process (tests)
+            pass
         import keras
 
         if keras.backend.backend() != "tensorflow":

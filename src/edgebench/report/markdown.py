@@ -123,7 +123,7 @@ def render(r: dict) -> str:
             f"shape {fair['batch_order']['shape']}).",
             f"- **Same optimizer**: {opt['name']} lr={opt['learning_rate']:g}, beta1={opt['beta1']:g}, "
             f"beta2={opt['beta2']:g}, epsilon={opt['epsilon']:g}, set explicitly in both frameworks. "
-            + (fair["optimizer"]["epsilon_placement"] if opt["name"] == "adam" else ""),
+            + (fair["optimizer"]["epsilon_note"] if opt["name"] == "adam" else ""),
             f"- **Same loss**: {fair['loss']}; {fair['dtype']} everywhere.",
             f"- **Same threads**: {fair['threads']['count']} ({fair['threads']['how']}).",
             f"- **Isolation**: {fair['isolation']}; peak RSS is each child's own maximum.",

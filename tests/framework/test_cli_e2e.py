@@ -1,0 +1,92 @@
+"""The real CLI, end to end, on a small slice of MNIST."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import needs_tf, needs_torch
+
+pytestmark = [pytest.mark.framework, pytest.mark.slow, needs_tf, needs_torch]
+
+
+def edgebench(*args, env=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "edgebench", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=600)
+
+
+SMALL = ["--limit-train", "1024", "--limit-test", "500", "--epochs", "2", "--hidden", "32", "--threads", "1"]
+
+
+def test_run_small_slice(tmp_path):
+    out = tmp_path / "run"
+    p = edgebench("run", *SMALL, "--out", str(out))
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "Table 1: training" in p.stdout and str(out) in p.stdout
+    r = json.loads((out / "results.json").read_text())
+    assert r["schema_version"] == 1 and r["status"] == "complete"
+    for key in ("created_at", "config", "environment", "trainings", "artifacts", "fairness", "dataset"):
+        assert key in r
+    cfg = r["config"]
+    assert cfg["epochs"] == 2 and cfg["model"]["hidden"] == [32] and cfg["threads"] == 1
+    assert cfg["optimizer"] == {"name": "adam", "learning_rate": 0.001, "beta1": 0.9, "beta2": 0.999,
+                                "epsilon": 1e-8, "epsilon_placement": "aligned"}
+    assert cfg["dataset_sha256"]["train-images-idx3-ubyte.gz"].startswith("0b367032")
+    assert r["environment"]["packages"]["torch"].startswith("2.13")
+    by_fw = {t["framework"]: t for t in r["trainings"]}
+    assert set(by_fw) == {"tensorflow", "pytorch"}
+    for t in by_fw.values():
+        assert t["status"] == "ok" and t["error"] is None
+        assert [e["epoch"] for e in t["epochs"]] == [1, 2]
+        assert t["train_time_s"] == pytest.approx(sum(e["time_s"] for e in t["epochs"]))
+        assert 0.5 < t["test_accuracy"] <= 1.0 and t["test_loss"] > 0
+        assert t["peak_rss_bytes"] > 50 * 2**20
+        assert t["epochs"][1]["loss"] < t["epochs"][0]["loss"]
+    # Same start, same batches, aligned Adam: the two frameworks land on the same accuracy.
+    assert abs(by_fw["tensorflow"]["test_accuracy"] - by_fw["pytorch"]["test_accuracy"]) <= 0.01
+    arts = {(a["framework"], a["format"]): a for a in r["artifacts"]}
+    assert set(arts) == {("tensorflow", "tflite"), ("pytorch", "onnx")}
+    for (fw, fmt), a in arts.items():
+        assert a["status"] == "ok" and a["precision"] == "float32"
+        assert (out / a["file"]).stat().st_size == a["size_bytes"]
+        assert a["top1_agreement"] >= 0.999 and a["within_tolerance"]
+        assert abs(a["test_accuracy"] - by_fw[fw]["test_accuracy"]) <= 0.001
+        assert a["test_samples"] == 500
+    report = (out / "report.md").read_text()
+    assert "| Framework | Training Time (s) | Test Accuracy |" in report
+    assert "How this was measured" in report and "epsilon" in report
+
+
+def test_failing_framework_does_not_stop_the_run(tmp_path):
+    out = tmp_path / "run"
+    p = edgebench("run", *SMALL, "--epochs", "1", "--out", str(out),
+                  env={"EDGEBENCH_INJECT_FAULT": "train-tensorflow=crash,export-pytorch-onnx-float32=raise"})
+    assert p.returncode == 0, p.stderr[-2000:]
+    r = json.loads((out / "results.json").read_text())
+    assert r["status"] == "partial"
+    tf, pt = r["trainings"]
+    assert tf["status"] == "failed" and "killed by signal 6" in tf["error"] and tf["exit_code"] == -6
+    assert pt["status"] == "ok"
+    (onnx,) = r["artifacts"]
+    assert onnx["status"] == "failed" and "fault injected into export-pytorch-onnx-float32" in onnx["error"]
+    report = (out / "report.md").read_text()
+    assert "**TensorFlow failed**" in report and "killed by signal 6" in report
+
+
+def test_user_errors_are_one_line_exit_2(tmp_path):
+    cases = [
+        (["--epochs", "0"], "--epochs must be a positive integer, got 0"),
+        (["--batch-size", "-3"], "--batch-size must be a positive integer, got -3"),
+        (["--frameworks", "tensorflow,caffe"], "unknown framework 'caffe'"),
+        (["--dataset", str(tmp_path / "absent")], "no such folder"),
+        (["--formats", "coreml"], "unknown format 'coreml'"),
+    ]
+    for args, message in cases:
+        p = edgebench("run", *args, "--out", str(tmp_path / "never"))
+        assert p.returncode == 2, (args, p.stderr)
+        assert message in p.stderr, (args, p.stderr)
+        assert "Traceback" not in p.stderr + p.stdout
+        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert not (tmp_path / "never").exists()
