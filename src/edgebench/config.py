@@ -10,7 +10,7 @@ from pathlib import Path
 from edgebench.errors import ConfigError
 
 FRAMEWORKS = ("tensorflow", "pytorch")
-FORMATS = ("tflite", "onnx")
+FORMATS = ("tflite", "onnx", "executorch")
 FRAMEWORK_ALIASES = {"tf": "tensorflow", "keras": "tensorflow", "torch": "pytorch"}
 OPTIMIZERS = ("adam", "sgd")
 EPSILON_PLACEMENTS = ("aligned", "native")
@@ -69,6 +69,11 @@ class RunConfig:
     limit_train: int | None = None
     limit_test: int | None = None
     formats: tuple[str, ...] | None = None  # None: every format a framework can export
+    calibration_samples: int = 500  # representative set for static int8, drawn from the train set
+    bench_threads: int = 1  # inference threads when timing artifacts (one embedded core)
+    latency_min_iters: int = 200
+    latency_min_time_s: float = 1.0
+    throughput_batch: int = 256
     out: Path | None = None
 
     def to_dict(self) -> dict:
@@ -150,6 +155,12 @@ def validate(cfg: RunConfig) -> None:
     positive("--threads", cfg.threads)
     positive("--limit-train", cfg.limit_train, allow_none=True)
     positive("--limit-test", cfg.limit_test, allow_none=True)
+    positive("--calibration-samples", cfg.calibration_samples)
+    positive("--bench-threads", cfg.bench_threads)
+    positive("--latency-min-iters", cfg.latency_min_iters)
+    positive("--throughput-batch", cfg.throughput_batch)
+    if not (isinstance(cfg.latency_min_time_s, (int, float)) and cfg.latency_min_time_s >= 0):
+        problems.append(f"--latency-min-time must be >= 0 seconds, got {cfg.latency_min_time_s!r}")
     if not cfg.model.hidden:
         problems.append("--hidden needs at least one layer size, e.g. --hidden 64")
     for h in cfg.model.hidden:

@@ -142,8 +142,9 @@ class Run:
         self.dir = prepare_run_dir(cfg.out or default_run_dir())
         self.work = self.dir / ".work"
         self.logs = self.dir / "logs"
-        self.work.mkdir()
-        self.logs.mkdir()
+        self.raw_dir = self.dir / "latency"
+        for d in (self.work, self.logs, self.raw_dir):
+            d.mkdir()
         self.results: dict = {}
 
     # -- stages ---------------------------------------------------------------------------
@@ -185,7 +186,11 @@ class Run:
         o_path = inputs / "batch_order.npy"
         order = data.batch_order(len(ds.y_train), cfg.epochs, cfg.seed)
         np.save(o_path, order)
-        self.weights_path, self.order_path = w_path, o_path
+        c_path = inputs / "calibration_indices.npy"
+        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 2]))
+        n_cal = min(cfg.calibration_samples, len(ds.y_train))
+        np.save(c_path, np.sort(rng.choice(len(ds.y_train), size=n_cal, replace=False)).astype(np.int64))
+        self.weights_path, self.order_path, self.calibration_path = w_path, o_path, c_path
         config = cfg.to_dict()
         config["out"] = str(self.dir)
         config["dataset_sha256"] = ds.checksums
@@ -211,6 +216,15 @@ class Run:
                                         "the last batch of an epoch may be short"},
                 "optimizer": {**config["optimizer"], "epsilon_note": ADAM_EPSILON_NOTE + " "
                               + PLACEMENT_NOTE[cfg.optimizer.epsilon_placement]},
+                "calibration": {"file": "inputs/calibration_indices.npy", "samples": n_cal,
+                                "note": "training images drawn without replacement from the seed; the "
+                                        "same images calibrate every static int8 export"},
+                "inference": {"threads": cfg.bench_threads,
+                              "latency": f"batch 1, session loaded once, 20 warm-up calls, then at least "
+                                         f"{cfg.latency_min_iters} calls and {cfg.latency_min_time_s:g} s timed "
+                                         "one by one with perf_counter_ns; raw samples in latency/",
+                              "throughput": f"batch {cfg.throughput_batch} where the artifact takes a "
+                                            "dynamic batch: images / median batch time"},
                 "loss": "softmax cross-entropy from logits, mean over the batch",
                 "dtype": "float32",
                 "threads": {"count": cfg.threads,
@@ -249,6 +263,7 @@ class Run:
             "optimizer": self.cfg.to_dict()["optimizer"], "batch_size": self.cfg.batch_size,
             "weights_path": str(self.weights_path), "order_path": str(self.order_path),
             "formats": list(self.cfg.formats) if self.cfg.formats is not None else None,
+            "calibration_path": str(self.calibration_path),
         }
         self.on_event(fw, {"event": "start", "kind": "train", "epochs": self.cfg.epochs})
         outcome = run_child(task, self.work, self.logs / f"train-{fw}.log", self.cfg.threads,
@@ -256,12 +271,19 @@ class Run:
         entry["log"] = f"logs/train-{fw}.log"
         entry["process_wall_s"] = outcome.wall_s
         res = outcome.result
-        if outcome.returncode != 0 or not res or res.get("status") != "ok":
+        if not res or res.get("status") != "ok":
             entry.update(status="failed", error=_failure(outcome, f"{fw} training"),
                          exit_code=outcome.returncode)
             self.on_event(fw, {"event": "failed", "error": entry["error"]})
             return
         arts = res.pop("artifacts")
+        if outcome.returncode != 0:
+            # Training finished and was saved; a converter then brought the process down.
+            for art in arts:
+                if art["status"] == "running":
+                    art.update(status="failed", size_bytes=None, exit_code=outcome.returncode,
+                               error=_failure(ChildOutcome(outcome.returncode, None, outcome.stderr_tail,
+                                                           outcome.wall_s), "export"))
         entry.update(res)
         self.results["artifacts"].extend(arts)
         self.on_event(fw, {"event": "done", "kind": "train"})
@@ -278,11 +300,13 @@ class Run:
         task = {
             "kind": "verify", "name": name, "file": str(self.dir / art["file"]), "runtime": art["runtime"],
             "precision": art["precision"], "dataset": self.cfg.dataset, "limit_test": self.cfg.limit_test,
-            "threads": self.cfg.threads,
+            "threads": self.cfg.bench_threads, "raw_dir": str(self.raw_dir),
+            "bench": {"min_iters": self.cfg.latency_min_iters, "min_time_s": self.cfg.latency_min_time_s,
+                      "throughput_batch": self.cfg.throughput_batch},
             "source_logits": str(self.dir / art["framework"] / "test_logits.npy"),
         }
         self.on_event(label, {"event": "start", "kind": "verify", "total": len(self.dataset.y_test)})
-        outcome = run_child(task, self.work, self.logs / f"{name}.log", self.cfg.threads,
+        outcome = run_child(task, self.work, self.logs / f"{name}.log", self.cfg.bench_threads,
                             lambda ev: self.on_event(label, ev))
         res = outcome.result
         if outcome.returncode != 0 or not res or res.get("status") != "ok":

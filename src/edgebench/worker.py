@@ -86,6 +86,13 @@ def train(task: dict) -> dict:
         "test_logits": str((fw_dir / "test_logits.npy").name),
         "artifacts": [],
     }
+    # Save the training result before exporting: a converter that crashes the process must
+    # not take the finished training down with it.
+    save_result(task, result)
+    from edgebench.exporters import ExportContext
+
+    calibration = ds.x_train[np.load(task["calibration_path"])]
+    ctx = ExportContext(spec=spec, calibration=calibration)
     wanted = task.get("formats")
     for target in adapter.export_targets():
         if wanted is not None and target.format not in wanted:
@@ -93,24 +100,39 @@ def train(task: dict) -> dict:
         emit("export", format=target.format, precision=target.precision)
         path = fw_dir / target.filename
         art = {"framework": task["framework"], "format": target.format, "precision": target.precision,
-               "runtime": target.runtime, "file": f"{fw_dir.name}/{target.filename}"}
+               "runtime": target.runtime, "file": f"{fw_dir.name}/{target.filename}", "status": "running"}
+        if target.precision.startswith("int8") and target.precision != "int8-dynamic":
+            art["calibration_samples"] = int(len(calibration))
+        result["artifacts"].append(art)
+        save_result(task, result)  # if the converter crashes, the parent knows which one
         t1 = time.perf_counter()
         try:
             inject_fault(f"export-{task['framework']}-{target.format}-{target.precision}")
-            target.export(model, path, spec)
+            target.export(model, path, ctx)
             art.update(status="ok", error=None, size_bytes=path.stat().st_size)
+            ctx.produced[(target.format, target.precision)] = path
+        except ModuleNotFoundError as e:
+            art.update(status="skipped", size_bytes=None,
+                       error=f"converter not installed: module '{e.name}' not found (pip install 'edgebench[all]')")
         except Exception as e:  # a converter's failure is recorded; the other exports go on
             traceback.print_exc()
             art.update(status="failed", error=f"export failed: {type(e).__name__}: {_first_line(e)}",
                        size_bytes=None)
         art["export_time_s"] = time.perf_counter() - t1
-        result["artifacts"].append(art)
     return result
+
+
+def save_result(task: dict, result: dict) -> None:
+    tmp = Path(task["result_path"] + ".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(task["result_path"])
 
 
 def verify(task: dict) -> dict:
     from edgebench import data
+    from edgebench.measure.latency import time_calls
     from edgebench.measure.parity import compare
+    from edgebench.measure.stats import summarize_ns
     from edgebench.runtimes import REGISTRY
 
     info = REGISTRY[task["runtime"]]
@@ -126,8 +148,37 @@ def verify(task: dict) -> dict:
         emit("progress", done=min(start + chunk, len(ds.x_test)), total=len(ds.x_test))
     logits = np.concatenate(outs)
     result = {"status": "ok", "runtime_version": session.version(), "load_time_s": load_time_s,
-              "test_samples": int(len(ds.y_test)), "peak_rss_bytes": peak_rss_bytes()}
+              "test_samples": int(len(ds.y_test)), "io": session.io, "threads": task["threads"],
+              "accepts_batch": bool(session.accepts_batch)}
     result.update(compare(source, logits, ds.y_test, task["precision"]))
+    try:
+        result["graph"] = session.graph_cost()
+    except Exception as e:  # introspection is a cross-check, never a reason to fail the artifact
+        result["graph"] = None
+        result["graph_error"] = f"{type(e).__name__}: {_first_line(e)}"
+
+    # Latency: batch 1, the session loaded once and warmed up; only the inference call is timed.
+    bench = task["bench"]
+    emit("bench", what="latency")
+    one = session.batch_call(ds.x_test[:1])
+    samples = time_calls(one, min_iters=bench["min_iters"], min_time_s=bench["min_time_s"], warmup=20)
+    raw_path = Path(task["raw_dir"]) / f"{task['name']}-latency-ns.npy"
+    np.save(raw_path, np.asarray(samples, dtype=np.int64))
+    result["latency_ms"] = summarize_ns(samples)
+    result["latency_raw"] = f"{raw_path.parent.name}/{raw_path.name}"
+    # Throughput at a larger batch where the artifact takes one.
+    batch = min(bench["throughput_batch"], len(ds.x_test))
+    if session.accepts_batch and batch > 1:
+        emit("bench", what="throughput")
+        call = session.batch_call(ds.x_test[:batch])
+        t_samples = time_calls(call, min_iters=10, min_time_s=bench["min_time_s"] / 2, warmup=3)
+        per_batch = summarize_ns(t_samples)
+        result["throughput"] = {"batch": batch, "images_per_s": batch / (per_batch["p50"] / 1e3),
+                                "batch_latency_ms": per_batch}
+    else:
+        result["throughput"] = {"batch": session.fixed_batch, "images_per_s": None,
+                                "note": f"fixed batch {session.fixed_batch}: no larger batch to time"}
+    result["peak_rss_bytes"] = peak_rss_bytes()
     session.close()
     return result
 
@@ -149,9 +200,7 @@ def main(argv: list[str]) -> int:
         traceback.print_exc()
         result = {"status": "failed", "error": f"{type(e).__name__}: {_first_line(e)}"}
         code = 1
-    tmp = Path(task["result_path"] + ".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(task["result_path"])
+    save_result(task, result)
     return code
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
 
 from edgebench.config import ModelSpec, OptimizerSpec
 from edgebench.model import Weights
+
+if TYPE_CHECKING:
+    from edgebench.exporters import ExportContext
 
 
 @dataclass
@@ -31,7 +34,7 @@ class ExportTarget:
     precision: str
     runtime: str
     filename: str
-    export: Callable[[Any, Path, ModelSpec], None]
+    export: Callable[[Any, Path, "ExportContext"], None]
 
 
 class FrameworkAdapter(Protocol):

@@ -100,6 +100,13 @@ class PyTorchAdapter:
         return [(lin.weight.detach().numpy().T.copy(), lin.bias.detach().numpy().copy()) for lin in linears]
 
     def export_targets(self) -> list[ExportTarget]:
-        from edgebench.exporters import onnx
+        from edgebench.exporters import executorch, onnx, tflite
 
-        return [ExportTarget("onnx", "float32", "onnxruntime", "model.onnx", onnx.from_torch)]
+        return [
+            ExportTarget("onnx", "float32", "onnxruntime", "model.onnx", onnx.from_torch),
+            ExportTarget("onnx", "int8-static", "onnxruntime", "model_int8_static.onnx", onnx.quantize_static),
+            ExportTarget("onnx", "int8-dynamic", "onnxruntime", "model_int8_dynamic.onnx", onnx.quantize_dynamic),
+            ExportTarget("tflite", "float32", "litert", "model.tflite", tflite.from_torch),
+            ExportTarget("tflite", "int8", "litert", "model_int8.tflite", tflite.from_torch_int8),
+            ExportTarget("executorch", "float32", "executorch", "model.pte", executorch.from_torch),
+        ]

@@ -29,4 +29,6 @@ REGISTRY: dict[str, RuntimeInfo] = {
     "litert": RuntimeInfo("litert", "edgebench.runtimes.litert:LiteRTSession", ("ai_edge_litert",), "tf"),
     "onnxruntime": RuntimeInfo("onnxruntime", "edgebench.runtimes.onnxruntime:OrtSession",
                                ("onnxruntime",), "torch"),
+    "executorch": RuntimeInfo("executorch", "edgebench.runtimes.executorch:ExecuTorchSession",
+                              ("executorch", "torch"), "executorch"),
 }

@@ -1,0 +1,18 @@
+"""ExecuTorch .pte from PyTorch, lowered to the XNNPACK delegate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgebench.exporters import ExportContext
+
+
+def from_torch(model, path: Path, ctx: ExportContext) -> None:
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    sample = (torch.zeros(1, ctx.spec.input_size, dtype=torch.float32),)  # static batch 1
+    exported = torch.export.export(model.eval(), sample)
+    program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
+    Path(path).write_bytes(program.buffer)

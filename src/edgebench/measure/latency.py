@@ -1,0 +1,24 @@
+"""Latency and throughput of a loaded runtime session: load once, warm up, then time."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+
+def time_calls(call: Callable[[], object], *, min_iters: int, min_time_s: float, warmup: int,
+               max_iters: int = 1_000_000) -> list[int]:
+    """Per-call durations in ns: at least min_iters calls and at least min_time_s of timed work."""
+    for _ in range(warmup):
+        call()
+    samples: list[int] = []
+    clock = time.perf_counter_ns
+    budget_ns = int(min_time_s * 1e9)
+    total = 0
+    while (len(samples) < min_iters or total < budget_ns) and len(samples) < max_iters:
+        t0 = clock()
+        call()
+        dt = clock() - t0
+        samples.append(dt)
+        total += dt
+    return samples
