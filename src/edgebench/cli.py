@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -66,12 +67,12 @@ def _artifact_status(a: dict) -> str:
     if a["status"] != "ok":
         return f"[red]{a['status']}[/red]: {a.get('error')}"
     if a.get("within_tolerance") is False:
-        return "[red]OUT OF TOLERANCE[/red]"
+        return "[red]out of tol.[/red]"
     return "[green]ok[/green]"
 
 
 def print_summary(r: dict, run_dir: Path) -> None:
-    from edgebench.report.markdown import table1_rows, title
+    from edgebench.report.markdown import artifact_label, highlights, table1_rows, title
 
     t = Table(title="Table 1: training")
     for col in ("Framework", "Training Time (s)", "Test Accuracy"):
@@ -81,20 +82,29 @@ def print_summary(r: dict, run_dir: Path) -> None:
     console.print(t)
     arts = r.get("artifacts", [])
     if arts:
-        a_t = Table(title="Exports, verified on their runtime over the test set")
-        for col in ("Artifact", "Size (KB)", "Accuracy", "Agreement", "Max |diff|", "Status"):
-            a_t.add_column(col, justify="left" if col in ("Artifact", "Status") else "right")
+        a_t = Table(title="Deployment matrix (each artifact verified on its runtime)",
+                    box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+        for col in ("Source", "Artifact", "KB", "Acc", "Agree", "p50 us", "Status"):
+            left = col in ("Source", "Artifact", "Status")
+            a_t.add_column(col, justify="left" if left else "right", no_wrap=col != "Status")
         for a in arts:
             ok = a["status"] == "ok" and "top1_agreement" in a
             a_t.add_row(
-                f"{title(a['framework'])} -> {a['format']} {a['precision']} ({a['runtime']})",
+                title(a["framework"]), f"{a['format']} {a['precision']}",
                 f"{a['size_bytes'] / 1000:.1f}" if a.get("size_bytes") else "-",
                 f"{a['test_accuracy']:.4f}" if ok else "-",
                 f"{a['top1_agreement'] * 100:.2f}%" if ok else "-",
-                f"{a['max_abs_diff']:.1e}" if ok else "-",
+                f"{a['latency_ms']['p50'] * 1000:.1f}" if ok and a.get("latency_ms") else "-",
                 _artifact_status(a),
             )
         console.print(a_t)
+    h = highlights(r)
+    if h:
+        console.print(f"Smallest within tolerance: {artifact_label(h['smallest'])} "
+                      f"({h['smallest']['size_bytes'] / 1000:.1f} KB); most accurate: "
+                      f"{artifact_label(h['most_accurate'])} ({h['most_accurate']['test_accuracy']:.4f})"
+                      + (f"; fastest: {artifact_label(h['fastest'])} "
+                         f"({h['fastest']['latency_ms']['p50'] * 1000:.1f} us)" if "fastest" in h else ""))
     console.print(f"Run status: [bold]{r['status']}[/bold]; wall time {r.get('wall_time_s', 0):.1f} s")
     console.print(f"Results: {run_dir / 'results.json'}\nReport:  {run_dir / 'report.md'}")
 
@@ -110,8 +120,11 @@ def run(
     adam_epsilon: float = typer.Option(1e-8, help="Adam epsilon, set in every framework."),
     adam_epsilon_placement: str = typer.Option(
         "aligned", help="aligned: every framework uses Keras' epsilon placement; native: each its own."),
-    formats: Optional[str] = typer.Option(None, help="Export formats, comma list (tflite, onnx), or none "
-                                                     "[default: all]."),
+    formats: Optional[str] = typer.Option(None, help="Export formats, comma list (tflite, onnx, executorch), "
+                                                     "or none [default: all]."),
+    bench_threads: int = typer.Option(1, help="Inference threads when timing artifacts (1 = one embedded core)."),
+    calibration_samples: int = typer.Option(500, help="Training images that calibrate static int8 exports."),
+    latency_min_time: float = typer.Option(1.0, help="Seconds of timed batch-1 calls per artifact (and >= 200 calls)."),
     seed: int = typer.Option(0, help="Seed for the initial weights and the batch order."),
     threads: Optional[int] = typer.Option(None, help="Threads per framework [default: all cores]."),
     dataset: str = typer.Option("mnist", help="mnist, fashion-mnist, or a folder of IDX files."),
@@ -129,6 +142,9 @@ def run(
         optimizer=OptimizerSpec(name=optimizer.lower(), learning_rate=lr, epsilon=adam_epsilon,
                                 epsilon_placement=adam_epsilon_placement.lower()),
         formats=parse_formats(formats),
+        bench_threads=bench_threads,
+        calibration_samples=calibration_samples,
+        latency_min_time_s=latency_min_time,
         epochs=epochs,
         batch_size=batch_size,
         seed=seed,

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tests.conftest import needs_tf, needs_torch
@@ -17,7 +18,14 @@ def edgebench(*args, env=None, cwd=None):
                           env={**os.environ, **(env or {})}, cwd=cwd, timeout=600)
 
 
-SMALL = ["--limit-train", "1024", "--limit-test", "500", "--epochs", "2", "--hidden", "32", "--threads", "1"]
+SMALL = ["--limit-train", "6000", "--limit-test", "500", "--epochs", "2", "--hidden", "32", "--threads", "1",
+         "--latency-min-time", "0.05", "--calibration-samples", "100"]
+MATRIX = {("tensorflow", "tflite", "float32"), ("tensorflow", "tflite", "float16"),
+          ("tensorflow", "tflite", "int8-dynamic"), ("tensorflow", "tflite", "int8"),
+          ("tensorflow", "onnx", "float32"), ("tensorflow", "onnx", "int8-static"),
+          ("tensorflow", "onnx", "int8-dynamic"), ("pytorch", "onnx", "float32"),
+          ("pytorch", "onnx", "int8-static"), ("pytorch", "onnx", "int8-dynamic"),
+          ("pytorch", "tflite", "float32"), ("pytorch", "tflite", "int8"), ("pytorch", "executorch", "float32")}
 
 
 def test_run_small_slice(tmp_path):
@@ -46,22 +54,37 @@ def test_run_small_slice(tmp_path):
         assert t["epochs"][1]["loss"] < t["epochs"][0]["loss"]
     # Same start, same batches, aligned Adam: the two frameworks land on the same accuracy.
     assert abs(by_fw["tensorflow"]["test_accuracy"] - by_fw["pytorch"]["test_accuracy"]) <= 0.01
-    arts = {(a["framework"], a["format"]): a for a in r["artifacts"]}
-    assert set(arts) == {("tensorflow", "tflite"), ("pytorch", "onnx")}
-    for (fw, fmt), a in arts.items():
-        assert a["status"] == "ok" and a["precision"] == "float32"
+    arts = {(a["framework"], a["format"], a["precision"]): a for a in r["artifacts"]}
+    assert set(arts) == MATRIX
+    for (fw, fmt, prec), a in arts.items():
+        assert a["status"] == "ok", a
         assert (out / a["file"]).stat().st_size == a["size_bytes"]
-        assert a["top1_agreement"] >= 0.999 and a["within_tolerance"]
-        assert abs(a["test_accuracy"] - by_fw[fw]["test_accuracy"]) <= 0.001
-        assert a["test_samples"] == 500
+        assert a["test_samples"] == 500 and a["within_tolerance"], a
+        lat = a["latency_ms"]
+        assert lat["n"] >= 200 and 0 < lat["p50"] <= lat["p90"] <= lat["p99"]
+        raw = np.load(out / a["latency_raw"])
+        assert len(raw) == lat["n"] and np.median(raw) / 1e6 == pytest.approx(lat["p50"])
+        if a["graph"] is not None:
+            assert a["graph"]["macs_per_sample"] == r["model"]["macs_per_sample"] == 784 * 32 + 32 * 10
+        if prec == "float32":
+            assert a["top1_agreement"] >= 0.999 and a["max_abs_diff"] < 1e-3
+            assert abs(a["test_accuracy"] - by_fw[fw]["test_accuracy"]) <= 0.001
+        else:
+            assert a["size_bytes"] < arts[(fw, fmt, "float32")]["size_bytes"]
+        if prec.startswith("int8") and prec != "int8-dynamic":
+            assert a["calibration_samples"] == 100
+    assert arts[("tensorflow", "tflite", "float32")]["throughput"]["images_per_s"] > 0
+    assert arts[("pytorch", "executorch", "float32")]["throughput"]["images_per_s"] is None
+    assert len(np.load(out / "inputs" / "calibration_indices.npy")) == 100
     report = (out / "report.md").read_text()
     assert "| Framework | Training Time (s) | Test Accuracy |" in report
     assert "How this was measured" in report and "epsilon" in report
+    assert "## Deployment matrix" in report and "**smallest**" in report and "### Model cost" in report
 
 
 def test_failing_framework_does_not_stop_the_run(tmp_path):
     out = tmp_path / "run"
-    p = edgebench("run", *SMALL, "--epochs", "1", "--out", str(out),
+    p = edgebench("run", *SMALL, "--epochs", "1", "--formats", "onnx", "--out", str(out),
                   env={"EDGEBENCH_INJECT_FAULT": "train-tensorflow=crash,export-pytorch-onnx-float32=raise"})
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads((out / "results.json").read_text())
@@ -69,8 +92,13 @@ def test_failing_framework_does_not_stop_the_run(tmp_path):
     tf, pt = r["trainings"]
     assert tf["status"] == "failed" and "killed by signal 6" in tf["error"] and tf["exit_code"] == -6
     assert pt["status"] == "ok"
-    (onnx,) = r["artifacts"]
-    assert onnx["status"] == "failed" and "fault injected into export-pytorch-onnx-float32" in onnx["error"]
+    arts = {a["precision"]: a for a in r["artifacts"]}
+    assert set(arts) == {"float32", "int8-static", "int8-dynamic"}
+    assert arts["float32"]["status"] == "failed"
+    assert "fault injected into export-pytorch-onnx-float32" in arts["float32"]["error"]
+    # The int8 variants derive from the float file: they fail saying so, and nothing else breaks.
+    for prec in ("int8-static", "int8-dynamic"):
+        assert arts[prec]["status"] == "failed" and "needs the onnx float32 export" in arts[prec]["error"]
     report = (out / "report.md").read_text()
     assert "**TensorFlow failed**" in report and "killed by signal 6" in report
 
@@ -82,6 +110,8 @@ def test_user_errors_are_one_line_exit_2(tmp_path):
         (["--frameworks", "tensorflow,caffe"], "unknown framework 'caffe'"),
         (["--dataset", str(tmp_path / "absent")], "no such folder"),
         (["--formats", "coreml"], "unknown format 'coreml'"),
+        (["--bench-threads", "0"], "--bench-threads must be a positive integer, got 0"),
+        (["--lr", "fast"], "Invalid value for '--lr'"),
     ]
     for args, message in cases:
         p = edgebench("run", *args, "--out", str(tmp_path / "never"))

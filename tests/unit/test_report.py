@@ -9,7 +9,7 @@ def _results():
                    "batch_size": 64, "threads": 2, "seed": 0,
                    "optimizer": {"name": "adam", "learning_rate": 0.001, "beta1": 0.9, "beta2": 0.999,
                                  "epsilon": 1e-8, "epsilon_placement": "aligned"}},
-        "model": {"parameter_count": 50890},
+        "model": {"parameter_count": 50890, "macs_per_sample": 50816},
         "dataset": {"name": "mnist", "train_samples": 60000, "test_samples": 10000},
         "trainings": [
             {"framework": "tensorflow", "status": "ok", "train_time_s": 12.5, "test_accuracy": 0.97123,
@@ -25,7 +25,10 @@ def _results():
              "file": "tensorflow/model.tflite", "size_bytes": 205036, "runtime": "litert", "status": "ok",
              "runtime_version": "2.3.0", "test_accuracy": 0.97123, "accuracy_change": 0.0,
              "top1_agreement": 1.0, "disagreements": 0, "max_abs_diff": 9.5e-6, "within_tolerance": True,
-             "tolerance": {"max_abs_diff": 1e-3, "min_agreement": 0.999}},
+             "tolerance": {"max_abs_diff": 1e-3, "min_agreement": 0.999, "max_accuracy_drop": 0.001,
+                           "reason": "r"},
+             "latency_ms": {"p50": 0.006, "p99": 0.009}, "throughput": {"images_per_s": 5e5},
+             "graph": {"parameters": 50890, "macs_per_sample": 50816}},
         ],
     }
 
@@ -36,8 +39,11 @@ def test_table1_and_missing_rows():
     assert "| TensorFlow | 12.50 | 0.9712 |" in md
     assert "| PyTorch | - | - (skipped) |" in md
     assert "**PyTorch skipped**: pytorch is not installed" in md
-    assert "| TensorFlow | tflite | float32 | `tensorflow/model.tflite` | 205,036 | 205.0 | ok |" in md
-    assert "100.00% (0 differ)" in md and "9.50e-06" in md
+    assert ("| TensorFlow -> tflite float32 | litert | 205.0 | 4.03 | 0.9712 | +0.00 | 100.00% | 9.50e-06 "
+            "| 0.0060 | 0.0090 | 500,000 | yes |") in md
+    assert "**smallest**: TensorFlow -> tflite float32" in md
+    assert "**fastest** (batch-1 p50): TensorFlow -> tflite float32 on litert (6.0 us)" in md
+    assert "| TensorFlow -> tflite float32 | 50,890 | 50,816 | yes |" in md
     assert "| TensorFlow | 0.1000 | 1024 | 7.00 | 5.50 |" in md
 
 

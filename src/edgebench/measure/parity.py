@@ -9,14 +9,21 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Tolerance:
-    max_abs_diff: float  # on logits
+    max_abs_diff: float | None  # on logits, absolute
     min_agreement: float  # fraction of test images with the same top-1 class
     max_accuracy_drop: float  # in accuracy points / 100 (0.001 = 0.1 point)
     reason: str
+    max_diff_of_range: float | None = None  # on logits, as a fraction of the source's logit range
 
     def to_dict(self) -> dict:
-        return {"max_abs_diff": self.max_abs_diff, "min_agreement": self.min_agreement,
-                "max_accuracy_drop": self.max_accuracy_drop, "reason": self.reason}
+        return {"max_abs_diff": self.max_abs_diff, "max_diff_of_range": self.max_diff_of_range,
+                "min_agreement": self.min_agreement, "max_accuracy_drop": self.max_accuracy_drop,
+                "reason": self.reason}
+
+    def describe(self) -> str:
+        diff = (f"max |diff| <= {self.max_abs_diff:g}" if self.max_abs_diff is not None
+                else f"max |diff| <= {self.max_diff_of_range:.0%} of the logit range")
+        return f"{diff}, agreement >= {self.min_agreement:.1%}, drop <= {self.max_accuracy_drop * 100:g} pt"
 
 
 TOLERANCES: dict[str, Tolerance] = {
@@ -32,11 +39,14 @@ TOLERANCES: dict[str, Tolerance] = {
                "float32: a logit of ~20 built from ~800 products moves by ~1e-2 at worst",
     ),
     "int8": Tolerance(
-        max_abs_diff=2.0, min_agreement=0.98, max_accuracy_drop=0.01,
-        reason="8-bit weights (and, for static/full int8, activations) with per-tensor scales: "
-               "each value carries up to half a quantization step of error (~0.4% of its range); "
-               "summed over 784 inputs this moves logits by tenths, flipping only close calls; "
-               "the accuracy budget is the 1-point loss users accept for a 4x smaller model",
+        max_abs_diff=None, max_diff_of_range=0.10, min_agreement=0.98, max_accuracy_drop=0.01,
+        reason="8-bit weights (and, for static/full int8, activations) with per-tensor scales: each "
+               "value carries up to half a step (1/510 of its range) of error, which sums over 784 "
+               "inputs to tenths of a logit on typical images; static int8 also clips activations "
+               "outside the range seen in calibration, so a rare outlier image can land ~15 output "
+               "steps (~6% of the logit range) away. The bar that matters is agreement and the "
+               "1-point accuracy budget users accept for a 4x smaller model; the range bound "
+               "catches a wrong scale or zero point, which moves logits by a large part of the range",
     ),
 }
 
@@ -59,6 +69,9 @@ def compare(source_logits: np.ndarray, logits: np.ndarray, labels: np.ndarray, p
     acc = float(np.mean(pred == labels))
     agreement = float(np.mean(pred == source_pred))
     max_abs = float(diff.max()) if diff.size else 0.0
+    logit_range = float(source_logits.max() - source_logits.min()) if source_logits.size else 0.0
+    diff_ok = (tol.max_abs_diff is None or max_abs <= tol.max_abs_diff) and (
+        tol.max_diff_of_range is None or max_abs <= tol.max_diff_of_range * logit_range)
     return {
         "test_accuracy": acc,
         "source_test_accuracy": source_acc,
@@ -67,7 +80,8 @@ def compare(source_logits: np.ndarray, logits: np.ndarray, labels: np.ndarray, p
         "disagreements": int(np.sum(pred != source_pred)),
         "max_abs_diff": max_abs,
         "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
+        "source_logit_range": logit_range,
         "tolerance": tol.to_dict(),
-        "within_tolerance": bool(max_abs <= tol.max_abs_diff and agreement >= tol.min_agreement
+        "within_tolerance": bool(diff_ok and agreement >= tol.min_agreement
                                  and source_acc - acc <= tol.max_accuracy_drop),
     }

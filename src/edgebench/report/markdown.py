@@ -33,6 +33,110 @@ def table1_rows(r: dict) -> list[list[str]]:
     return rows
 
 
+def artifact_label(a: dict) -> str:
+    return f"{title(a['framework'])} -> {a['format']} {a['precision']}"
+
+
+def verified(arts: list[dict]) -> list[dict]:
+    return [a for a in arts if a["status"] == "ok" and "top1_agreement" in a]
+
+
+def highlights(r: dict) -> dict:
+    """Smallest, fastest and most accurate of the artifacts that stayed within tolerance."""
+    good = [a for a in verified(r.get("artifacts", [])) if a.get("within_tolerance")]
+    if not good:
+        return {}
+    out = {
+        "smallest": min(good, key=lambda a: (a["size_bytes"], -a["test_accuracy"])),
+        "most_accurate": max(good, key=lambda a: (a["test_accuracy"], -a["size_bytes"])),
+    }
+    timed = [a for a in good if a.get("latency_ms", {}).get("p50")]
+    if timed:
+        out["fastest"] = min(timed, key=lambda a: a["latency_ms"]["p50"])
+    return out
+
+
+def deployment_section(r: dict) -> list[str]:
+    arts = r.get("artifacts", [])
+    out = ["## Deployment matrix", ""]
+    if not arts:
+        return out + ["No exports.", ""]
+    params = r.get("model", {}).get("parameter_count")
+    fair = r.get("fairness", {})
+    inf = fair.get("inference", {})
+    if inf:
+        out += [f"Every artifact runs on its own runtime over all {r['dataset']['test_samples']} test images "
+                f"and is compared with the logits of the framework that produced it. Latency: {inf['latency']}, "
+                f"{inf['threads']} inference thread(s). Throughput: {inf['throughput']}.", ""]
+    rows = []
+    for a in arts:
+        ok = a in verified(arts)
+        lat = a.get("latency_ms", {}) if ok else {}
+        thr = (a.get("throughput") or {}).get("images_per_s") if ok else None
+        rows.append([
+            artifact_label(a), a["runtime"],
+            _f(a.get("size_bytes") and a["size_bytes"] / 1000, ".1f"),
+            _f(a.get("size_bytes") and params and a["size_bytes"] / params, ".2f"),
+            _f(a.get("test_accuracy") if ok else None, ".4f"),
+            _f(a.get("accuracy_change") * 100 if ok else None, "+.2f"),
+            f"{a['top1_agreement'] * 100:.2f}%" if ok else "-",
+            _f(a.get("max_abs_diff") if ok else None, ".2e"),
+            _f(lat.get("p50"), ".4f"), _f(lat.get("p99"), ".4f"),
+            _f(thr, ",.0f"),
+            ("yes" if a["within_tolerance"] else "**NO**") if ok else f"**{a['status']}**",
+        ])
+    out.append(_table(["Artifact", "Runtime", "Size (KB)", "Bytes/param", "Accuracy", "Change (pt)",
+                       "Top-1 agreement", "Max abs logit diff", "p50 (ms)", "p99 (ms)",
+                       "Throughput (img/s)", "Within tolerance"], rows))
+    out.append("")
+    h = highlights(r)
+    if h:
+        def acc(a):
+            return f"accuracy {a['test_accuracy']:.4f}, {a['size_bytes'] / 1000:.1f} KB"
+
+        out.append("Of the artifacts within tolerance:")
+        out.append(f"- **smallest**: {artifact_label(h['smallest'])} ({acc(h['smallest'])});")
+        if "fastest" in h:
+            f = h["fastest"]
+            out.append(f"- **fastest** (batch-1 p50): {artifact_label(f)} on {f['runtime']} "
+                       f"({f['latency_ms']['p50'] * 1000:.1f} us);")
+        out.append(f"- **most accurate**: {artifact_label(h['most_accurate'])} ({acc(h['most_accurate'])}).")
+        out.append("")
+    for a in arts:
+        if a["status"] != "ok":
+            out.append(f"- **{artifact_label(a)} {a['status']}**: {a.get('error')}")
+    out += ["", "Tolerances (one table for every artifact of that precision):", ""]
+    seen = {}
+    for a in verified(arts):
+        key = "int8" if a["precision"].startswith("int8") else a["precision"]
+        seen.setdefault(key, a["tolerance"])
+    def diff_bound(t):
+        if t.get("max_abs_diff") is not None:
+            return f"{t['max_abs_diff']:g}"
+        return f"{t['max_diff_of_range'] * 100:g}% of logit range"
+
+    out.append(_table(["Precision", "Max abs logit diff", "Min agreement", "Max accuracy drop (pt)", "Why"],
+                      [[k, diff_bound(t), f"{t['min_agreement'] * 100:g}%",
+                        f"{t['max_accuracy_drop'] * 100:g}", t.get("reason", "")] for k, t in seen.items()]))
+    out.append("")
+    m = r.get("model", {})
+    if m:
+        out += ["### Model cost", "",
+                f"{m['parameter_count']:,} parameters and {m['macs_per_sample']:,} multiply-accumulates per "
+                "inference, computed from the layer sizes and checked against each exported graph:", ""]
+        rows = []
+        for a in verified(arts):
+            g = a.get("graph")
+            if g:
+                match = g["parameters"] == m["parameter_count"] and g["macs_per_sample"] == m["macs_per_sample"]
+                rows.append([artifact_label(a), f"{g['parameters']:,}", f"{g['macs_per_sample']:,}",
+                             "yes" if match else "**NO**"])
+            else:
+                rows.append([artifact_label(a), "-", "-", a.get("graph_error") or "not inspectable"])
+        out += [_table(["Artifact", "Parameters in graph", "MACs in graph", "Matches"], rows), ""]
+    return out
+
+
 def render(r: dict) -> str:
     cfg = r.get("config", {})
     out = ["# edgebench report", ""]
@@ -78,38 +182,7 @@ def render(r: dict) -> str:
     if missing:
         out.append("")
 
-    arts = r.get("artifacts", [])
-    out += ["## Exports", ""]
-    if arts:
-        out.append(_table(
-            ["Framework", "Format", "Precision", "File", "Size (bytes)", "Size (KB)", "Status"],
-            [[title(a["framework"]), a["format"], a["precision"], f"`{a['file']}`",
-              _f(a.get("size_bytes"), ","), _f(a["size_bytes"] / 1000 if a.get("size_bytes") else None, ".1f"),
-              a["status"]] for a in arts]))
-        out += ["", "## Verification on the real runtime", "",
-                "Each export runs on its own runtime over every test image and is compared with the "
-                "logits of the framework that produced it.", ""]
-        rows = []
-        for a in arts:
-            if a["status"] == "ok" and "top1_agreement" in a:
-                tol = a["tolerance"]
-                rows.append([f"{title(a['framework'])} -> {a['format']} {a['precision']}",
-                             f"{a['runtime']} {a.get('runtime_version', '')}", f"{a['test_accuracy']:.4f}",
-                             f"{a['accuracy_change'] * 100:+.2f}",
-                             f"{a['top1_agreement'] * 100:.2f}% ({a['disagreements']} differ)",
-                             f"{a['max_abs_diff']:.2e}",
-                             f"<= {tol['max_abs_diff']:g}, >= {tol['min_agreement'] * 100:g}%",
-                             "yes" if a["within_tolerance"] else "**NO**"])
-        if rows:
-            out.append(_table(["Artifact", "Runtime", "Accuracy", "Change (pt)", "Top-1 agreement",
-                               "Max abs logit diff", "Tolerance", "Within"], rows))
-        for a in arts:
-            if a["status"] != "ok":
-                out.append(f"- **{a['framework']} -> {a['format']} {a['precision']} {a['status']}**: {a.get('error')}")
-        out.append("")
-    else:
-        out += ["No exports.", ""]
-
+    out += deployment_section(r)
     fair = r.get("fairness", {})
     env = r.get("environment", {})
     pk = env.get("packages", {})
