@@ -43,7 +43,15 @@ def _check_all_targets(adapter, tmp_path, expected):
         assert got.shape == ref.shape and got.dtype == np.float32
         res = compare(ref, got, ref.argmax(axis=1), target.precision)
         tol = tolerance_for(target.precision)
-        assert res["max_abs_diff"] <= tol.max_abs_diff, (target, res["max_abs_diff"])
+        if tol.max_abs_diff is not None:
+            bound = tol.max_abs_diff
+        else:
+            # An untrained 64-32-16-4 model has a logit range of ~1.5 against which one int8
+            # step weighs far more than on the trained MLP (range ~50, where the production
+            # 10% holds: see test_cli_e2e). This only proves the int8 file computes the
+            # same function, to a quarter of its range.
+            bound = 0.25 * res["source_logit_range"]
+        assert res["max_abs_diff"] <= bound, (target, res["max_abs_diff"], bound)
         if target.precision in ("float32", "float16"):
             assert res["top1_agreement"] >= 0.98, (target, res["top1_agreement"])
         else:  # a random tiny model has many near-ties; int8 still has to track it
