@@ -105,6 +105,14 @@ def print_summary(r: dict, run_dir: Path) -> None:
                       f"{artifact_label(h['most_accurate'])} ({h['most_accurate']['test_accuracy']:.4f})"
                       + (f"; fastest: {artifact_label(h['fastest'])} "
                          f"({h['fastest']['latency_ms']['p50'] * 1000:.1f} us)" if "fastest" in h else ""))
+    mcu = [a for a in arts if (a.get("microcontroller") or {}).get("status") == "ok"]
+    if mcu:
+        best = min(mcu, key=lambda a: (a["microcontroller"]["arena_bytes"], a["size_bytes"]))
+        m = best["microcontroller"]
+        fits = [f["board"] for f in m["fit"] if f["fits"]]
+        console.print(f"TFLite Micro: {artifact_label(best)} runs in a {m['arena_bytes']:,}-byte arena with "
+                      f"{m['flash_bytes'] / 1000:.1f} KB of flash (accuracy {m['test_accuracy']:.4f}); "
+                      f"fits {len(fits)}/{len(m['fit'])} boards")
     console.print(f"Run status: [bold]{r['status']}[/bold]; wall time {r.get('wall_time_s', 0):.1f} s")
     console.print(f"Results: {run_dir / 'results.json'}\nReport:  {run_dir / 'report.md'}")
 
@@ -124,6 +132,9 @@ def run(
                                                      "or none [default: all]."),
     bench_threads: int = typer.Option(1, help="Inference threads when timing artifacts (1 = one embedded core)."),
     calibration_samples: int = typer.Option(500, help="Training images that calibrate static int8 exports."),
+    board: Optional[list[str]] = typer.Option(None, help="Extra microcontroller budget name:flash_kb:ram_kb "
+                                                          "(repeatable)."),
+    no_mcu: bool = typer.Option(False, "--no-mcu", help="Skip TFLite Micro, C arrays and board fit."),
     latency_min_time: float = typer.Option(1.0, help="Seconds of timed batch-1 calls per artifact (and >= 200 calls)."),
     seed: int = typer.Option(0, help="Seed for the initial weights and the batch order."),
     threads: Optional[int] = typer.Option(None, help="Threads per framework [default: all cores]."),
@@ -145,6 +156,8 @@ def run(
         bench_threads=bench_threads,
         calibration_samples=calibration_samples,
         latency_min_time_s=latency_min_time,
+        boards=tuple(board or ()),
+        microcontroller=not no_mcu,
         epochs=epochs,
         batch_size=batch_size,
         seed=seed,

@@ -74,12 +74,15 @@ class RunConfig:
     latency_min_iters: int = 200
     latency_min_time_s: float = 1.0
     throughput_batch: int = 256
+    microcontroller: bool = True  # run .tflite artifacts in TFLite Micro, emit C arrays, fit boards
+    boards: tuple[str, ...] = ()  # extra boards, "name:flash_kb:ram_kb"
     out: Path | None = None
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["out"] = str(self.out) if self.out else None
         d["frameworks"] = list(self.frameworks)
+        d["boards"] = list(self.boards)
         d["formats"] = list(self.formats) if self.formats is not None else None
         d["model"]["hidden"] = list(self.model.hidden)
         return d
@@ -92,6 +95,7 @@ class RunConfig:
         opt = OptimizerSpec(**d.pop("optimizer", {}))
         out = d.pop("out", None)
         formats = d.pop("formats", None)
+        d["boards"] = tuple(d.get("boards", ()))
         return cls(
             model=model,
             optimizer=opt,
@@ -184,6 +188,13 @@ def validate(cfg: RunConfig) -> None:
         for f in cfg.formats:
             if f not in FORMATS:
                 problems.append(f"unknown format '{f}' in --formats; valid choices: {', '.join(FORMATS)}, none")
+    for b in cfg.boards:
+        from edgebench.measure.boards import parse_board
+
+        try:
+            parse_board(b)
+        except ConfigError as e:
+            problems.append(str(e))
     if not opt.epsilon > 0:
         problems.append(f"Adam epsilon must be > 0, got {opt.epsilon}")
     if not isinstance(cfg.seed, int) or cfg.seed < 0:

@@ -20,6 +20,7 @@ from edgebench import __version__, data, results
 from edgebench.config import RunConfig, validate
 from edgebench.errors import UserError
 from edgebench.frameworks import REGISTRY as FRAMEWORKS
+from edgebench.measure.boards import BOARDS, parse_board
 from edgebench.model import INIT_SCHEME, initial_weights, macs, save_weights
 from edgebench.runtimes import REGISTRY as RUNTIMES
 from edgebench.worker import EVENT_PREFIX
@@ -143,9 +144,10 @@ class Run:
         self.work = self.dir / ".work"
         self.logs = self.dir / "logs"
         self.raw_dir = self.dir / "latency"
-        for d in (self.work, self.logs, self.raw_dir):
+        for d in (self.work, self.logs, self.raw_dir, self.dir / "logits"):
             d.mkdir()
         self.results: dict = {}
+        self.boards = list(BOARDS) + [parse_board(b) for b in cfg.boards]
 
     # -- stages ---------------------------------------------------------------------------
     def execute(self) -> dict:
@@ -157,6 +159,9 @@ class Run:
         for art in self.results["artifacts"]:
             if art["status"] == "ok":
                 self._verify(art)
+                self.save()
+            if art["status"] == "ok" and art["format"] == "tflite" and self.cfg.microcontroller:
+                self._mcu(art)
                 self.save()
         statuses = [t["status"] for t in self.results["trainings"]]
         statuses += [a["status"] for a in self.results["artifacts"]]
@@ -237,6 +242,10 @@ class Run:
                 "evaluation": "test loss and accuracy from the framework's logits on all test images, "
                               "loss computed by edgebench in float64 from those logits",
             },
+            "boards": [b.to_dict() for b in self.boards],
+            "boards_note": "fit counts the model bytes in flash and the TFLM tensor arena (inputs and "
+                           "outputs live inside it) in RAM; it leaves out the TFLM runtime's code, the "
+                           "application's code, stack and buffers, and RAM reserved by an RTOS or radio stack",
             "environment": results.environment(),
             "trainings": [],
             "artifacts": [],
@@ -288,6 +297,39 @@ class Run:
         self.results["artifacts"].extend(arts)
         self.on_event(fw, {"event": "done", "kind": "train"})
 
+    def _logits_path(self, art: dict) -> Path:
+        return self.dir / "logits" / f"{art['framework']}-{art['format']}-{art['precision']}.npy"
+
+    def _mcu(self, art: dict) -> None:
+        label = f"{art['framework']}/{art['format']}-{art['precision']} on TFLM"
+        entry: dict = {"runtime": "tflm"}
+        art["microcontroller"] = entry
+        missing = RUNTIMES["tflm"].missing_module()
+        if missing:
+            entry.update(status="skipped", reason=f"TFLite Micro is not installed (module '{missing}'; "
+                                                  "pip install 'edgebench[tflm]')")
+            return
+        name = f"mcu-{art['framework']}-{art['format']}-{art['precision']}"
+        stem = Path(art["file"]).stem
+        task = {
+            "kind": "mcu", "name": name, "file": str(self.dir / art["file"]), "run_dir": str(self.dir),
+            "dataset": self.cfg.dataset, "limit_test": self.cfg.limit_test,
+            "litert_logits": str(self._logits_path(art)),
+            "c_dir": str(self.dir / art["framework"] / "mcu" / stem),
+            "boards": [b.to_dict() for b in self.boards],
+            "bench": {"min_iters": self.cfg.latency_min_iters, "min_time_s": self.cfg.latency_min_time_s},
+        }
+        self.on_event(label, {"event": "start", "kind": "verify", "total": len(self.dataset.y_test)})
+        outcome = run_child(task, self.work, self.logs / f"{name}.log", 1, lambda ev: self.on_event(label, ev))
+        res = outcome.result
+        if not res or outcome.returncode != 0 or res.get("status") not in ("ok", "unsupported"):
+            entry.update(status="failed", reason=_failure(outcome, "TFLite Micro"), exit_code=outcome.returncode)
+            self.on_event(label, {"event": "failed", "error": entry["reason"]})
+            return
+        entry.update(res)
+        entry["log"] = f"logs/{name}.log"
+        self.on_event(label, {"event": "done", "kind": "verify"})
+
     def _verify(self, art: dict) -> None:
         label = f"{art['framework']}/{art['format']}-{art['precision']}"
         info = RUNTIMES[art["runtime"]]
@@ -304,6 +346,7 @@ class Run:
             "bench": {"min_iters": self.cfg.latency_min_iters, "min_time_s": self.cfg.latency_min_time_s,
                       "throughput_batch": self.cfg.throughput_batch},
             "source_logits": str(self.dir / art["framework"] / "test_logits.npy"),
+            "logits_path": str(self._logits_path(art)),
         }
         self.on_event(label, {"event": "start", "kind": "verify", "total": len(self.dataset.y_test)})
         outcome = run_child(task, self.work, self.logs / f"{name}.log", self.cfg.bench_threads,

@@ -147,6 +147,7 @@ def verify(task: dict) -> dict:
         outs.append(session.predict(ds.x_test[start:start + chunk]))
         emit("progress", done=min(start + chunk, len(ds.x_test)), total=len(ds.x_test))
     logits = np.concatenate(outs)
+    np.save(task["logits_path"], logits)  # kept: TFLite Micro is compared with this run
     result = {"status": "ok", "runtime_version": session.version(), "load_time_s": load_time_s,
               "test_samples": int(len(ds.y_test)), "io": session.io, "threads": task["threads"],
               "accepts_batch": bool(session.accepts_batch)}
@@ -183,6 +184,76 @@ def verify(task: dict) -> dict:
     return result
 
 
+def mcu(task: dict) -> dict:
+    """A .tflite artifact in TensorFlow Lite Micro: does it run, in how much RAM, as accurately
+    as on LiteRT; plus its C array for firmware and the board-fit table."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgebench import data
+    from edgebench.exporters import c_array
+    from edgebench.measure import boards as boards_mod
+    from edgebench.measure.latency import time_calls
+    from edgebench.measure.stats import summarize_ns
+    from edgebench.runtimes import tflm
+    from edgebench.runtimes.base import quantize
+
+    path = Path(task["file"])
+    model = path.read_bytes()
+    ds = data.load(task["dataset"], limit_test=task["limit_test"], splits=("test",))
+    d = Interpreter(model_content=model).get_input_details()[0]
+    sample = quantize(ds.x_test[:1], d["dtype"], *d["quantization"])
+    result: dict = {"runtime": "tflm", "runtime_version": tflm.TFLMSession.version(), "flash_bytes": len(model)}
+    first = tflm.probe(model, None, sample)  # TFLM's default arena: 10x the model size
+    if not first.ok:
+        result.update(status="unsupported", reason=f"not supported by TFLite Micro: {first.reason()}")
+        return result
+    emit("bench", what="arena")
+    arena = tflm.min_arena(model, sample, upper=10 * len(model))
+    result.update(
+        status="ok",
+        arena_bytes=arena,
+        arena_minus_one_fails=not tflm.probe(model, arena - 1, sample).ok,
+        arena_reported_bytes=tflm.reported_arena(model, arena, sample),
+        arena_method="bisection on arena_size (load + one invoke in a forked child), cross-checked "
+                     "with the total printed by print_allocations()",
+    )
+    if result["arena_reported_bytes"] is not None:
+        # The printed total is what stays allocated after an invoke; a larger working minimum
+        # means the interpreter needed the difference transiently while preparing.
+        result["arena_above_reported_bytes"] = arena - result["arena_reported_bytes"]
+    session = tflm.TFLMSession(path, arena_size=arena)  # the whole test set runs in the minimum arena
+    result["io"] = session.io
+    outs = []
+    chunk = 1000
+    for start in range(0, len(ds.x_test), chunk):
+        outs.append(session.predict(ds.x_test[start:start + chunk]))
+        emit("progress", done=min(start + chunk, len(ds.x_test)), total=len(ds.x_test))
+    logits = np.concatenate(outs)
+    litert = np.load(task["litert_logits"])
+    pred, lpred = logits.argmax(axis=1), litert.argmax(axis=1)
+    result.update(
+        test_samples=int(len(ds.y_test)),
+        test_accuracy=float(np.mean(pred == ds.y_test)),
+        litert_test_accuracy=float(np.mean(lpred == ds.y_test)),
+        agreement_with_litert=float(np.mean(pred == lpred)),
+        max_abs_diff_vs_litert=float(np.abs(logits.astype(np.float64) - litert).max()),
+    )
+    result["accuracy_change_vs_litert"] = result["test_accuracy"] - result["litert_test_accuracy"]
+    samples = time_calls(session.batch_call(ds.x_test[:1]), min_iters=task["bench"]["min_iters"],
+                         min_time_s=task["bench"]["min_time_s"] / 2, warmup=10)
+    result["host_latency_ms"] = summarize_ns(samples)
+    session.close()
+    c_dir = Path(task["c_dir"])
+    info = c_array.write(model, c_dir, source_name=path.name, arena_bytes=arena, io=result["io"])
+    info["round_trip_ok"] = c_array.read_back(c_dir) == model
+    info.update(c_array.compile_check(c_dir, model))
+    info["dir"] = str(c_dir.relative_to(Path(task["run_dir"])))
+    result["c_array"] = info
+    boards = [boards_mod.Board(**b) for b in task["boards"]]
+    result["fit"] = [boards_mod.fit(b, len(model), arena) for b in boards]
+    return result
+
+
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0][:300] if text else ""
@@ -194,7 +265,7 @@ def main(argv: list[str]) -> int:
     kind = task["kind"]
     try:
         inject_fault(task["name"])
-        result = {"train": train, "verify": verify}[kind](task)
+        result = {"train": train, "verify": verify, "mcu": mcu}[kind](task)
         code = 0
     except Exception as e:
         traceback.print_exc()

@@ -30,7 +30,7 @@ MATRIX = {("tensorflow", "tflite", "float32"), ("tensorflow", "tflite", "float16
 
 def test_run_small_slice(tmp_path):
     out = tmp_path / "run"
-    p = edgebench("run", *SMALL, "--out", str(out))
+    p = edgebench("run", *SMALL, "--board", "tiny:64:3", "--out", str(out))
     assert p.returncode == 0, p.stderr[-2000:]
     assert "Table 1: training" in p.stdout and str(out) in p.stdout
     r = json.loads((out / "results.json").read_text())
@@ -73,6 +73,22 @@ def test_run_small_slice(tmp_path):
             assert a["size_bytes"] < arts[(fw, fmt, "float32")]["size_bytes"]
         if prec.startswith("int8") and prec != "int8-dynamic":
             assert a["calibration_samples"] == 100
+    for (fw, fmt, prec), a in arts.items():
+        m = a.get("microcontroller")
+        if fmt != "tflite":
+            assert m is None
+        elif prec in ("float16", "int8-dynamic"):
+            assert m["status"] == "unsupported" and m["reason"].startswith("not supported by TFLite Micro: ")
+        else:
+            assert m["status"] == "ok" and m["arena_minus_one_fails"] is True, m
+            assert 0 < m["arena_reported_bytes"] <= m["arena_bytes"] < 10 * a["size_bytes"]
+            assert m["flash_bytes"] == a["size_bytes"] and m["test_samples"] == 500
+            assert abs(m["test_accuracy"] - a["test_accuracy"]) <= 0.002 and m["agreement_with_litert"] >= 0.99
+            c = m["c_array"]
+            assert c["round_trip_ok"] and c["compiles"] and c["bytes_match"] and c["array_len"] == a["size_bytes"]
+            assert f"{m['arena_bytes']:,} bytes" in (out / c["dir"] / "README.md").read_text()
+            fits = {f["board"]: f for f in m["fit"]}
+            assert len(fits) == 6 and fits["tiny"]["fits"] is (a["size_bytes"] <= 64 * 1024 and m["arena_bytes"] <= 3 * 1024)
     assert arts[("tensorflow", "tflite", "float32")]["throughput"]["images_per_s"] > 0
     assert arts[("pytorch", "executorch", "float32")]["throughput"]["images_per_s"] is None
     assert len(np.load(out / "inputs" / "calibration_indices.npy")) == 100
@@ -80,6 +96,7 @@ def test_run_small_slice(tmp_path):
     assert "| Framework | Training Time (s) | Test Accuracy |" in report
     assert "How this was measured" in report and "epsilon" in report
     assert "## Deployment matrix" in report and "**smallest**" in report and "### Model cost" in report
+    assert "## On a microcontroller" in report and "| tiny: 64 KB flash, 3 KB RAM |" in report
 
 
 def test_failing_framework_does_not_stop_the_run(tmp_path):
@@ -112,6 +129,7 @@ def test_user_errors_are_one_line_exit_2(tmp_path):
         (["--formats", "coreml"], "unknown format 'coreml'"),
         (["--bench-threads", "0"], "--bench-threads must be a positive integer, got 0"),
         (["--lr", "fast"], "Invalid value for '--lr'"),
+        (["--board", "kit:512"], "--board 'kit:512': expected name:flash_kb:ram_kb"),
     ]
     for args, message in cases:
         p = edgebench("run", *args, "--out", str(tmp_path / "never"))

@@ -15,7 +15,7 @@ def _f(v, fmt: str, missing: str = "-") -> str:
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -137,6 +137,59 @@ def deployment_section(r: dict) -> list[str]:
     return out
 
 
+def mcu_section(r: dict) -> list[str]:
+    arts = [a for a in r.get("artifacts", []) if a.get("microcontroller")]
+    if not arts:
+        return []
+    out = ["## On a microcontroller", "",
+           "Each .tflite artifact is loaded in TensorFlow Lite Micro's interpreter (reference kernels). "
+           "The arena is the smallest `arena_size` that loads and runs the model (bisection; one byte "
+           "less fails), cross-checked with the total TFLM's recording allocator prints; the whole test "
+           "set then runs inside that arena and is compared with the LiteRT run of the same file.", ""]
+    rows = []
+    for a in arts:
+        m = a["microcontroller"]
+        if m.get("status") != "ok":
+            rows.append([artifact_label(a), f"{m.get('status')}: {m.get('reason', '')}", "-", "-", "-", "-", "-", "-"])
+            continue
+        io = m["io"]
+        rows.append([
+            artifact_label(a), "ok", f"{m['test_accuracy']:.4f} ({m['accuracy_change_vs_litert'] * 100:+.2f})",
+            f"{m['agreement_with_litert'] * 100:.2f}%",
+            f"{m['arena_bytes']:,}" + ("" if m.get("arena_minus_one_fails") else " (**minimum not confirmed**)"),
+            _f(m.get("arena_reported_bytes"), ",") + (f" ({m['arena_above_reported_bytes']:+,} needed while preparing)"
+                                                       if m.get("arena_above_reported_bytes") else ""),
+            f"{io['input']['bytes']:,} / {io['output']['bytes']:,}",
+            f"{m['flash_bytes']:,} (C source {m['c_array']['source_bytes'] / 1000:.0f} KB, "
+            + ("compiles, bytes match" if m["c_array"].get("compiles") and m["c_array"].get("bytes_match")
+               else f"compile check: {m['c_array'].get('compiles')}") + ")",
+        ])
+    out.append(_table(["Artifact", "TFLM", "Accuracy (change vs LiteRT, pt)", "Agreement with LiteRT",
+                       "Arena (bytes, bisected)", "Arena reported by TFLM", "Input / output bytes",
+                       "Flash: model bytes"], rows))
+    out.append("")
+    ok = [a for a in arts if a["microcontroller"].get("status") == "ok"]
+    boards = r.get("boards", [])
+    if ok and boards:
+        out += ["### Does it fit?", "",
+                "Fit = model bytes in flash and the arena in RAM; each cell gives the headroom left in KB "
+                "(flash / RAM).", ""]
+        rows = []
+        for a in ok:
+            row = [artifact_label(a)]
+            for f in a["microcontroller"]["fit"]:
+                verdict = "fits" if f["fits"] else "**no**"
+                row.append(f"{verdict} ({f['flash_headroom_kb']:+.0f} / {f['ram_headroom_kb']:+.1f})")
+            rows.append(row)
+        out.append(_table(["Artifact"] + [f"{b['name']}: {b['flash_kb']:g} KB flash, {b['ram_kb']:g} KB RAM"
+                                          for b in boards], rows))
+        out += ["", f"Left out of the estimate: {r.get('boards_note', '')}.", "",
+                "Board figures: " + "; ".join(f"{b['name']}: {b['source']}" for b in boards) + ".",
+                "", "C arrays (`model_data.h`, `model_data.cc`, `README.md` with the arena to use): "
+                + ", ".join(f"`{a['microcontroller']['c_array']['dir']}/`" for a in ok) + ".", ""]
+    return out
+
+
 def render(r: dict) -> str:
     cfg = r.get("config", {})
     out = ["# edgebench report", ""]
@@ -183,6 +236,7 @@ def render(r: dict) -> str:
         out.append("")
 
     out += deployment_section(r)
+    out += mcu_section(r)
     fair = r.get("fairness", {})
     env = r.get("environment", {})
     pk = env.get("packages", {})

@@ -31,4 +31,5 @@ REGISTRY: dict[str, RuntimeInfo] = {
                                ("onnxruntime",), "torch"),
     "executorch": RuntimeInfo("executorch", "edgebench.runtimes.executorch:ExecuTorchSession",
                               ("executorch", "torch"), "executorch"),
+    "tflm": RuntimeInfo("tflm", "edgebench.runtimes.tflm:TFLMSession", ("tflite_micro", "ai_edge_litert"), "tflm"),
 }

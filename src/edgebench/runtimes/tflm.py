@@ -1,0 +1,152 @@
+"""TensorFlow Lite Micro through its Python interpreter (package tflite-micro): the runtime a
+microcontroller runs, with its reference kernels and a fixed tensor arena.
+
+TFLM's Python wrapper can segfault when the arena is too small, and reports why a model cannot
+load only on the C-level stderr: every probe therefore runs in a forked child whose stderr is
+captured and whose death is just a "no".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgebench.runtimes.base import dequantize, quantize
+
+_ARENA_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
+
+
+@dataclass
+class Probe:
+    ok: bool
+    exit_code: int
+    stderr: str
+
+    def reason(self) -> str:
+        lines = [ln.strip() for ln in self.stderr.splitlines() if ln.strip() and "RecordingMicroAllocator" not in ln]
+        how = "" if self.exit_code in (0, 1) else f" (the interpreter died: exit code {self.exit_code})"
+        return ("; ".join(dict.fromkeys(lines))[:400] or "TFLM failed to allocate tensors") + how
+
+
+def _interpreter(model: bytes, arena_size: int | None):
+    from tflite_micro.python.tflite_micro import runtime
+
+    return runtime.Interpreter.from_bytes(model, arena_size=arena_size)
+
+
+def probe(model: bytes, arena_size: int | None, sample: np.ndarray, print_allocations: bool = False) -> Probe:
+    """Load, set one input, invoke, in a forked child. ok means all three worked."""
+    with tempfile.TemporaryFile() as err:
+        pid = os.fork()
+        if pid == 0:  # child: never returns
+            code = 1
+            try:
+                os.dup2(err.fileno(), 2)
+                it = _interpreter(model, arena_size)
+                it.set_input(sample, 0)
+                it.invoke()
+                if print_allocations:
+                    it.print_allocations()
+                code = 0
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        err.seek(0)
+        text = err.read().decode(errors="replace")
+    code = os.waitstatus_to_exitcode(status)
+    return Probe(code == 0, code, text)
+
+
+def min_arena(model: bytes, sample: np.ndarray, upper: int) -> int:
+    """Smallest arena_size (bytes) with which the model loads and invokes: bisection between a
+    size that fails (0) and one that works (upper)."""
+    if not probe(model, upper, sample).ok:
+        raise RuntimeError(f"the model does not run even with a {upper}-byte arena")
+    lo, hi = 0, upper
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if probe(model, mid, sample).ok:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def reported_arena(model: bytes, arena_size: int, sample: np.ndarray) -> int | None:
+    """The allocation total TFLM's recording allocator prints after an invoke."""
+    p = probe(model, arena_size, sample, print_allocations=True)
+    m = _ARENA_TOTAL.search(p.stderr)
+    return int(m.group(1)) if m else None
+
+
+class TFLMSession:
+    name = "tflm"
+    accepts_batch = False
+    fixed_batch = 1
+
+    def __init__(self, path: Path, threads: int = 1, arena_size: int | None = None) -> None:
+        self.model = Path(path).read_bytes()
+        self.interpreter = _interpreter(self.model, arena_size)
+        self._in = self.interpreter.get_input_details(0)
+        self._out = self.interpreter.get_output_details(0)
+
+    @staticmethod
+    def version() -> str:
+        from importlib.metadata import version
+
+        return version("tflite-micro")
+
+    @staticmethod
+    def _q(details) -> tuple[float, int]:
+        qp = details.get("quantization_parameters", {})
+        scales, zps = qp.get("scales", []), qp.get("zero_points", [])
+        return (float(scales[0]), int(zps[0])) if len(scales) else (0.0, 0)
+
+    @property
+    def io(self) -> dict:
+        def desc(d):
+            scale, zp = self._q(d)
+            dtype = np.dtype(d["dtype"])
+            return {"dtype": dtype.name, "scale": scale, "zero_point": zp, "shape": [int(s) for s in d["shape"]],
+                    "bytes": int(np.prod(d["shape"])) * dtype.itemsize}
+
+        return {"input": desc(self._in), "output": desc(self._out)}
+
+    def prepare(self, x: np.ndarray) -> np.ndarray:
+        return quantize(x, self._in["dtype"], *self._q(self._in))
+
+    def batch_call(self, x: np.ndarray):
+        if len(x) != 1:
+            raise ValueError(f"TFLM runs batch 1, got {len(x)}")
+        xq = self.prepare(x)
+        it = self.interpreter
+
+        def call():
+            it.set_input(xq, 0)
+            it.invoke()
+            return it.get_output(0)
+
+        return call
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        it = self.interpreter
+        xq = self.prepare(x)
+        outs = []
+        for i in range(len(xq)):
+            it.set_input(xq[i:i + 1], 0)
+            it.invoke()
+            outs.append(it.get_output(0).copy())
+        return dequantize(np.concatenate(outs), *self._q(self._out))
+
+    def graph_cost(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.interpreter = None

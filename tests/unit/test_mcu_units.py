@@ -1,0 +1,60 @@
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from edgebench.errors import ConfigError
+from edgebench.exporters import c_array
+from edgebench.measure.boards import BOARDS, Board, fit, parse_board
+
+
+def _model(n=1000, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
+
+
+def test_c_array_round_trips_byte_for_byte(tmp_path):
+    for n in (1, 11, 12, 13, 4097):
+        model = _model(n, seed=n)
+        info = c_array.write(model, tmp_path / str(n), source_name="m.tflite", arena_bytes=2680)
+        assert info["array_len"] == n
+        assert c_array.read_back(tmp_path / str(n)) == model
+    header = (tmp_path / "13" / "model_data.h").read_text()
+    assert "extern const unsigned char g_model_data[];" in header and "#define EDGEBENCH_ARENA_BYTES 2680" in header
+    assert "alignas(16) const unsigned char g_model_data[]" in (tmp_path / "13" / "model_data.cc").read_text()
+    assert "2,680 bytes" in (tmp_path / "13" / "README.md").read_text()
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no system C compiler")
+def test_c_array_compiles_and_prints_the_model(tmp_path):
+    model = _model(3001)
+    c_array.write(model, tmp_path / "m", source_name="m.tflite", arena_bytes=None)
+    res = c_array.compile_check(tmp_path / "m", model)
+    assert res == {"compiler": res["compiler"], "compiles": True, "aligned": True, "bytes_match": True}
+    # A corrupted array is caught by the byte comparison.
+    src = tmp_path / "m" / "model_data.cc"
+    first = f"0x{model[0]:02x}"
+    src.write_text(src.read_text().replace(first, f"0x{(model[0] + 1) % 256:02x}", 1))
+    assert c_array.compile_check(tmp_path / "m", model)["bytes_match"] is False
+    (tmp_path / "m" / "model_data.h").write_text("this is not C\n")
+    bad = c_array.compile_check(tmp_path / "m", model)
+    assert bad["compiles"] is False and bad["error"]
+
+
+def test_board_table_has_sources_and_parses_user_boards():
+    assert len(BOARDS) >= 5 and all(b.source and b.flash_kb > 0 and b.ram_kb > 0 for b in BOARDS)
+    assert any(b.ram_kb == 32 for b in BOARDS)  # the small Cortex-M0+
+    assert parse_board("my kit:512:128.5") == Board("my kit", 512, 128.5)
+    for bad, msg in (("kit:512", "expected name:flash_kb:ram_kb"), (":1:2", "expected name"),
+                     ("kit:a:2", "must be numbers"), ("kit:0:2", "must be > 0")):
+        with pytest.raises(ConfigError, match=msg):
+            parse_board(bad)
+
+
+def test_fit_headroom():
+    b = Board("x", flash_kb=64, ram_kb=4)
+    ok = fit(b, flash_bytes=54568, ram_bytes=2680)
+    assert ok["fits"] and ok["flash_headroom_kb"] == pytest.approx(64 - 54568 / 1024, abs=0.01)
+    assert ok["ram_headroom_kb"] == pytest.approx(4 - 2680 / 1024, abs=0.01)
+    no = fit(b, flash_bytes=205036, ram_bytes=4552)
+    assert not no["fits"] and no["flash_headroom_kb"] < 0 and no["ram_headroom_kb"] < 0
