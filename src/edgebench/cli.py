@@ -119,7 +119,7 @@ def print_summary(r: dict, run_dir: Path) -> None:
 
 @app.command()
 def run(
-    frameworks: str = typer.Option("tensorflow,pytorch", help="Comma list: tensorflow, pytorch."),
+    frameworks: str = typer.Option("tensorflow,pytorch,jax", help="Comma list: tensorflow, pytorch, jax."),
     epochs: int = typer.Option(5, help="Training epochs."),
     batch_size: int = typer.Option(64, help="Mini-batch size."),
     hidden: str = typer.Option("64", help="Hidden layer sizes, comma list (e.g. 128,64)."),

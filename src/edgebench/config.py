@@ -9,9 +9,9 @@ from pathlib import Path
 
 from edgebench.errors import ConfigError
 
-FRAMEWORKS = ("tensorflow", "pytorch")
+FRAMEWORKS = ("tensorflow", "pytorch", "jax")
 FORMATS = ("tflite", "onnx", "executorch")
-FRAMEWORK_ALIASES = {"tf": "tensorflow", "keras": "tensorflow", "torch": "pytorch"}
+FRAMEWORK_ALIASES = {"tf": "tensorflow", "keras": "tensorflow", "torch": "pytorch", "flax": "jax"}
 OPTIMIZERS = ("adam", "sgd")
 EPSILON_PLACEMENTS = ("aligned", "native")
 

@@ -80,7 +80,11 @@ def _child_env(threads: int) -> dict:
         "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n,
         "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": n,
         "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow", "PYTHONUNBUFFERED": "1",
+        "JAX_PLATFORMS": "cpu", "EDGEBENCH_THREADS": n,
     })
+    if threads == 1:  # XLA has no N-thread knob; for N > 1 the worker pins the process to N cores
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
+                            " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
     return env
 
 
@@ -233,8 +237,10 @@ class Run:
                 "loss": "softmax cross-entropy from logits, mean over the batch",
                 "dtype": "float32",
                 "threads": {"count": cfg.threads,
-                            "how": "TensorFlow intra/inter-op = N; PyTorch set_num_threads(N) and "
-                                   "set_num_interop_threads(N); OMP/MKL/OpenBLAS env = N"},
+                            "how": "each child pinned to N cores (sched_setaffinity) when N is below the "
+                                   "core count; TensorFlow intra/inter-op = N; PyTorch set_num_threads(N) and "
+                                   "set_num_interop_threads(N); JAX/XLA: the affinity, plus single-threaded "
+                                   "Eigen when N = 1; OMP/MKL/OpenBLAS env = N"},
                 "isolation": "one child process per framework and per artifact verification",
                 "train_time": "sum of per-epoch wall times (time.perf_counter); each epoch covers its "
                               "shuffle and all training steps; excludes reading data, building the "

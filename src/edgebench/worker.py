@@ -259,7 +259,19 @@ def _first_line(e: BaseException) -> str:
     return text[0][:300] if text else ""
 
 
+def pin_threads() -> None:
+    """Pin this process to EDGEBENCH_THREADS cores: a hard cap every framework respects."""
+    n = int(os.environ.get("EDGEBENCH_THREADS", "0") or 0)
+    try:
+        cores = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return
+    if 0 < n < len(cores):
+        os.sched_setaffinity(0, cores[:n])
+
+
 def main(argv: list[str]) -> int:
+    pin_threads()
     task_path = Path(argv[0])
     task = json.loads(task_path.read_text())
     kind = task["kind"]

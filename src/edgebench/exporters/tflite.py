@@ -47,18 +47,21 @@ def from_keras_dynamic_int8(model, path: Path, ctx: ExportContext) -> None:
     Path(path).write_bytes(c.convert())
 
 
-def from_keras_int8(model, path: Path, ctx: ExportContext) -> None:
+def _full_int8(converter, ctx: ExportContext) -> bytes:
     """Full-integer: int8 weights and activations, int8 input and output (what a
     microcontroller runs); activation ranges calibrated on ctx.calibration."""
     import tensorflow as tf
 
-    c = _keras_converter(model)
-    c.optimizations = [tf.lite.Optimize.DEFAULT]
-    c.representative_dataset = _representative(ctx)
-    c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    c.inference_input_type = tf.int8
-    c.inference_output_type = tf.int8
-    Path(path).write_bytes(c.convert())
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = _representative(ctx)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def from_keras_int8(model, path: Path, ctx: ExportContext) -> None:
+    Path(path).write_bytes(_full_int8(_keras_converter(model), ctx))
 
 
 def from_torch(model, path: Path, ctx: ExportContext) -> None:
@@ -89,3 +92,23 @@ def from_torch_int8(model, path: Path, ctx: ExportContext) -> None:
     converted = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
     edge = litert_torch.convert(converted, sample, quant_config=quant_config.QuantConfig(pt2e_quantizer=quantizer))
     edge.export(str(path))
+
+
+def _jax_converter(model, ctx: ExportContext):
+    import tensorflow as tf
+    from jax.experimental import jax2tf
+
+    module, params = model["module"], model["params"]
+    # jax2tf keeps the batch polymorphic, so the .tflite takes any batch like the Keras one.
+    fn = tf.function(jax2tf.convert(lambda x: module.apply(params, x), polymorphic_shapes=["(b, _)"]),
+                     input_signature=[tf.TensorSpec([None, ctx.spec.input_size], tf.float32, name="image")],
+                     autograph=False)
+    return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+
+
+def from_jax(model, path: Path, ctx: ExportContext) -> None:
+    Path(path).write_bytes(_jax_converter(model, ctx).convert())
+
+
+def from_jax_int8(model, path: Path, ctx: ExportContext) -> None:
+    Path(path).write_bytes(_full_int8(_jax_converter(model, ctx), ctx))

@@ -33,4 +33,5 @@ REGISTRY: dict[str, FrameworkInfo] = {
     "tensorflow": FrameworkInfo("tensorflow", "edgebench.frameworks.tensorflow:TensorFlowAdapter",
                                 ("tensorflow", "keras"), "tf"),
     "pytorch": FrameworkInfo("pytorch", "edgebench.frameworks.pytorch:PyTorchAdapter", ("torch",), "torch"),
+    "jax": FrameworkInfo("jax", "edgebench.frameworks.jax:JaxAdapter", ("jax", "flax", "optax"), "jax"),
 }

@@ -1,0 +1,119 @@
+"""JAX with Flax (network) and Optax (Adam): a jitted training step, as a JAX user writes it."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from edgebench.config import ModelSpec, OptimizerSpec
+from edgebench.frameworks.base import EpochRecord, ExportTarget, batches
+from edgebench.model import Weights
+
+
+class JaxAdapter:
+    name = "jax"
+
+    def __init__(self, threads: int) -> None:
+        import jax
+
+        jax.config.update("jax_platforms", "cpu")
+        self.jax = jax
+
+    def versions(self) -> dict[str, str]:
+        import flax
+        import optax
+
+        return {"jax": self.jax.__version__, "flax": flax.__version__, "optax": optax.__version__}
+
+    def build(self, spec: ModelSpec, weights: Weights):
+        import flax.linen as nn
+        import jax.numpy as jnp
+
+        hidden, classes = spec.hidden, spec.num_classes
+
+        class MLP(nn.Module):
+            @nn.compact
+            def __call__(self, x):
+                # Layers named explicitly: the shared weights are loaded by name.
+                for i, units in enumerate(hidden):
+                    x = nn.relu(nn.Dense(units, name=f"dense_{i}")(x))
+                return nn.Dense(classes, name=f"dense_{len(hidden)}")(x)
+
+        module = MLP()
+        params = {"params": {f"dense_{i}": {"kernel": jnp.asarray(k), "bias": jnp.asarray(b)}
+                             for i, (k, b) in enumerate(weights)}}
+        return {"module": module, "params": params}
+
+    def _optimizer(self, opt: OptimizerSpec):
+        import optax
+
+        if opt.name == "sgd":
+            return optax.sgd(opt.learning_rate)
+        eps = opt.epsilon
+        if opt.epsilon_placement == "aligned":
+            # Optax adds eps after the bias correction, like PyTorch; eps_t = eps/sqrt(1-b2^t)
+            # gives Keras' rule exactly (count is the number of steps already taken).
+            def eps(count, e=opt.epsilon, b2=opt.beta2):
+                import jax.numpy as jnp
+
+                return e / jnp.sqrt(1.0 - b2 ** (count + 1))
+        return optax.inject_hyperparams(optax.adam)(learning_rate=opt.learning_rate, b1=opt.beta1,
+                                                     b2=opt.beta2, eps=eps, eps_root=0.0)
+
+    def train(self, model, x, y, order, batch_size, optimizer, on_epoch):
+        import jax
+        import jax.numpy as jnp
+        import optax
+
+        module = model["module"]
+        tx = self._optimizer(optimizer)
+        params = model["params"]
+        opt_state = tx.init(params)
+
+        @jax.jit
+        def step(params, opt_state, xb, yb):
+            def loss_fn(p):
+                logits = module.apply(p, xb)
+                return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean(), logits
+
+            (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            correct = jnp.sum(jnp.argmax(logits, axis=-1) == yb)
+            return optax.apply_updates(params, updates), opt_state, loss * xb.shape[0], correct
+
+        n = len(y)
+        history = []
+        for epoch, perm in enumerate(order, start=1):
+            t0 = time.perf_counter()
+            xs, ys = x[perm], y[perm].astype(np.int32)
+            loss_sum, correct = jnp.zeros(()), jnp.zeros((), jnp.int32)
+            for start, stop in batches(n, batch_size):
+                params, opt_state, l, c = step(params, opt_state, xs[start:stop], ys[start:stop])
+                loss_sum, correct = loss_sum + l, correct + c
+            loss_value = float(loss_sum) / n  # blocks until the epoch's work is done
+            dt = time.perf_counter() - t0
+            rec = EpochRecord(epoch, loss_value, int(correct) / n, dt)
+            history.append(rec)
+            on_epoch(rec)
+        model["params"] = params
+        return history
+
+    def predict(self, model, x: np.ndarray) -> np.ndarray:
+        apply = self.jax.jit(model["module"].apply)
+        out = [np.asarray(apply(model["params"], x[i:i + 2000])) for i in range(0, len(x), 2000)]
+        return np.concatenate(out).astype(np.float32)
+
+    def get_weights(self, model) -> Weights:
+        p = model["params"]["params"]
+        return [(np.asarray(p[f"dense_{i}"]["kernel"]), np.asarray(p[f"dense_{i}"]["bias"]))
+                for i in range(len(p))]
+
+    def export_targets(self) -> list[ExportTarget]:
+        from edgebench.exporters import tflite
+
+        return [
+            ExportTarget("tflite", "float32", "litert", "model.tflite", tflite.from_jax),
+            ExportTarget("tflite", "int8", "litert", "model_int8.tflite", tflite.from_jax_int8),
+        ]
+
