@@ -134,6 +134,8 @@ def run(
     calibration_samples: int = typer.Option(500, help="Training images that calibrate static int8 exports."),
     board: Optional[list[str]] = typer.Option(None, help="Extra microcontroller budget name:flash_kb:ram_kb "
                                                           "(repeatable)."),
+    twin: bool = typer.Option(False, "--twin", help="Also report how far the frameworks' weights and logits "
+                                                   "drift apart after 1, 10, 100 steps and at the end."),
     no_mcu: bool = typer.Option(False, "--no-mcu", help="Skip TFLite Micro, C arrays and board fit."),
     latency_min_time: float = typer.Option(1.0, help="Seconds of timed batch-1 calls per artifact (and >= 200 calls)."),
     seed: int = typer.Option(0, help="Seed for the initial weights and the batch order."),
@@ -158,6 +160,7 @@ def run(
         latency_min_time_s=latency_min_time,
         boards=tuple(board or ()),
         microcontroller=not no_mcu,
+        twin=twin,
         epochs=epochs,
         batch_size=batch_size,
         seed=seed,

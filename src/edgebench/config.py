@@ -74,6 +74,8 @@ class RunConfig:
     latency_min_iters: int = 200
     latency_min_time_s: float = 1.0
     throughput_batch: int = 256
+    twin: bool = False  # save weights at twin_steps and report the frameworks' drift
+    twin_steps: tuple[int, ...] = (1, 10, 100)
     microcontroller: bool = True  # run .tflite artifacts in TFLite Micro, emit C arrays, fit boards
     boards: tuple[str, ...] = ()  # extra boards, "name:flash_kb:ram_kb"
     out: Path | None = None
@@ -83,6 +85,7 @@ class RunConfig:
         d["out"] = str(self.out) if self.out else None
         d["frameworks"] = list(self.frameworks)
         d["boards"] = list(self.boards)
+        d["twin_steps"] = list(self.twin_steps)
         d["formats"] = list(self.formats) if self.formats is not None else None
         d["model"]["hidden"] = list(self.model.hidden)
         return d
@@ -96,6 +99,7 @@ class RunConfig:
         out = d.pop("out", None)
         formats = d.pop("formats", None)
         d["boards"] = tuple(d.get("boards", ()))
+        d["twin_steps"] = tuple(d.get("twin_steps", (1, 10, 100)))
         return cls(
             model=model,
             optimizer=opt,

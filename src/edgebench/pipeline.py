@@ -160,6 +160,9 @@ class Run:
         for fw in self.cfg.frameworks:
             self._train(fw)
             self.save()
+        if self.cfg.twin:
+            self._twin()
+            self.save()
         for art in self.results["artifacts"]:
             if art["status"] == "ok":
                 self._verify(art)
@@ -279,6 +282,7 @@ class Run:
             "weights_path": str(self.weights_path), "order_path": str(self.order_path),
             "formats": list(self.cfg.formats) if self.cfg.formats is not None else None,
             "calibration_path": str(self.calibration_path),
+            "snapshot_steps": list(self.cfg.twin_steps) if self.cfg.twin else [],
         }
         self.on_event(fw, {"event": "start", "kind": "train", "epochs": self.cfg.epochs})
         outcome = run_child(task, self.work, self.logs / f"train-{fw}.log", self.cfg.threads,
@@ -302,6 +306,25 @@ class Run:
         entry.update(res)
         self.results["artifacts"].extend(arts)
         self.on_event(fw, {"event": "done", "kind": "train"})
+
+    def _twin(self) -> None:
+        from edgebench.measure.drift import twin_drift
+
+        ok = [t["framework"] for t in self.results["trainings"] if t["status"] == "ok"]
+        if len(ok) < 2:
+            self.results["twin"] = {"status": "skipped", "reason": "needs two frameworks that trained"}
+            return
+        n = len(self.dataset.y_train)
+        steps_per_epoch = -(-n // self.cfg.batch_size)
+        try:
+            drift = twin_drift(self.dir, ok, list(self.cfg.twin_steps), steps_per_epoch * self.cfg.epochs,
+                               self.dataset.x_test)
+            self.results["twin"] = {"status": "ok", **drift}
+        except (OSError, KeyError, ValueError) as e:
+            self.results["twin"] = {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
+        from edgebench.report.markdown import twin_section
+
+        (self.dir / "twin.md").write_text("\n".join(["# edgebench twin training", ""] + twin_section(self.results)))
 
     def _logits_path(self, art: dict) -> Path:
         return self.dir / "logits" / f"{art['framework']}-{art['format']}-{art['precision']}.npy"

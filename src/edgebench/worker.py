@@ -65,7 +65,19 @@ def train(task: dict) -> dict:
     def on_epoch(rec):
         emit("epoch", **rec.to_dict(), epochs=len(order))
 
-    history = adapter.train(model, ds.x_train, ds.y_train, order, task["batch_size"], opt, on_epoch)
+    snap_steps = set(task.get("snapshot_steps") or ())
+    on_step = None
+    if snap_steps:
+        from edgebench.model import save_weights as _save
+
+        (fw_dir / "snapshots").mkdir(exist_ok=True)
+
+        def on_step(step, m):
+            if step in snap_steps:
+                _save(adapter.get_weights(m), fw_dir / "snapshots" / f"step_{step}.npz")
+
+    history = adapter.train(model, ds.x_train, ds.y_train, order, task["batch_size"], opt, on_epoch,
+                            on_step=on_step)
     logits = adapter.predict(model, ds.x_test)
     np.save(fw_dir / "test_logits.npy", logits)
     from edgebench.model import save_weights

@@ -45,7 +45,9 @@ class FrameworkAdapter(Protocol):
     def build(self, spec: ModelSpec, weights: Weights) -> Any: ...
 
     def train(self, model: Any, x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: int,
-              optimizer: OptimizerSpec, on_epoch: Callable[[EpochRecord], None]) -> list[EpochRecord]: ...
+              optimizer: OptimizerSpec, on_epoch: Callable[[EpochRecord], None],
+              on_step: Callable[[int, Any], None] | None = None) -> list[EpochRecord]:
+        """on_step(global_step, model) after every step, only when given (twin mode)."""
 
     def predict(self, model: Any, x: np.ndarray) -> np.ndarray: ...
 

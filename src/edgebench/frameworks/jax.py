@@ -61,7 +61,7 @@ class JaxAdapter:
         return optax.inject_hyperparams(optax.adam)(learning_rate=opt.learning_rate, b1=opt.beta1,
                                                      b2=opt.beta2, eps=eps, eps_root=0.0)
 
-    def train(self, model, x, y, order, batch_size, optimizer, on_epoch):
+    def train(self, model, x, y, order, batch_size, optimizer, on_epoch, on_step=None):
         import jax
         import jax.numpy as jnp
         import optax
@@ -84,6 +84,7 @@ class JaxAdapter:
 
         n = len(y)
         history = []
+        global_step = 0
         for epoch, perm in enumerate(order, start=1):
             t0 = time.perf_counter()
             xs, ys = x[perm], y[perm].astype(np.int32)
@@ -91,6 +92,9 @@ class JaxAdapter:
             for start, stop in batches(n, batch_size):
                 params, opt_state, l, c = step(params, opt_state, xs[start:stop], ys[start:stop])
                 loss_sum, correct = loss_sum + l, correct + c
+                global_step += 1
+                if on_step is not None:
+                    on_step(global_step, {"module": module, "params": params})
             loss_value = float(loss_sum) / n  # blocks until the epoch's work is done
             dt = time.perf_counter() - t0
             rec = EpochRecord(epoch, loss_value, int(correct) / n, dt)

@@ -51,7 +51,7 @@ class PyTorchAdapter:
         return o.Adam(params, lr=opt.learning_rate, betas=(opt.beta1, opt.beta2), eps=opt.epsilon,
                       weight_decay=0.0, amsgrad=False)
 
-    def train(self, model, x, y, order, batch_size, optimizer, on_epoch):
+    def train(self, model, x, y, order, batch_size, optimizer, on_epoch, on_step=None):
         torch = self.torch
         opt = self._optimizer(model.parameters(), optimizer)
         loss_fn = torch.nn.CrossEntropyLoss()  # mean over the batch, as Keras
@@ -84,6 +84,8 @@ class PyTorchAdapter:
                 with torch.no_grad():
                     loss_sum += loss.detach().double() * (stop - start)
                     correct += (logits.argmax(dim=1) == yb).sum()
+                if on_step is not None:
+                    on_step(step, model)
             dt = time.perf_counter() - t0
             rec = EpochRecord(epoch, float(loss_sum) / n, int(correct) / n, dt)
             history.append(rec)

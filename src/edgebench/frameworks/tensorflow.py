@@ -50,8 +50,18 @@ class TensorFlowAdapter:
         return o.Adam(learning_rate=opt.learning_rate, beta_1=opt.beta1, beta_2=opt.beta2,
                       epsilon=opt.epsilon, amsgrad=False)
 
-    def train(self, model, x, y, order, batch_size, optimizer, on_epoch):
+    def train(self, model, x, y, order, batch_size, optimizer, on_epoch, on_step=None):
         keras = self.keras
+        callbacks = []
+        if on_step is not None:  # twin mode only: a per-batch callback costs time in fit()
+            counter = {"step": 0}
+
+            class StepHook(keras.callbacks.Callback):
+                def on_train_batch_end(self, batch, logs=None):
+                    counter["step"] += 1
+                    on_step(counter["step"], model)
+
+            callbacks.append(StepHook())
         # jit_compile=False is what Keras' "auto" resolves to on a CPU; stated so it cannot drift.
         model.compile(
             optimizer=self._optimizer(optimizer),
@@ -64,7 +74,8 @@ class TensorFlowAdapter:
             t0 = time.perf_counter()
             # One fit() per epoch over the shared permutation: shuffle=False keeps our order.
             # Keras caches its train function across fit() calls, so nothing is retraced.
-            h = model.fit(x[perm], y[perm], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+            h = model.fit(x[perm], y[perm], batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
+                          callbacks=callbacks)
             dt = time.perf_counter() - t0
             rec = EpochRecord(epoch, float(h.history["loss"][0]), float(h.history["accuracy"][0]), dt)
             history.append(rec)

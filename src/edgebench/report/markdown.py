@@ -190,6 +190,30 @@ def mcu_section(r: dict) -> list[str]:
     return out
 
 
+def twin_section(r: dict) -> list[str]:
+    tw = r.get("twin")
+    if not tw:
+        return []
+    out = ["## Twin training: how far the frameworks drift apart", ""]
+    if tw.get("status") != "ok":
+        return out + [f"Twin report {tw.get('status')}: {tw.get('reason')}", ""]
+    out += [f"Same initial weights, same batches, {tw['total_steps']} steps. {tw['method']}.", ""]
+    rows = []
+    for p in tw["pairs"]:
+        name = " vs ".join(title(f) for f in p["pair"])
+        for pt in p["points"]:
+            rows.append([name, pt["at"], f"{pt['max_abs_weight_diff']:.2e}", f"{pt['weights_within_1e-5'] * 100:.2f}%",
+                         f"{pt['max_abs_weight_change_from_init']:.2e}", f"{pt['max_abs_logit_diff']:.2e}",
+                         f"{pt['top1_agreement'] * 100:.2f}%"])
+    out.append(_table(["Pair", "After", "Max abs weight diff", "Weights within 1e-5", "Max weight change from init",
+                       "Max abs logit diff (test set)", "Top-1 agreement"], rows))
+    out.append("")
+    for p in tw["pairs"]:
+        out.append(f"- {' vs '.join(title(f) for f in p['pair'])}: the frameworks' own float32 test logits "
+                   f"differ by at most {p['end_framework_logits_max_abs_diff']:.2e} at the end.")
+    return out + [""]
+
+
 def render(r: dict) -> str:
     cfg = r.get("config", {})
     out = ["# edgebench report", ""]
@@ -235,6 +259,7 @@ def render(r: dict) -> str:
     if missing:
         out.append("")
 
+    out += twin_section(r)
     out += deployment_section(r)
     out += mcu_section(r)
     fair = r.get("fairness", {})
