@@ -365,7 +365,7 @@ class Run:
         missing = info.missing_module()
         if missing:
             art.update(status="skipped", error=f"runtime {info.name} is not installed "
-                                               f"(module '{missing}'; pip install 'edgebench[{info.extra}]')")
+                                               f"(module '{missing}'; {info.install_hint})")
             return
         name = f"verify-{art['framework']}-{art['format']}-{art['precision']}"
         task = {

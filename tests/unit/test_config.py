@@ -8,7 +8,7 @@ from edgebench.errors import ConfigError
 def test_defaults_are_the_lab_setup():
     cfg = RunConfig()
     validate(cfg)
-    assert cfg.frameworks == ("tensorflow", "pytorch")
+    assert cfg.frameworks == ("tensorflow", "pytorch", "jax")
     assert cfg.epochs == 5 and cfg.batch_size == 64
     assert cfg.model.layer_sizes == [(784, 64), (64, 10)]
     assert cfg.model.parameter_count == 784 * 64 + 64 + 64 * 10 + 10 == 50890
@@ -18,7 +18,7 @@ def test_defaults_are_the_lab_setup():
 def test_parse_frameworks_aliases_and_dedup():
     assert parse_frameworks("tf, torch,tensorflow") == ("tensorflow", "pytorch")
     assert parse_frameworks("PyTorch") == ("pytorch",)
-    with pytest.raises(ConfigError, match="unknown framework 'mxnet' in --frameworks; valid choices: tensorflow, pytorch"):
+    with pytest.raises(ConfigError, match="unknown framework .mxnet. in --frameworks; valid choices: tensorflow, pytorch, jax"):
         parse_frameworks("tf,mxnet")
     with pytest.raises(ConfigError, match="empty"):
         parse_frameworks(" , ")
