@@ -8,6 +8,7 @@ captured and whose death is just a "no".
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import re
 import tempfile
@@ -46,6 +47,7 @@ def probe(model: bytes, arena_size: int | None, sample: np.ndarray, print_alloca
         if pid == 0:  # child: never returns
             code = 1
             try:
+                faulthandler.disable()  # a crash here is an expected "no", not a report to print
                 os.dup2(err.fileno(), 2)
                 it = _interpreter(model, arena_size)
                 it.set_input(sample, 0)
