@@ -99,9 +99,11 @@ def _jax_converter(model, ctx: ExportContext):
     from jax.experimental import jax2tf
 
     module, params = model["module"], model["params"]
-    # jax2tf keeps the batch polymorphic, so the .tflite takes any batch like the Keras one.
-    fn = tf.function(jax2tf.convert(lambda x: module.apply(params, x), polymorphic_shapes=["(b, _)"]),
-                     input_signature=[tf.TensorSpec([None, ctx.spec.input_size], tf.float32, name="image")],
+    # Static batch 1, as on a device: with polymorphic_shapes=["(b, _)"] jax2tf adds shape
+    # arithmetic (UNSORTED_SEGMENT_PROD) that TFLite Micro cannot run; at batch 1 the graph is
+    # just FULLY_CONNECTED ops.
+    fn = tf.function(jax2tf.convert(lambda x: module.apply(params, x)),
+                     input_signature=[tf.TensorSpec([1, ctx.spec.input_size], tf.float32, name="image")],
                      autograph=False)
     return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
 
