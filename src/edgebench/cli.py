@@ -72,14 +72,17 @@ def _artifact_status(a: dict) -> str:
 
 
 def print_summary(r: dict, run_dir: Path) -> None:
-    from edgebench.report.markdown import artifact_label, highlights, table1_rows, title
+    from edgebench.report.markdown import (artifact_label, comparison_sentences, highlights, table1_rows,
+                                           title)
 
     t = Table(title="Table 1: training")
-    for col in ("Framework", "Training Time (s)", "Test Accuracy"):
+    for col in ("Framework", "Training Time (s)", "95% CI", "Test Accuracy"):
         t.add_column(col, justify="left" if col == "Framework" else "right")
     for row in table1_rows(r):
         t.add_row(*row)
     console.print(t)
+    for sentence in comparison_sentences(r):
+        console.print(sentence)
     arts = r.get("artifacts", [])
     if arts:
         a_t = Table(title="Deployment matrix (each artifact verified on its runtime)",
@@ -134,6 +137,8 @@ def run(
     calibration_samples: int = typer.Option(500, help="Training images that calibrate static int8 exports."),
     board: Optional[list[str]] = typer.Option(None, help="Extra microcontroller budget name:flash_kb:ram_kb "
                                                           "(repeatable)."),
+    repeats: int = typer.Option(3, help="Trainings per framework, each in a fresh process, interleaved; "
+                                        "times are reported as mean with a 95% confidence interval."),
     twin: bool = typer.Option(False, "--twin", help="Also report how far the frameworks' weights and logits "
                                                    "drift apart after 1, 10, 100 steps and at the end."),
     no_mcu: bool = typer.Option(False, "--no-mcu", help="Skip TFLite Micro, C arrays and board fit."),
@@ -161,6 +166,7 @@ def run(
         boards=tuple(board or ()),
         microcontroller=not no_mcu,
         twin=twin,
+        repeats=repeats,
         epochs=epochs,
         batch_size=batch_size,
         seed=seed,

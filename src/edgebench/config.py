@@ -74,6 +74,7 @@ class RunConfig:
     latency_min_iters: int = 200
     latency_min_time_s: float = 1.0
     throughput_batch: int = 256
+    repeats: int = 3  # trainings per framework, in fresh processes, interleaved
     twin: bool = False  # save weights at twin_steps and report the frameworks' drift
     twin_steps: tuple[int, ...] = (1, 10, 100)
     microcontroller: bool = True  # run .tflite artifacts in TFLite Micro, emit C arrays, fit boards
@@ -164,6 +165,7 @@ def validate(cfg: RunConfig) -> None:
     positive("--limit-train", cfg.limit_train, allow_none=True)
     positive("--limit-test", cfg.limit_test, allow_none=True)
     positive("--calibration-samples", cfg.calibration_samples)
+    positive("--repeats", cfg.repeats)
     positive("--bench-threads", cfg.bench_threads)
     positive("--latency-min-iters", cfg.latency_min_iters)
     positive("--throughput-batch", cfg.throughput_batch)

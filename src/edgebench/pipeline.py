@@ -129,6 +129,15 @@ def _failure(outcome: ChildOutcome, what: str) -> str:
     return f"{what} process {how} without a result; last log line: {last[0][:300]}"
 
 
+def _repeat_record(r: int, res: dict) -> dict:
+    epochs = res["epochs"]
+    steady = [e["time_s"] for e in epochs[1:]]
+    return {"repeat": r, "status": "ok", "train_time_s": res["train_time_s"],
+            "first_epoch_s": epochs[0]["time_s"], "steady_epoch_s": float(np.mean(steady)) if steady else None,
+            "test_accuracy": res["test_accuracy"], "test_loss": res["test_loss"],
+            "peak_rss_bytes": res["peak_rss_bytes"], "import_time_s": res.get("import_time_s")}
+
+
 class Run:
     """One benchmark run: owns the run folder and results.json."""
 
@@ -157,9 +166,21 @@ class Run:
     def execute(self) -> dict:
         self._write_inputs()
         self.save()
-        for fw in self.cfg.frameworks:
-            self._train(fw)
-            self.save()
+        self._speed_limit()
+        self.save()
+        # Repeats interleaved (A B C, B C A, C A B, ...) so a slow spell of the machine does not
+        # land on one framework. Repeat 1 also exports; later repeats only train and evaluate.
+        fws = list(self.cfg.frameworks)
+        for r in range(1, self.cfg.repeats + 1):
+            k = (r - 1) % len(fws)
+            for fw in fws[k:] + fws[:k]:
+                if r == 1:
+                    self._train(fw)
+                else:
+                    self._repeat(fw, r)
+                self.save()
+        self._summarize_timing()
+        self.save()
         if self.cfg.twin:
             self._twin()
             self.save()
@@ -260,6 +281,82 @@ class Run:
             "artifacts": [],
         }
 
+    def _speed_limit(self) -> None:
+        from edgebench.measure.speed import gemm_peak, train_flops_per_sample
+
+        flops = train_flops_per_sample(self.cfg.model)
+        n = len(self.dataset.y_train)
+        self.results["speed_limit"] = {
+            "gemm_peak": gemm_peak(self.cfg.threads),
+            "train_flops_per_sample": flops,
+            "train_flops_per_epoch": flops["total"] * n,
+            "steps_per_epoch": -(-n // self.cfg.batch_size),
+        }
+
+    def _train_task(self, fw: str, fw_dir: Path, name: str, exports: bool) -> dict:
+        m = self.cfg.model
+        return {
+            "kind": "train", "name": name, "framework": fw, "fw_dir": str(fw_dir),
+            "dataset": self.cfg.dataset, "limit_train": self.cfg.limit_train,
+            "limit_test": self.cfg.limit_test, "threads": self.cfg.threads,
+            "model": {"input_size": m.input_size, "hidden": list(m.hidden), "num_classes": m.num_classes},
+            "optimizer": self.cfg.to_dict()["optimizer"], "batch_size": self.cfg.batch_size,
+            "weights_path": str(self.weights_path), "order_path": str(self.order_path),
+            "formats": (list(self.cfg.formats) if self.cfg.formats is not None else None) if exports else [],
+            "calibration_path": str(self.calibration_path),
+            "snapshot_steps": list(self.cfg.twin_steps) if self.cfg.twin and exports else [],
+        }
+
+    def _repeat(self, fw: str, r: int) -> None:
+        entry = next(t for t in self.results["trainings"] if t["framework"] == fw)
+        if entry["status"] != "ok":
+            return
+        rep_dir = self.dir / fw / "repeats" / f"r{r}"
+        rep_dir.mkdir(parents=True, exist_ok=True)
+        name = f"train-{fw}-r{r}"
+        label = f"{fw} (repeat {r})"
+        self.on_event(label, {"event": "start", "kind": "train", "epochs": self.cfg.epochs})
+        outcome = run_child(self._train_task(fw, rep_dir, name, exports=False), self.work,
+                            self.logs / f"{name}.log", self.cfg.threads, lambda ev: self.on_event(label, ev))
+        res = outcome.result
+        if outcome.returncode != 0 or not res or res.get("status") != "ok":
+            entry["repeats"].append({"repeat": r, "status": "failed", "error": _failure(outcome, label)})
+            self.on_event(label, {"event": "failed", "error": entry["repeats"][-1]["error"]})
+            return
+        entry["repeats"].append(_repeat_record(r, res))
+        self.on_event(label, {"event": "done", "kind": "train"})
+
+    def _summarize_timing(self) -> None:
+        from edgebench.measure.speed import efficiency
+        from edgebench.measure.stats import diff_ci, mean_ci
+
+        sl = self.results["speed_limit"]
+        ok = [t for t in self.results["trainings"] if t["status"] == "ok"]
+        for t in ok:
+            runs = [x for x in t["repeats"] if x["status"] == "ok"]
+            timing = {key: mean_ci([x[key] for x in runs if x.get(key) is not None])
+                      for key in ("train_time_s", "first_epoch_s", "steady_epoch_s")}
+            accs = [x["test_accuracy"] for x in runs]
+            timing["test_accuracy"] = {"mean": float(np.mean(accs)), "min": min(accs), "max": max(accs),
+                                       "values": accs, "identical": len(set(accs)) == 1}
+            timing["peak_rss_bytes"] = max(x["peak_rss_bytes"] for x in runs)
+            steady = timing["steady_epoch_s"]["mean"] or timing["train_time_s"]["mean"] / self.cfg.epochs
+            timing["efficiency"] = efficiency(sl["train_flops_per_epoch"], sl["steps_per_epoch"], steady,
+                                              sl["gemm_peak"]["gflops"])
+            timing["flop_bound_train_s"] = sl["train_flops_per_epoch"] * self.cfg.epochs / (sl["gemm_peak"]["gflops"] * 1e9)
+            t["timing"] = timing
+            # The headline figure is the statistic over all repeats; repeat 1 keeps its own.
+            t["train_time_s_repeat1"] = t["repeats"][0]["train_time_s"]
+            t["train_time_s"] = timing["train_time_s"]["mean"]
+        comparisons = []
+        for i, a in enumerate(ok):
+            for b in ok[i + 1:]:
+                ta = [x["train_time_s"] for x in a["repeats"] if x["status"] == "ok"]
+                tb = [x["train_time_s"] for x in b["repeats"] if x["status"] == "ok"]
+                comparisons.append({"a": a["framework"], "b": b["framework"], "metric": "train_time_s",
+                                    **diff_ci(ta, tb)})
+        self.results["timing_comparisons"] = comparisons
+
     def _train(self, fw: str) -> None:
         info = FRAMEWORKS[fw]
         entry = {"framework": fw, "status": "skipped", "error": None, "train_time_s": None, "epochs": [],
@@ -272,18 +369,7 @@ class Run:
             return
         fw_dir = self.dir / fw
         fw_dir.mkdir(exist_ok=True)
-        m = self.cfg.model
-        task = {
-            "kind": "train", "name": f"train-{fw}", "framework": fw, "fw_dir": str(fw_dir),
-            "dataset": self.cfg.dataset, "limit_train": self.cfg.limit_train,
-            "limit_test": self.cfg.limit_test, "threads": self.cfg.threads,
-            "model": {"input_size": m.input_size, "hidden": list(m.hidden), "num_classes": m.num_classes},
-            "optimizer": self.cfg.to_dict()["optimizer"], "batch_size": self.cfg.batch_size,
-            "weights_path": str(self.weights_path), "order_path": str(self.order_path),
-            "formats": list(self.cfg.formats) if self.cfg.formats is not None else None,
-            "calibration_path": str(self.calibration_path),
-            "snapshot_steps": list(self.cfg.twin_steps) if self.cfg.twin else [],
-        }
+        task = self._train_task(fw, fw_dir, f"train-{fw}", exports=True)
         self.on_event(fw, {"event": "start", "kind": "train", "epochs": self.cfg.epochs})
         outcome = run_child(task, self.work, self.logs / f"train-{fw}.log", self.cfg.threads,
                             lambda ev: self.on_event(fw, ev))
@@ -304,6 +390,7 @@ class Run:
                                error=_failure(ChildOutcome(outcome.returncode, None, outcome.stderr_tail,
                                                            outcome.wall_s), "export"))
         entry.update(res)
+        entry["repeats"] = [_repeat_record(1, res)]
         self.results["artifacts"].extend(arts)
         self.on_event(fw, {"event": "done", "kind": "train"})
 

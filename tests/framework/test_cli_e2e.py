@@ -19,7 +19,7 @@ def edgebench(*args, env=None, cwd=None):
 
 
 SMALL = ["--limit-train", "6000", "--limit-test", "500", "--epochs", "2", "--hidden", "32", "--threads", "1",
-         "--latency-min-time", "0.05", "--calibration-samples", "100"]
+         "--latency-min-time", "0.05", "--calibration-samples", "100", "--repeats", "1"]
 MATRIX = {("tensorflow", "tflite", "float32"), ("tensorflow", "tflite", "float16"),
           ("tensorflow", "tflite", "int8-dynamic"), ("tensorflow", "tflite", "int8"),
           ("tensorflow", "onnx", "float32"), ("tensorflow", "onnx", "int8-static"),
@@ -31,7 +31,7 @@ MATRIX = {("tensorflow", "tflite", "float32"), ("tensorflow", "tflite", "float16
 
 def test_run_small_slice(tmp_path):
     out = tmp_path / "run"
-    p = edgebench("run", *SMALL, "--board", "tiny:64:3", "--out", str(out))
+    p = edgebench("run", *SMALL, "--repeats", "2", "--board", "tiny:64:3", "--out", str(out))
     assert p.returncode == 0, p.stderr[-2000:]
     assert "Table 1: training" in p.stdout and str(out) in p.stdout
     r = json.loads((out / "results.json").read_text())
@@ -49,7 +49,15 @@ def test_run_small_slice(tmp_path):
     for t in by_fw.values():
         assert t["status"] == "ok" and t["error"] is None
         assert [e["epoch"] for e in t["epochs"]] == [1, 2]
-        assert t["train_time_s"] == pytest.approx(sum(e["time_s"] for e in t["epochs"]))
+        # Repeat 1 keeps its per-epoch history; the headline time is the mean over both repeats.
+        assert [x["repeat"] for x in t["repeats"]] == [1, 2] and all(x["status"] == "ok" for x in t["repeats"])
+        assert t["repeats"][0]["train_time_s"] == pytest.approx(sum(e["time_s"] for e in t["epochs"]))
+        assert t["train_time_s"] == pytest.approx(np.mean([x["train_time_s"] for x in t["repeats"]]))
+        tm = t["timing"]
+        assert tm["train_time_s"]["n"] == 2 and tm["train_time_s"]["ci_low"] <= t["train_time_s"] <= tm["train_time_s"]["ci_high"]
+        # Same seed, same data: each framework lands on the same accuracy in a fresh process.
+        assert tm["test_accuracy"]["max"] - tm["test_accuracy"]["min"] <= 0.002
+        assert 0 < tm["efficiency"]["fraction_of_peak"] < 1 and tm["efficiency"]["gflops"] > 0
         assert 0.5 < t["test_accuracy"] <= 1.0 and t["test_loss"] > 0
         assert t["peak_rss_bytes"] > 50 * 2**20
         assert t["epochs"][1]["loss"] < t["epochs"][0]["loss"]
@@ -95,10 +103,14 @@ def test_run_small_slice(tmp_path):
     assert arts[("pytorch", "executorch", "float32")]["throughput"]["images_per_s"] is None
     assert len(np.load(out / "inputs" / "calibration_indices.npy")) == 100
     report = (out / "report.md").read_text()
-    assert "| Framework | Training Time (s) | Test Accuracy |" in report
+    assert "| Framework | Training Time (s) | 95% CI | Test Accuracy |" in report
     assert "How this was measured" in report and "epsilon" in report
     assert "## Deployment matrix" in report and "**smallest**" in report and "### Model cost" in report
     assert "## On a microcontroller" in report and "| tiny: 64 KB flash, 3 KB RAM |" in report
+    assert "## How fast, and how sure" in report and len(r["timing_comparisons"]) == 3
+    assert r["speed_limit"]["gemm_peak"]["gflops"] > 1 and r["speed_limit"]["train_flops_per_sample"]["total"] == \
+        2 * (784 * 32 + 32 * 10) * 2 + 2 * 32 * 10
+    assert "95% CI" in p.stdout
 
 
 def test_failing_framework_does_not_stop_the_run(tmp_path):
@@ -144,7 +156,7 @@ def test_user_errors_are_one_line_exit_2(tmp_path):
 
 def test_twin_report(tmp_path):
     out = tmp_path / "twin"
-    p = edgebench("run", "--twin", "--optimizer", "sgd", "--lr", "0.01", "--epochs", "1", "--limit-train", "6400",
+    p = edgebench("run", "--twin", "--repeats", "1", "--optimizer", "sgd", "--lr", "0.01", "--epochs", "1", "--limit-train", "6400",
                   "--limit-test", "1000", "--threads", "1", "--formats", "none", "--out", str(out))
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads((out / "results.json").read_text())

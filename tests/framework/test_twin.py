@@ -21,7 +21,8 @@ STEPS, BATCH = 20, 64
 def twin(tmp_path, name: str, opt: OptimizerSpec):
     """Per pair of frameworks: (all abs weight differences, max abs logit difference)."""
     cfg = RunConfig(frameworks=FRAMEWORKS, optimizer=opt, epochs=1, batch_size=BATCH,
-                    limit_train=STEPS * BATCH, limit_test=1000, formats=(), threads=1, out=tmp_path / name)
+                    limit_train=STEPS * BATCH, limit_test=1000, formats=(), threads=1, repeats=1,
+                    out=tmp_path / name)
     r = Run(cfg).execute()
     assert [t["status"] for t in r["trainings"]] == ["ok"] * 3, r["trainings"]
     run = tmp_path / name

@@ -27,7 +27,7 @@ def test_missing_frameworks_are_skipped_with_install_hint(tmp_path, no_framework
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["status"] == "failed" and saved["schema_version"] == 1
     md = (tmp_path / "run" / "report.md").read_text()
-    assert "**JAX skipped**: jax is not installed" in md and "| TensorFlow | - | - (skipped) |" in md
+    assert "**JAX skipped**: jax is not installed" in md and "| TensorFlow | - | - | - (skipped) |" in md
     # The shared inputs were written once, with their checksums recorded.
     fair = saved["fairness"]
     assert fair["batch_order"]["shape"] == [1, 100] and len(fair["initial_weights"]["sha256"]) == 64

@@ -35,9 +35,9 @@ def _results():
 
 def test_table1_and_missing_rows():
     md = render(_results())
-    assert "| Framework | Training Time (s) | Test Accuracy |" in md
-    assert "| TensorFlow | 12.50 | 0.9712 |" in md
-    assert "| PyTorch | - | - (skipped) |" in md
+    assert "| Framework | Training Time (s) | 95% CI | Test Accuracy |" in md
+    assert "| TensorFlow | 12.50 | single run (n=1) | 0.9712 |" in md
+    assert "| PyTorch | - | - | - (skipped) |" in md
     assert "**PyTorch skipped**: pytorch is not installed" in md
     assert ("| TensorFlow -> tflite float32 | litert | 205.0 | 4.03 | 0.9712 | +0.00 | 100.00% | 9.50e-06 "
             "| 0.0060 | 0.0090 | 500,000 | yes |") in md
@@ -49,3 +49,28 @@ def test_table1_and_missing_rows():
 
 def test_render_without_results_yet():
     assert "no results yet" in render({})
+
+
+def test_speed_section_and_significance():
+    from edgebench.measure.stats import diff_ci, mean_ci
+    from edgebench.report.markdown import comparison_sentences
+
+    r = _results()
+    r["config"]["repeats"] = 3
+    r["speed_limit"] = {"gemm_peak": {"gflops": 100.0, "threads": 2, "method": "m", "blas": []},
+                        "train_flops_per_sample": {"total": 204544, "forward": 101632, "weight_grad": 101632,
+                                                   "input_grad": 1280},
+                        "train_flops_per_epoch": 204544 * 60000, "steps_per_epoch": 938}
+    times = {"tensorflow": [12.0, 12.5, 13.0], "pytorch": [6.0, 6.2, 6.1]}
+    r["trainings"][1] = dict(r["trainings"][0], framework="pytorch", train_time_s=6.1)
+    for t in r["trainings"]:
+        t["timing"] = {"train_time_s": mean_ci(times[t["framework"]]), "first_epoch_s": mean_ci([3.0, 3.1, 2.9]),
+                       "steady_epoch_s": mean_ci([2.0, 2.1, 1.9]),
+                       "efficiency": {"gflops": 6.1, "fraction_of_peak": 0.061, "overhead_per_step_us": 2000.0},
+                       "peak_rss_bytes": 2**30, "test_accuracy": {"mean": 0.97, "min": 0.97, "max": 0.97, "identical": True}}
+    r["timing_comparisons"] = [{"a": "tensorflow", "b": "pytorch", **diff_ci(times["tensorflow"], times["pytorch"])}]
+    (sentence,) = comparison_sentences(r)
+    assert sentence.startswith("PyTorch is faster than TensorFlow by 6.40 s, 95% CI [")
+    md = render(r)
+    assert "## How fast, and how sure" in md and "| TensorFlow | 12.50 [" in md and "| 6.1 | 6.1% | 2000 | 1024 |" in md
+    assert "**100.0 GFLOP/s**" in md and "12.27 GFLOP per epoch" in md

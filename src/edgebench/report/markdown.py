@@ -23,14 +23,81 @@ def _mib(b) -> str:
     return "-" if b is None else f"{b / 2**20:.0f}"
 
 
+def ci_text(s: dict | None, fmt: str = ".2f") -> str:
+    if not s or s.get("mean") is None:
+        return "-"
+    if s.get("ci_low") is None:
+        return f"{s['mean']:{fmt}} (n={s['n']})"
+    return f"{s['mean']:{fmt}} [{s['ci_low']:{fmt}}, {s['ci_high']:{fmt}}]"
+
+
 def table1_rows(r: dict) -> list[list[str]]:
+    """Framework | Training Time (s) | 95% CI | Test Accuracy."""
     rows = []
     for t in r.get("trainings", []):
         if t["status"] == "ok":
-            rows.append([title(t["framework"]), f"{t['train_time_s']:.2f}", f"{t['test_accuracy']:.4f}"])
+            tt = (t.get("timing") or {}).get("train_time_s") or {}
+            ci = f"[{tt['ci_low']:.2f}, {tt['ci_high']:.2f}] (n={tt['n']})" if tt.get("ci_low") is not None else \
+                f"single run (n={tt.get('n', 1)})"
+            rows.append([title(t["framework"]), f"{t['train_time_s']:.2f}", ci, f"{t['test_accuracy']:.4f}"])
         else:
-            rows.append([title(t["framework"]), "-", f"- ({t['status']})"])
+            rows.append([title(t["framework"]), "-", "-", f"- ({t['status']})"])
     return rows
+
+
+def comparison_sentences(r: dict) -> list[str]:
+    out = []
+    for c in r.get("timing_comparisons", []):
+        a, b = title(c["a"]), title(c["b"])
+        if c.get("ci_low") is None:
+            out.append(f"{a} vs {b}: {abs(c['diff']):.2f} s apart; one run each, so no confidence interval.")
+            continue
+        faster, slower = (b, a) if c["diff"] > 0 else (a, b)
+        lo, hi = sorted((abs(c["ci_low"]), abs(c["ci_high"]))) if c["significant"] else (c["ci_low"], c["ci_high"])
+        if c["significant"]:
+            out.append(f"{faster} is faster than {slower} by {abs(c['diff']):.2f} s, 95% CI [{lo:.2f}, {hi:.2f}] "
+                       f"(Welch t, p = {c['p_value']:.3g}).")
+        else:
+            out.append(f"{a} vs {b}: no significant difference ({c['diff']:+.2f} s, 95% CI "
+                       f"[{c['ci_low']:.2f}, {c['ci_high']:.2f}], p = {c['p_value']:.2g}).")
+    return out
+
+
+def speed_section(r: dict) -> list[str]:
+    sl = r.get("speed_limit")
+    ok = [t for t in r.get("trainings", []) if t.get("timing")]
+    if not sl or not ok:
+        return []
+    peak = sl["gemm_peak"]
+    cfg = r["config"]
+    out = ["## How fast, and how sure", "",
+           f"Each framework trained {cfg.get('repeats', 1)} times, each in a fresh process, in interleaved order; "
+           "times are mean [95% confidence interval, Student t]. Steady epoch = mean of epochs 2 onwards "
+           "(the first includes tracing or compilation).", ""]
+    rows = []
+    for t in ok:
+        tm = t["timing"]
+        eff = tm["efficiency"]
+        acc = tm["test_accuracy"]
+        rows.append([title(t["framework"]), ci_text(tm["train_time_s"]), ci_text(tm["first_epoch_s"]),
+                     ci_text(tm["steady_epoch_s"], ".3f"), f"{eff['gflops']:.1f}", f"{eff['fraction_of_peak'] * 100:.1f}%",
+                     f"{eff['overhead_per_step_us']:.0f}", _mib(tm["peak_rss_bytes"]),
+                     f"{acc['mean']:.4f}" + ("" if acc["identical"] else f" ({acc['min']:.4f}-{acc['max']:.4f})")])
+    out.append(_table(["Framework", "Training time (s)", "First epoch (s)", "Steady epoch (s)", "GFLOP/s (steady)",
+                       "% of GEMM peak", "Overhead per step (us)", "Peak RSS (MiB)",
+                       "Test accuracy (range over repeats)"], rows))
+    out += [""] + [f"- {s}" for s in comparison_sentences(r)]
+    bound = sl["train_flops_per_epoch"] * cfg["epochs"] / (peak["gflops"] * 1e9)
+    f = sl["train_flops_per_sample"]
+    out += ["", f"The speed limit: this machine's float32 GEMM peak is **{peak['gflops']:.1f} GFLOP/s** with "
+            f"{peak['threads']} thread(s) ({peak['method']}; BLAS: "
+            + ", ".join(f"{b['api']} {b['version']} {b['architecture']}" for b in peak["blas"]) + "). "
+            f"Training costs {f['total']:,} matrix FLOPs per image (forward {f['forward']:,}, weight gradients "
+            f"{f['weight_grad']:,}, input gradients {f['input_grad']:,}; bias, activation and optimizer work "
+            f"left out), {sl['train_flops_per_epoch'] / 1e9:.2f} GFLOP per epoch: at peak, the "
+            f"{cfg['epochs']}-epoch run would take **{bound:.2f} s**. Overhead per step = (steady epoch time "
+            f"- FLOP-bound epoch time) / {sl['steps_per_epoch']} steps.", ""]
+    return out
 
 
 def artifact_label(a: dict) -> str:
@@ -233,13 +300,16 @@ def render(r: dict) -> str:
         "",
         "## Table 1: training",
         "",
-        _table(["Framework", "Training Time (s)", "Test Accuracy"], table1_rows(r)),
+        _table(["Framework", "Training Time (s)", "95% CI", "Test Accuracy"], table1_rows(r)),
+        "",
+        "Training time: mean over the repeats (see *How fast, and how sure*). Test accuracy: the model "
+        "trained in repeat 1, the one exported below.",
         "",
     ]
     trainings = r.get("trainings", [])
     ok = [t for t in trainings if t["status"] == "ok"]
     if ok:
-        out += ["Details (training time is one run; see *How this was measured*):", ""]
+        out += ["Repeat 1 in detail:", ""]
         out.append(_table(
             ["Framework", "Test loss", "Peak RSS (MiB)", "First epoch (s)", "Later epochs, mean (s)"],
             [[title(t["framework"]), f"{t['test_loss']:.4f}", _mib(t.get("peak_rss_bytes")),
@@ -259,6 +329,7 @@ def render(r: dict) -> str:
     if missing:
         out.append("")
 
+    out += speed_section(r)
     out += twin_section(r)
     out += deployment_section(r)
     out += mcu_section(r)
