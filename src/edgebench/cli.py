@@ -120,8 +120,35 @@ def print_summary(r: dict, run_dir: Path) -> None:
     console.print(f"Results: {run_dir / 'results.json'}\nReport:  {run_dir / 'report.md'}")
 
 
+# Which CLI parameter sets each RunConfig field a preset may change.
+_PRESET_PARAMS = {"frameworks": "frameworks", "formats": "formats", "repeats": "repeats",
+                  "microcontroller": "no_mcu", "limit_train": "limit_train", "limit_test": "limit_test",
+                  "epochs": "epochs", "latency_min_time_s": "latency_min_time"}
+
+
+def apply_preset(cfg: RunConfig, preset: str, ctx) -> RunConfig:
+    import dataclasses
+
+    from edgebench.config import PRESETS
+    from edgebench.errors import ConfigError
+
+    name = preset.strip().lower()
+    if name not in PRESETS:
+        raise ConfigError(f"unknown --preset '{preset}'; valid choices: {', '.join(PRESETS)}")
+    changes = {}
+    for field, value in PRESETS[name].items():
+        source = ctx.get_parameter_source(_PRESET_PARAMS[field])
+        if source is None or source.name == "DEFAULT":  # an explicit flag wins over the preset
+            changes[field] = value
+    return dataclasses.replace(cfg, preset=name, **changes)
+
+
 @app.command()
 def run(
+    ctx: typer.Context,
+    preset: Optional[str] = typer.Option(None, help="lab (the published lab: TF + PyTorch, one float export "
+                                                    "each), quick (a small slice, seconds), full (everything); "
+                                                    "flags given explicitly override it."),
     frameworks: str = typer.Option("tensorflow,pytorch,jax", help="Comma list: tensorflow, pytorch, jax."),
     epochs: int = typer.Option(5, help="Training epochs."),
     batch_size: int = typer.Option(64, help="Mini-batch size."),
@@ -175,6 +202,8 @@ def run(
         limit_test=limit_test,
         out=out,
     )
+    if preset is not None:
+        cfg = apply_preset(cfg, preset, ctx)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
         job = Run(cfg, on_event=ProgressView(progress))

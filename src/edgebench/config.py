@@ -11,6 +11,7 @@ from edgebench.errors import ConfigError
 
 FRAMEWORKS = ("tensorflow", "pytorch", "jax")
 FORMATS = ("tflite", "onnx", "executorch")
+PRECISIONS = ("float32", "float16", "int8", "int8-dynamic", "int8-static")
 FRAMEWORK_ALIASES = {"tf": "tensorflow", "keras": "tensorflow", "torch": "pytorch", "flax": "jax"}
 OPTIMIZERS = ("adam", "sgd")
 EPSILON_PLACEMENTS = ("aligned", "native")
@@ -75,6 +76,7 @@ class RunConfig:
     latency_min_time_s: float = 1.0
     throughput_batch: int = 256
     repeats: int = 3  # trainings per framework, in fresh processes, interleaved
+    preset: str | None = None  # recorded; its values are already applied to the fields
     twin: bool = False  # save weights at twin_steps and report the frameworks' drift
     twin_steps: tuple[int, ...] = (1, 10, 100)
     microcontroller: bool = True  # run .tflite artifacts in TFLite Micro, emit C arrays, fit boards
@@ -129,6 +131,40 @@ def parse_frameworks(text: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+def format_problem(item: str) -> str | None:
+    """An export selector is FORMAT, FORMAT:PRECISION or FRAMEWORK:FORMAT:PRECISION."""
+    parts = item.split(":")
+    if len(parts) > 3:
+        return f"--formats item '{item}': use FORMAT, FORMAT:PRECISION or FRAMEWORK:FORMAT:PRECISION"
+    fw = parts[0] if len(parts) == 3 else None
+    fmt = parts[-2] if len(parts) == 3 else parts[0]
+    prec = parts[-1] if len(parts) > 1 else None
+    if fw is not None and FRAMEWORK_ALIASES.get(fw, fw) not in FRAMEWORKS:
+        return f"unknown framework '{fw}' in --formats item '{item}'; valid choices: {', '.join(FRAMEWORKS)}"
+    if fmt not in FORMATS:
+        return f"unknown format '{fmt}' in --formats; valid choices: {', '.join(FORMATS)}, all, none"
+    if prec is not None and prec not in PRECISIONS:
+        return f"unknown precision '{prec}' in --formats item '{item}'; valid choices: {', '.join(PRECISIONS)}"
+    return None
+
+
+def export_selected(formats: tuple[str, ...] | list[str] | None, framework: str, fmt: str, precision: str) -> bool:
+    if formats is None:
+        return True
+    for item in formats:
+        parts = item.split(":")
+        if len(parts) == 3:
+            fw_ok = FRAMEWORK_ALIASES.get(parts[0], parts[0]) == framework
+            if fw_ok and parts[1] == fmt and parts[2] == precision:
+                return True
+        elif len(parts) == 2:
+            if parts[0] == fmt and parts[1] == precision:
+                return True
+        elif parts[0] == fmt:
+            return True
+    return False
+
+
 def parse_formats(text: str | None) -> tuple[str, ...] | None:
     if text is None or text.strip().lower() in ("", "all"):
         return None
@@ -136,9 +172,22 @@ def parse_formats(text: str | None) -> tuple[str, ...] | None:
         return ()
     names = tuple(dict.fromkeys(s.strip().lower() for s in text.split(",") if s.strip()))
     for name in names:
-        if name not in FORMATS:
-            raise ConfigError(f"unknown format '{name}' in --formats; valid choices: {', '.join(FORMATS)}, all, none")
+        problem = format_problem(name)
+        if problem:
+            raise ConfigError(problem)
     return names
+
+
+PRESETS = {
+    # The published lab: TensorFlow and PyTorch, one float32 export each, one run.
+    "lab": {"frameworks": ("tensorflow", "pytorch"), "formats": ("tensorflow:tflite:float32", "pytorch:onnx:float32"),
+            "repeats": 1, "microcontroller": False},
+    # A first look in seconds: a small slice, one epoch, one run, float exports only.
+    "quick": {"limit_train": 5000, "limit_test": 1000, "epochs": 1, "repeats": 1, "microcontroller": False,
+              "formats": ("tflite:float32", "onnx:float32"), "latency_min_time_s": 0.2},
+    # Everything edgebench can do (the defaults).
+    "full": {},
+}
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
@@ -191,9 +240,7 @@ def validate(cfg: RunConfig) -> None:
         problems.append(f"unknown Adam epsilon placement '{opt.epsilon_placement}'; valid choices: "
                         f"{', '.join(EPSILON_PLACEMENTS)}")
     if cfg.formats is not None:
-        for f in cfg.formats:
-            if f not in FORMATS:
-                problems.append(f"unknown format '{f}' in --formats; valid choices: {', '.join(FORMATS)}, none")
+        problems += [p for p in (format_problem(f) for f in cfg.formats) if p]
     for b in cfg.boards:
         from edgebench.measure.boards import parse_board
 

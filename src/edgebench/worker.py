@@ -105,9 +105,11 @@ def train(task: dict) -> dict:
 
     calibration = ds.x_train[np.load(task["calibration_path"])]
     ctx = ExportContext(spec=spec, calibration=calibration)
+    from edgebench.config import export_selected
+
     wanted = task.get("formats")
     for target in adapter.export_targets():
-        if wanted is not None and target.format not in wanted:
+        if not export_selected(wanted, task["framework"], target.format, target.precision):
             continue
         emit("export", format=target.format, precision=target.precision)
         path = fw_dir / target.filename

@@ -174,3 +174,19 @@ def test_twin_report(tmp_path):
     md = (out / "twin.md").read_text()
     assert "| TensorFlow vs PyTorch | step 1 |" in md and "| PyTorch vs JAX | end |" in md
     assert "## Twin training" in (out / "report.md").read_text()
+
+
+def test_preset_lab_with_an_explicit_override(tmp_path):
+    out = tmp_path / "lab"
+    p = edgebench("run", "--preset", "lab", "--epochs", "1", "--limit-train", "2000", "--limit-test", "300",
+                  "--latency-min-time", "0.05", "--out", str(out))
+    assert p.returncode == 0, p.stderr[-2000:]
+    r = json.loads((out / "results.json").read_text())
+    c = r["config"]
+    assert c["preset"] == "lab" and c["frameworks"] == ["tensorflow", "pytorch"] and c["epochs"] == 1
+    assert c["repeats"] == 1 and c["microcontroller"] is False
+    assert [(a["framework"], a["format"], a["precision"]) for a in r["artifacts"]] == [
+        ("tensorflow", "tflite", "float32"), ("pytorch", "onnx", "float32")]
+    assert all(a["status"] == "ok" and "microcontroller" not in a for a in r["artifacts"])
+    bad = edgebench("run", "--preset", "huge", "--out", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "unknown --preset 'huge'; valid choices: lab, quick, full" in bad.stderr

@@ -31,8 +31,27 @@ def test_parse_hidden_and_formats():
     assert parse_formats(None) is None and parse_formats("all") is None
     assert parse_formats("none") == ()
     assert parse_formats("onnx,tflite,onnx") == ("onnx", "tflite")
+    assert parse_formats("tflite:int8,pytorch:onnx:float32") == ("tflite:int8", "pytorch:onnx:float32")
     with pytest.raises(ConfigError, match="unknown format 'pte'"):
         parse_formats("pte")
+    with pytest.raises(ConfigError, match="unknown precision 'int4'"):
+        parse_formats("tflite:int4")
+    with pytest.raises(ConfigError, match="unknown framework 'mxnet' in --formats item"):
+        parse_formats("mxnet:onnx:float32")
+
+
+def test_export_selectors():
+    from edgebench.config import export_selected
+
+    assert export_selected(None, "jax", "tflite", "int8")
+    assert not export_selected((), "jax", "tflite", "int8")
+    sel = ("tensorflow:tflite:float32", "onnx:int8-static", "executorch")
+    assert export_selected(sel, "tensorflow", "tflite", "float32")
+    assert not export_selected(sel, "pytorch", "tflite", "float32")
+    assert export_selected(sel, "pytorch", "onnx", "int8-static") and export_selected(sel, "tensorflow", "onnx", "int8-static")
+    assert not export_selected(sel, "pytorch", "onnx", "float32")
+    assert export_selected(sel, "pytorch", "executorch", "float32")
+    assert export_selected(("tf:tflite:int8",), "tensorflow", "tflite", "int8")
 
 
 def test_validate_reports_every_problem_at_once():
