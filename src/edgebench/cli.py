@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from edgebench.config import (ModelSpec, OptimizerSpec, RunConfig, parse_formats, parse_frameworks,
-                              parse_hidden)
+                              parse_hidden, parse_mode)
 from edgebench.errors import UserError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
@@ -164,6 +164,8 @@ def run(
     calibration_samples: int = typer.Option(500, help="Training images that calibrate static int8 exports."),
     board: Optional[list[str]] = typer.Option(None, help="Extra microcontroller budget name:flash_kb:ram_kb "
                                                           "(repeatable)."),
+    mode: str = typer.Option("eager", help="eager (what a typical user writes), compiled (each framework's "
+                                           "fast path: XLA, torch.compile, lax.scan) or both."),
     repeats: int = typer.Option(3, help="Trainings per framework, each in a fresh process, interleaved; "
                                         "times are reported as mean with a 95% confidence interval."),
     twin: bool = typer.Option(False, "--twin", help="Also report how far the frameworks' weights and logits "
@@ -194,6 +196,7 @@ def run(
         microcontroller=not no_mcu,
         twin=twin,
         repeats=repeats,
+        modes=parse_mode(mode),
         epochs=epochs,
         batch_size=batch_size,
         seed=seed,

@@ -15,6 +15,16 @@ PRECISIONS = ("float32", "float16", "int8", "int8-dynamic", "int8-static")
 FRAMEWORK_ALIASES = {"tf": "tensorflow", "keras": "tensorflow", "torch": "pytorch", "flax": "jax"}
 OPTIMIZERS = ("adam", "sgd")
 EPSILON_PLACEMENTS = ("aligned", "native")
+MODES = ("eager", "compiled")
+
+
+def parse_mode(text: str) -> tuple[str, ...]:
+    key = text.strip().lower()
+    if key == "both":
+        return MODES
+    if key in MODES:
+        return (key,)
+    raise ConfigError(f"--mode must be eager, compiled or both, got '{text}'")
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,7 @@ class RunConfig:
     latency_min_time_s: float = 1.0
     throughput_batch: int = 256
     repeats: int = 3  # trainings per framework, in fresh processes, interleaved
+    modes: tuple[str, ...] = ("eager",)  # eager and/or compiled; the first mode's model is exported
     preset: str | None = None  # recorded; its values are already applied to the fields
     twin: bool = False  # save weights at twin_steps and report the frameworks' drift
     twin_steps: tuple[int, ...] = (1, 10, 100)
@@ -88,6 +99,7 @@ class RunConfig:
         d["out"] = str(self.out) if self.out else None
         d["frameworks"] = list(self.frameworks)
         d["boards"] = list(self.boards)
+        d["modes"] = list(self.modes)
         d["twin_steps"] = list(self.twin_steps)
         d["formats"] = list(self.formats) if self.formats is not None else None
         d["model"]["hidden"] = list(self.model.hidden)
@@ -102,6 +114,7 @@ class RunConfig:
         out = d.pop("out", None)
         formats = d.pop("formats", None)
         d["boards"] = tuple(d.get("boards", ()))
+        d["modes"] = tuple(d.get("modes", ("eager",)))
         d["twin_steps"] = tuple(d.get("twin_steps", (1, 10, 100)))
         return cls(
             model=model,
@@ -215,6 +228,10 @@ def validate(cfg: RunConfig) -> None:
     positive("--limit-test", cfg.limit_test, allow_none=True)
     positive("--calibration-samples", cfg.calibration_samples)
     positive("--repeats", cfg.repeats)
+    if not cfg.modes or any(m not in MODES for m in cfg.modes):
+        problems.append(f"--mode must be eager, compiled or both, got {','.join(cfg.modes) or 'nothing'}")
+    elif cfg.twin and "eager" not in cfg.modes:
+        problems.append("--twin follows every step of the eager loops: use --mode eager or both")
     positive("--bench-threads", cfg.bench_threads)
     positive("--latency-min-iters", cfg.latency_min_iters)
     positive("--throughput-batch", cfg.throughput_batch)

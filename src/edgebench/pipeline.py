@@ -174,11 +174,12 @@ class Run:
         for r in range(1, self.cfg.repeats + 1):
             k = (r - 1) % len(fws)
             for fw in fws[k:] + fws[:k]:
-                if r == 1:
-                    self._train(fw)
-                else:
-                    self._repeat(fw, r)
-                self.save()
+                for mode in self.cfg.modes:
+                    if r == 1:
+                        self._train(fw, mode)
+                    else:
+                        self._repeat(fw, mode, r)
+                    self.save()
         self._summarize_timing()
         self.save()
         if self.cfg.twin:
@@ -266,6 +267,11 @@ class Run:
                                    "set_num_interop_threads(N); JAX/XLA: the affinity, plus single-threaded "
                                    "Eigen when N = 1; OMP/MKL/OpenBLAS env = N"},
                 "isolation": "one child process per framework and per artifact verification",
+                "modes": {"eager": "what a typical user writes: Keras fit (jit_compile=False), a PyTorch "
+                                   "eager loop, a jax.jit step per batch",
+                          "compiled": "each framework's fast path: Keras jit_compile=True with "
+                                      "steps_per_execution=100, torch.compile (Inductor) on the model with "
+                                      "an eager optimizer, a whole JAX epoch in one jitted lax.scan"},
                 "train_time": "sum of per-epoch wall times (time.perf_counter); each epoch covers its "
                               "shuffle and all training steps; excludes reading data, building the "
                               "model, evaluation and export",
@@ -293,7 +299,17 @@ class Run:
             "steps_per_epoch": -(-n // self.cfg.batch_size),
         }
 
-    def _train_task(self, fw: str, fw_dir: Path, name: str, exports: bool) -> dict:
+    def _where(self, fw: str, mode: str) -> tuple[Path, str, str]:
+        """Folder, child name and progress label of one (framework, mode) training. The first
+        mode's model is the one exported, in the framework's own folder."""
+        if mode == self.cfg.modes[0]:
+            return self.dir / fw, f"train-{fw}", fw
+        return self.dir / fw / mode, f"train-{fw}-{mode}", f"{fw} [{mode}]"
+
+    def _entry(self, fw: str, mode: str) -> dict:
+        return next(t for t in self.results["trainings"] if t["framework"] == fw and t["mode"] == mode)
+
+    def _train_task(self, fw: str, fw_dir: Path, name: str, exports: bool, mode: str) -> dict:
         m = self.cfg.model
         return {
             "kind": "train", "name": name, "framework": fw, "fw_dir": str(fw_dir),
@@ -304,19 +320,21 @@ class Run:
             "weights_path": str(self.weights_path), "order_path": str(self.order_path),
             "formats": (list(self.cfg.formats) if self.cfg.formats is not None else None) if exports else [],
             "calibration_path": str(self.calibration_path),
-            "snapshot_steps": list(self.cfg.twin_steps) if self.cfg.twin and exports else [],
+            "snapshot_steps": list(self.cfg.twin_steps) if self.cfg.twin and exports and mode == "eager" else [],
+            "mode": mode,
         }
 
-    def _repeat(self, fw: str, r: int) -> None:
-        entry = next(t for t in self.results["trainings"] if t["framework"] == fw)
+    def _repeat(self, fw: str, mode: str, r: int) -> None:
+        entry = self._entry(fw, mode)
         if entry["status"] != "ok":
             return
-        rep_dir = self.dir / fw / "repeats" / f"r{r}"
+        base, base_name, base_label = self._where(fw, mode)
+        rep_dir = base / "repeats" / f"r{r}"
         rep_dir.mkdir(parents=True, exist_ok=True)
-        name = f"train-{fw}-r{r}"
-        label = f"{fw} (repeat {r})"
+        name = f"{base_name}-r{r}"
+        label = f"{base_label} (repeat {r})"
         self.on_event(label, {"event": "start", "kind": "train", "epochs": self.cfg.epochs})
-        outcome = run_child(self._train_task(fw, rep_dir, name, exports=False), self.work,
+        outcome = run_child(self._train_task(fw, rep_dir, name, exports=False, mode=mode), self.work,
                             self.logs / f"{name}.log", self.cfg.threads, lambda ev: self.on_event(label, ev))
         res = outcome.result
         if outcome.returncode != 0 or not res or res.get("status") != "ok":
@@ -344,6 +362,9 @@ class Run:
             timing["efficiency"] = efficiency(sl["train_flops_per_epoch"], sl["steps_per_epoch"], steady,
                                               sl["gemm_peak"]["gflops"])
             timing["flop_bound_train_s"] = sl["train_flops_per_epoch"] * self.cfg.epochs / (sl["gemm_peak"]["gflops"] * 1e9)
+            # What the first epoch costs beyond a steady one: tracing, compilation, warm-up.
+            firsts = [x["first_epoch_s"] - x["steady_epoch_s"] for x in runs if x.get("steady_epoch_s") is not None]
+            timing["first_epoch_excess_s"] = mean_ci(firsts) if firsts else None
             t["timing"] = timing
             # The headline figure is the statistic over all repeats; repeat 1 keeps its own.
             t["train_time_s_repeat1"] = t["repeats"][0]["train_time_s"]
@@ -351,35 +372,40 @@ class Run:
         comparisons = []
         for i, a in enumerate(ok):
             for b in ok[i + 1:]:
+                # Frameworks within one mode, and each framework's modes against each other.
+                if a["mode"] != b["mode"] and a["framework"] != b["framework"]:
+                    continue
                 ta = [x["train_time_s"] for x in a["repeats"] if x["status"] == "ok"]
                 tb = [x["train_time_s"] for x in b["repeats"] if x["status"] == "ok"]
-                comparisons.append({"a": a["framework"], "b": b["framework"], "metric": "train_time_s",
-                                    **diff_ci(ta, tb)})
+                comparisons.append({"a": a["framework"], "b": b["framework"], "a_mode": a["mode"],
+                                    "b_mode": b["mode"], "metric": "train_time_s", **diff_ci(ta, tb)})
         self.results["timing_comparisons"] = comparisons
 
-    def _train(self, fw: str) -> None:
+    def _train(self, fw: str, mode: str) -> None:
         info = FRAMEWORKS[fw]
-        entry = {"framework": fw, "status": "skipped", "error": None, "train_time_s": None, "epochs": [],
-                 "test_accuracy": None, "test_loss": None, "peak_rss_bytes": None}
+        entry = {"framework": fw, "mode": mode, "status": "skipped", "error": None, "train_time_s": None,
+                 "epochs": [], "test_accuracy": None, "test_loss": None, "peak_rss_bytes": None}
         self.results["trainings"].append(entry)
         missing = info.missing_module()
         if missing:
             entry["error"] = f"{fw} is not installed (module '{missing}' not found; {info.install_hint})"
-            self.on_event(fw, {"event": "skipped", "reason": entry["error"]})
+            if mode == self.cfg.modes[0]:
+                self.on_event(fw, {"event": "skipped", "reason": entry["error"]})
             return
-        fw_dir = self.dir / fw
-        fw_dir.mkdir(exist_ok=True)
-        task = self._train_task(fw, fw_dir, f"train-{fw}", exports=True)
-        self.on_event(fw, {"event": "start", "kind": "train", "epochs": self.cfg.epochs})
-        outcome = run_child(task, self.work, self.logs / f"train-{fw}.log", self.cfg.threads,
-                            lambda ev: self.on_event(fw, ev))
-        entry["log"] = f"logs/train-{fw}.log"
+        fw_dir, name, label = self._where(fw, mode)
+        fw_dir.mkdir(parents=True, exist_ok=True)
+        exports = mode == self.cfg.modes[0]
+        task = self._train_task(fw, fw_dir, name, exports=exports, mode=mode)
+        self.on_event(label, {"event": "start", "kind": "train", "epochs": self.cfg.epochs})
+        outcome = run_child(task, self.work, self.logs / f"{name}.log", self.cfg.threads,
+                            lambda ev: self.on_event(label, ev))
+        entry["log"] = f"logs/{name}.log"
         entry["process_wall_s"] = outcome.wall_s
         res = outcome.result
         if not res or res.get("status") != "ok":
-            entry.update(status="failed", error=_failure(outcome, f"{fw} training"),
+            entry.update(status="failed", error=_failure(outcome, f"{label} training"),
                          exit_code=outcome.returncode)
-            self.on_event(fw, {"event": "failed", "error": entry["error"]})
+            self.on_event(label, {"event": "failed", "error": entry["error"]})
             return
         arts = res.pop("artifacts")
         if outcome.returncode != 0:
@@ -392,12 +418,12 @@ class Run:
         entry.update(res)
         entry["repeats"] = [_repeat_record(1, res)]
         self.results["artifacts"].extend(arts)
-        self.on_event(fw, {"event": "done", "kind": "train"})
+        self.on_event(label, {"event": "done", "kind": "train"})
 
     def _twin(self) -> None:
         from edgebench.measure.drift import twin_drift
 
-        ok = [t["framework"] for t in self.results["trainings"] if t["status"] == "ok"]
+        ok = [t["framework"] for t in self.results["trainings"] if t["status"] == "ok" and t["mode"] == "eager"]
         if len(ok) < 2:
             self.results["twin"] = {"status": "skipped", "reason": "needs two frameworks that trained"}
             return

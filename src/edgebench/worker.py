@@ -77,7 +77,7 @@ def train(task: dict) -> dict:
                 _save(adapter.get_weights(m), fw_dir / "snapshots" / f"step_{step}.npz")
 
     history = adapter.train(model, ds.x_train, ds.y_train, order, task["batch_size"], opt, on_epoch,
-                            on_step=on_step)
+                            on_step=on_step, compiled=task.get("mode") == "compiled")
     logits = adapter.predict(model, ds.x_test)
     np.save(fw_dir / "test_logits.npy", logits)
     from edgebench.model import save_weights

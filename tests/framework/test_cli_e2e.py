@@ -190,3 +190,25 @@ def test_preset_lab_with_an_explicit_override(tmp_path):
     assert all(a["status"] == "ok" and "microcontroller" not in a for a in r["artifacts"])
     bad = edgebench("run", "--preset", "huge", "--out", str(tmp_path / "x"))
     assert bad.returncode == 2 and "unknown --preset 'huge'; valid choices: lab, quick, full" in bad.stderr
+
+
+def test_compiled_mode_matches_eager(tmp_path):
+    out = tmp_path / "modes"
+    p = edgebench("run", "--mode", "both", "--repeats", "1", "--epochs", "2", "--limit-train", "3000",
+                  "--limit-test", "500", "--formats", "none", "--no-mcu", "--out", str(out))
+    assert p.returncode == 0, p.stderr[-2000:]
+    r = json.loads((out / "results.json").read_text())
+    runs = {(t["framework"], t["mode"]): t for t in r["trainings"]}
+    assert set(runs) == {(fw, m) for fw in ("tensorflow", "pytorch", "jax") for m in ("eager", "compiled")}
+    for (fw, mode), t in runs.items():
+        assert t["status"] == "ok", t
+        assert t["timing"]["first_epoch_excess_s"]["n"] == 1
+        # The fast path computes the same training: same accuracy as the eager loop.
+        assert abs(t["test_accuracy"] - runs[(fw, "eager")]["test_accuracy"]) <= 0.002, (fw, mode)
+    assert (out / "pytorch" / "compiled" / "test_logits.npy").exists()
+    pairs = {(c["a"], c["a_mode"], c["b"], c["b_mode"]) for c in r["timing_comparisons"]}
+    assert ("tensorflow", "eager", "tensorflow", "compiled") in pairs and ("pytorch", "compiled", "jax", "compiled") in pairs
+    assert ("tensorflow", "eager", "pytorch", "compiled") not in pairs
+    assert "| JAX (compiled) |" in (out / "report.md").read_text()
+    bad = edgebench("run", "--mode", "fast", "--out", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "--mode must be eager, compiled or both, got 'fast'" in bad.stderr

@@ -46,8 +46,9 @@ class FrameworkAdapter(Protocol):
 
     def train(self, model: Any, x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: int,
               optimizer: OptimizerSpec, on_epoch: Callable[[EpochRecord], None],
-              on_step: Callable[[int, Any], None] | None = None) -> list[EpochRecord]:
-        """on_step(global_step, model) after every step, only when given (twin mode)."""
+              on_step: Callable[[int, Any], None] | None = None, compiled: bool = False) -> list[EpochRecord]:
+        """on_step(global_step, model) after every step, only when given (twin mode, eager only).
+        compiled: the framework's best-practice fast path instead of the typical user's loop."""
 
     def predict(self, model: Any, x: np.ndarray) -> np.ndarray: ...
 

@@ -61,7 +61,7 @@ class JaxAdapter:
         return optax.inject_hyperparams(optax.adam)(learning_rate=opt.learning_rate, b1=opt.beta1,
                                                      b2=opt.beta2, eps=eps, eps_root=0.0)
 
-    def train(self, model, x, y, order, batch_size, optimizer, on_epoch, on_step=None):
+    def train(self, model, x, y, order, batch_size, optimizer, on_epoch, on_step=None, compiled=False):
         import jax
         import jax.numpy as jnp
         import optax
@@ -71,8 +71,7 @@ class JaxAdapter:
         params = model["params"]
         opt_state = tx.init(params)
 
-        @jax.jit
-        def step(params, opt_state, xb, yb):
+        def step_fn(params, opt_state, xb, yb):
             def loss_fn(p):
                 logits = module.apply(p, xb)
                 return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean(), logits
@@ -82,6 +81,18 @@ class JaxAdapter:
             correct = jnp.sum(jnp.argmax(logits, axis=-1) == yb)
             return optax.apply_updates(params, updates), opt_state, loss * xb.shape[0], correct
 
+        step = jax.jit(step_fn)
+
+        @jax.jit
+        def scan_epoch(params, opt_state, xs, ys):
+            # Compiled mode: every full batch of the epoch in one XLA program (lax.scan).
+            def body(carry, batch):
+                p, s, l, c = step_fn(*carry, *batch)
+                return (p, s), (l, c)
+
+            (params, opt_state), (ls, cs) = jax.lax.scan(body, (params, opt_state), (xs, ys))
+            return params, opt_state, ls.sum(), cs.sum()
+
         n = len(y)
         history = []
         global_step = 0
@@ -89,7 +100,15 @@ class JaxAdapter:
             t0 = time.perf_counter()
             xs, ys = x[perm], y[perm].astype(np.int32)
             loss_sum, correct = jnp.zeros(()), jnp.zeros((), jnp.int32)
-            for start, stop in batches(n, batch_size):
+            todo = list(batches(n, batch_size))
+            if compiled:
+                full = n // batch_size
+                params, opt_state, loss_sum, correct = scan_epoch(
+                    params, opt_state, xs[:full * batch_size].reshape(full, batch_size, -1),
+                    ys[:full * batch_size].reshape(full, batch_size))
+                todo = todo[full:]  # a last, shorter batch goes through the single step
+                global_step += full
+            for start, stop in todo:
                 params, opt_state, l, c = step(params, opt_state, xs[start:stop], ys[start:stop])
                 loss_sum, correct = loss_sum + l, correct + c
                 global_step += 1

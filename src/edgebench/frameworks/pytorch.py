@@ -51,8 +51,11 @@ class PyTorchAdapter:
         return o.Adam(params, lr=opt.learning_rate, betas=(opt.beta1, opt.beta2), eps=opt.epsilon,
                       weight_decay=0.0, amsgrad=False)
 
-    def train(self, model, x, y, order, batch_size, optimizer, on_epoch, on_step=None):
+    def train(self, model, x, y, order, batch_size, optimizer, on_epoch, on_step=None, compiled=False):
         torch = self.torch
+        # Compiled mode: torch.compile (Inductor) on the model, forward and backward. The optimizer
+        # stays eager: the aligned epsilon changes every step and would recompile a compiled step.
+        forward = torch.compile(model) if compiled else model
         opt = self._optimizer(model.parameters(), optimizer)
         loss_fn = torch.nn.CrossEntropyLoss()  # mean over the batch, as Keras
         n = len(y)
@@ -76,7 +79,7 @@ class PyTorchAdapter:
                     for group in opt.param_groups:
                         group["eps"] = eps_t
                 opt.zero_grad(set_to_none=True)
-                logits = model(xb)
+                logits = forward(xb)
                 loss = loss_fn(logits, yb)
                 loss.backward()
                 opt.step()

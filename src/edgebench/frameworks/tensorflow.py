@@ -50,7 +50,10 @@ class TensorFlowAdapter:
         return o.Adam(learning_rate=opt.learning_rate, beta_1=opt.beta1, beta_2=opt.beta2,
                       epsilon=opt.epsilon, amsgrad=False)
 
-    def train(self, model, x, y, order, batch_size, optimizer, on_epoch, on_step=None):
+    # Keras' fast path: XLA-compiled train step, several steps per tf.function call.
+    STEPS_PER_EXECUTION = 100
+
+    def train(self, model, x, y, order, batch_size, optimizer, on_epoch, on_step=None, compiled=False):
         keras = self.keras
         callbacks = []
         if on_step is not None:  # twin mode only: a per-batch callback costs time in fit()
@@ -62,12 +65,14 @@ class TensorFlowAdapter:
                     on_step(counter["step"], model)
 
             callbacks.append(StepHook())
-        # jit_compile=False is what Keras' "auto" resolves to on a CPU; stated so it cannot drift.
+        # Eager mode: jit_compile=False is what Keras' "auto" resolves to on a CPU; stated so it
+        # cannot drift. Compiled mode: XLA and STEPS_PER_EXECUTION steps per call.
         model.compile(
             optimizer=self._optimizer(optimizer),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-            jit_compile=False,
+            jit_compile=bool(compiled),
+            steps_per_execution=self.STEPS_PER_EXECUTION if compiled else 1,
         )
         history = []
         for epoch, perm in enumerate(order, start=1):

@@ -9,6 +9,13 @@ def title(fw: str) -> str:
     return FRAMEWORK_TITLES.get(fw, fw)
 
 
+def run_label(t: dict, r: dict) -> str:
+    """A training's row name: the framework, plus its mode when the run is not eager-only."""
+    modes = r.get("config", {}).get("modes", ["eager"])
+    mode = t.get("mode", "eager")
+    return title(t["framework"]) + ("" if modes == ["eager"] else f" ({mode})")
+
+
 def _f(v, fmt: str, missing: str = "-") -> str:
     return missing if v is None else format(v, fmt)
 
@@ -39,16 +46,17 @@ def table1_rows(r: dict) -> list[list[str]]:
             tt = (t.get("timing") or {}).get("train_time_s") or {}
             ci = f"[{tt['ci_low']:.2f}, {tt['ci_high']:.2f}] (n={tt['n']})" if tt.get("ci_low") is not None else \
                 f"single run (n={tt.get('n', 1)})"
-            rows.append([title(t["framework"]), f"{t['train_time_s']:.2f}", ci, f"{t['test_accuracy']:.4f}"])
+            rows.append([run_label(t, r), f"{t['train_time_s']:.2f}", ci, f"{t['test_accuracy']:.4f}"])
         else:
-            rows.append([title(t["framework"]), "-", "-", f"- ({t['status']})"])
+            rows.append([run_label(t, r), "-", "-", f"- ({t['status']})"])
     return rows
 
 
 def comparison_sentences(r: dict) -> list[str]:
     out = []
     for c in r.get("timing_comparisons", []):
-        a, b = title(c["a"]), title(c["b"])
+        a = run_label({"framework": c["a"], "mode": c.get("a_mode", "eager")}, r)
+        b = run_label({"framework": c["b"], "mode": c.get("b_mode", "eager")}, r)
         if c.get("ci_low") is None:
             out.append(f"{a} vs {b}: {abs(c['diff']):.2f} s apart; one run each, so no confidence interval.")
             continue
@@ -79,11 +87,12 @@ def speed_section(r: dict) -> list[str]:
         tm = t["timing"]
         eff = tm["efficiency"]
         acc = tm["test_accuracy"]
-        rows.append([title(t["framework"]), ci_text(tm["train_time_s"]), ci_text(tm["first_epoch_s"]),
-                     ci_text(tm["steady_epoch_s"], ".3f"), f"{eff['gflops']:.1f}", f"{eff['fraction_of_peak'] * 100:.1f}%",
+        rows.append([run_label(t, r), ci_text(tm["train_time_s"]), ci_text(tm["first_epoch_s"]),
+                     ci_text(tm.get("first_epoch_excess_s")), ci_text(tm["steady_epoch_s"], ".3f"), f"{eff['gflops']:.1f}", f"{eff['fraction_of_peak'] * 100:.1f}%",
                      f"{eff['overhead_per_step_us']:.0f}", _mib(tm["peak_rss_bytes"]),
                      f"{acc['mean']:.4f}" + ("" if acc["identical"] else f" ({acc['min']:.4f}-{acc['max']:.4f})")])
-    out.append(_table(["Framework", "Training time (s)", "First epoch (s)", "Steady epoch (s)", "GFLOP/s (steady)",
+    out.append(_table(["Framework", "Training time (s)", "First epoch (s)", "First-epoch excess: tracing, "
+                       "compilation (s)", "Steady epoch (s)", "GFLOP/s (steady)",
                        "% of GEMM peak", "Overhead per step (us)", "Peak RSS (MiB)",
                        "Test accuracy (range over repeats)"], rows))
     out += [""] + [f"- {s}" for s in comparison_sentences(r)]
@@ -312,7 +321,7 @@ def render(r: dict) -> str:
         out += ["Repeat 1 in detail:", ""]
         out.append(_table(
             ["Framework", "Test loss", "Peak RSS (MiB)", "First epoch (s)", "Later epochs, mean (s)"],
-            [[title(t["framework"]), f"{t['test_loss']:.4f}", _mib(t.get("peak_rss_bytes")),
+            [[run_label(t, r), f"{t['test_loss']:.4f}", _mib(t.get("peak_rss_bytes")),
               f"{t['epochs'][0]['time_s']:.2f}",
               _f(sum(e["time_s"] for e in t["epochs"][1:]) / (len(t["epochs"]) - 1)
                  if len(t["epochs"]) > 1 else None, ".2f")] for t in ok]))
@@ -320,12 +329,12 @@ def render(r: dict) -> str:
         rows = []
         for t in ok:
             for e in t["epochs"]:
-                rows.append([title(t["framework"]), e["epoch"], f"{e['loss']:.4f}", f"{e['accuracy']:.4f}",
+                rows.append([run_label(t, r), e["epoch"], f"{e['loss']:.4f}", f"{e['accuracy']:.4f}",
                              f"{e['time_s']:.2f}"])
         out += [_table(["Framework", "Epoch", "Loss", "Accuracy", "Time (s)"], rows), ""]
     missing = [t for t in trainings if t["status"] != "ok"]
     for t in missing:
-        out.append(f"- **{title(t['framework'])} {t['status']}**: {t.get('error')}")
+        out.append(f"- **{run_label(t, r)} {t['status']}**: {t.get('error')}")
     if missing:
         out.append("")
 
