@@ -40,7 +40,7 @@ def test_table1_and_missing_rows():
     assert "| PyTorch | - | - | - (skipped) |" in md
     assert "**PyTorch skipped**: pytorch is not installed" in md
     assert ("| TensorFlow -> tflite float32 | litert | 205.0 | 4.03 | 0.9712 | +0.00 | 100.00% | 9.50e-06 "
-            "| 0.0060 | 0.0090 | 500,000 | yes |") in md
+            "| 0.0060 | 0.0090 | 500,000 | - | yes |") in md
     assert "**smallest**: TensorFlow -> tflite float32" in md
     assert "**fastest** (batch-1 p50): TensorFlow -> tflite float32 on litert (6.0 us)" in md
     assert "| TensorFlow -> tflite float32 | 50,890 | 50,816 | yes |" in md

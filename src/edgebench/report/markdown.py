@@ -158,12 +158,12 @@ def deployment_section(r: dict) -> list[str]:
             f"{a['top1_agreement'] * 100:.2f}%" if ok else "-",
             _f(a.get("max_abs_diff") if ok else None, ".2e"),
             _f(lat.get("p50"), ".4f"), _f(lat.get("p99"), ".4f"),
-            _f(thr, ",.0f"),
+            _f(thr, ",.0f"), _mib(a.get("peak_rss_bytes")) if ok else "-",
             ("yes" if a["within_tolerance"] else "**NO**") if ok else f"**{a['status']}**",
         ])
     out.append(_table(["Artifact", "Runtime", "Size (KB)", "Bytes/param", "Accuracy", "Change (pt)",
                        "Top-1 agreement", "Max abs logit diff", "p50 (ms)", "p99 (ms)",
-                       "Throughput (img/s)", "Within tolerance"], rows))
+                       "Throughput (img/s)", "Runtime process peak RSS (MiB)", "Within tolerance"], rows))
     out.append("")
     h = highlights(r)
     if h:
