@@ -217,6 +217,62 @@ def run(
         raise typer.Exit(1)
 
 
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="A run folder (holding results.json).")) -> None:
+    """Re-render report.md (and twin.md) from results.json alone; nothing is retrained."""
+    from edgebench import results
+    from edgebench.report.markdown import render, twin_section
+
+    r = results.load(run_dir)
+    try:
+        text = render(r)
+    except (KeyError, TypeError, IndexError) as e:
+        raise UserError(f"{run_dir / 'results.json'} is incomplete: no {e} where the report needs it") from None
+    (run_dir / "report.md").write_text(text)
+    if r.get("twin"):
+        (run_dir / "twin.md").write_text("\n".join(["# edgebench twin training", ""] + twin_section(r)))
+    print_summary(r, run_dir)
+
+
+@app.command()
+def doctor() -> None:
+    """List every framework, converter and runtime: installed (with version) or how to install it."""
+    from edgebench.doctor import availability
+
+    t = Table(title="edgebench doctor", box=box.SIMPLE_HEAD)
+    for col in ("Kind", "Name", "Status", "Role"):
+        t.add_column(col)
+    rows = availability()
+    for row in rows:
+        status = (f"[green]{row['version'] or 'installed'}[/green]" if row["installed"]
+                  else f"[red]missing[/red] ({row['missing']}): {row['install']}")
+        t.add_row(row["kind"], row["name"], status, row["role"])
+    console.print(t)
+    missing = [r for r in rows if not r["installed"]]
+    console.print(f"{len(rows) - len(missing)} of {len(rows)} available" +
+                  ("; what is missing is skipped in a run, with this reason" if missing else ""))
+
+
+@app.command("list")
+def list_(runs_dir: Path = typer.Argument(Path("runs"), help="Folder holding run folders.")) -> None:
+    """Show past runs: when, status, frameworks, best accuracy, artifacts."""
+    from edgebench.results import list_runs
+
+    runs = list_runs(runs_dir)
+    if not runs:
+        console.print(f"no runs in {runs_dir}")
+        return
+    t = Table(box=box.SIMPLE_HEAD)
+    for col in ("Run", "Created (UTC)", "Status", "Frameworks", "Best acc", "Artifacts ok", "Wall (s)"):
+        t.add_column(col, overflow="fold")
+    for r in runs:
+        created = str(r.get("created_at") or "-")[:16].replace("T", " ")
+        t.add_row(r["dir"], created, str(r.get("status")), ",".join(r.get("frameworks", [])),
+                  f"{r['best_accuracy']:.4f}" if r.get("best_accuracy") else "-",
+                  str(r.get("artifacts_ok", "-")), f"{r['wall_time_s']:.0f}" if r.get("wall_time_s") else "-")
+    console.print(t)
+
+
 def _fail(message: str, code: int) -> None:
     err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
     sys.exit(code)

@@ -41,8 +41,50 @@ def _jsonable(obj):
 
 
 def load(run_dir: Path) -> dict:
-    with open(Path(run_dir) / RESULTS_FILE) as f:
-        return json.load(f)
+    """results.json of a run folder, checked; a UserError names what is wrong."""
+    from edgebench.errors import UserError
+
+    path = Path(run_dir) / RESULTS_FILE
+    if not Path(run_dir).is_dir():
+        raise UserError(f"{run_dir}: no such run folder")
+    try:
+        with open(path) as f:
+            r = json.load(f)
+    except FileNotFoundError:
+        raise UserError(f"{run_dir}: not an edgebench run (no {RESULTS_FILE})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(r, dict) or "schema_version" not in r:
+        raise UserError(f"{path}: not an edgebench results file (no schema_version)")
+    if r["schema_version"] > SCHEMA_VERSION:
+        raise UserError(f"{path}: schema version {r['schema_version']} is newer than this edgebench "
+                        f"understands ({SCHEMA_VERSION}); upgrade edgebench")
+    return r
+
+
+def list_runs(root: Path) -> list[dict]:
+    """Every run folder directly under root, oldest first."""
+    runs = []
+    if not Path(root).is_dir():
+        return runs
+    for d in sorted(Path(root).iterdir()):
+        f = d / RESULTS_FILE
+        if not f.is_file():
+            continue
+        try:
+            r = json.loads(f.read_text())
+        except (OSError, json.JSONDecodeError):
+            runs.append({"dir": str(d), "status": "unreadable"})
+            continue
+        ok = [t for t in r.get("trainings", []) if t.get("status") == "ok"]
+        runs.append({"dir": str(d), "created_at": r.get("created_at"), "status": r.get("status"),
+                     "frameworks": [t["framework"] + ("" if t.get("mode", "eager") == "eager" else f"[{t['mode']}]")
+                                    for t in r.get("trainings", [])],
+                     "dataset": r.get("dataset", {}).get("name"), "epochs": r.get("config", {}).get("epochs"),
+                     "best_accuracy": max((t["test_accuracy"] for t in ok), default=None),
+                     "artifacts_ok": sum(a.get("status") == "ok" for a in r.get("artifacts", [])),
+                     "wall_time_s": r.get("wall_time_s")})
+    return runs
 
 
 def _cpu_model() -> str:

@@ -1,0 +1,66 @@
+"""doctor, list and report: the CLI's tools that need no framework."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+from edgebench import doctor
+from edgebench.report.markdown import render
+
+
+def test_doctor_reports_a_missing_framework(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jax" else real(name, *a))
+    rows = {(r["kind"], r["name"]): r for r in doctor.availability()}
+    jax = rows[("framework", "jax")]
+    assert not jax["installed"] and jax["missing"] == "jax" and jax["install"] == "pip install 'edgebench[jax]'"
+    assert not rows[("converter", "jax2tf")]["installed"]
+    assert {k for k, _ in rows} == {"framework", "converter", "runtime"}
+    assert {n for k, n in rows if k == "runtime"} == {"litert", "onnxruntime", "executorch", "tflm"}
+
+
+def _run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "edgebench", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def _fake_run(folder, status="complete", schema=1):
+    folder.mkdir(parents=True)
+    r = {"schema_version": schema, "status": status, "created_at": "2026-11-27T10:00:00+00:00",
+         "config": {"epochs": 1}, "dataset": {"name": "mnist"}, "wall_time_s": 12.0,
+         "trainings": [{"framework": "pytorch", "status": "ok", "test_accuracy": 0.97}], "artifacts": []}
+    (folder / "results.json").write_text(json.dumps(r))
+    return r
+
+
+def test_list_and_report_commands(tmp_path):
+    _fake_run(tmp_path / "runs" / "a")
+    (tmp_path / "runs" / "not-a-run").mkdir()
+    p = _run("list", str(tmp_path / "runs"))
+    assert p.returncode == 0 and "0.9700" in p.stdout and "not-a-run" not in p.stdout
+    assert "no runs in" in _run("list", str(tmp_path / "empty")).stdout
+
+
+def test_report_errors_are_one_line(tmp_path):
+    _fake_run(tmp_path / "future", schema=99)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "results.json").write_text("{not json")
+    (tmp_path / "plain").mkdir()
+    _fake_run(tmp_path / "partial")
+    for folder, message in (("future", "schema version 99 is newer than this edgebench understands"),
+                            ("broken", "not valid JSON"), ("plain", "not an edgebench run (no results.json)"),
+                            ("absent", "no such run folder"), ("partial", "is incomplete: no 'optimizer'")):
+        p = _run("report", str(tmp_path / folder))
+        assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, (folder, p.stderr)
+        assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_report_rerenders_the_same_markdown(tmp_path):
+    from tests.unit.test_report import _results
+
+    r = _results()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text(json.dumps(r))
+    p = _run("report", str(tmp_path / "run"))
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "run" / "report.md").read_text() == render(r)
