@@ -15,7 +15,7 @@ from rich.table import Table
 
 from edgebench.config import (ModelSpec, OptimizerSpec, RunConfig, parse_formats, parse_frameworks,
                               parse_hidden, parse_mode)
-from edgebench.errors import UserError
+from edgebench.errors import ConfigError, UserError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Train one network fairly in several frameworks, export it to embedded formats, "
@@ -117,35 +117,80 @@ def print_summary(r: dict, run_dir: Path) -> None:
                       f"{m['flash_bytes'] / 1000:.1f} KB of flash (accuracy {m['test_accuracy']:.4f}); "
                       f"fits {len(fits)}/{len(m['fit'])} boards")
     console.print(f"Run status: [bold]{r['status']}[/bold]; wall time {r.get('wall_time_s', 0):.1f} s")
-    console.print(f"Results: {run_dir / 'results.json'}\nReport:  {run_dir / 'report.md'}")
+    console.print(f"Results: {run_dir / 'results.json'}\nReport:  {run_dir / 'report.md'}"
+                  + (f"\n         {run_dir / 'report.html'}" if (run_dir / "report.html").exists() else ""))
 
 
 # Which CLI parameter sets each RunConfig field a preset may change.
 _PRESET_PARAMS = {"frameworks": "frameworks", "formats": "formats", "repeats": "repeats",
                   "microcontroller": "no_mcu", "limit_train": "limit_train", "limit_test": "limit_test",
                   "epochs": "epochs", "latency_min_time_s": "latency_min_time"}
+# Parameters a --config file may not set.
+_NOT_IN_CONFIG = {"ctx", "config", "json_output"}
 
 
-def apply_preset(cfg: RunConfig, preset: str, ctx) -> RunConfig:
+def apply_preset(cfg: RunConfig, preset: str, given: set[str]) -> RunConfig:
+    """Preset values for every field whose parameter was not given (on the command line or in
+    the config file)."""
     import dataclasses
 
     from edgebench.config import PRESETS
-    from edgebench.errors import ConfigError
 
     name = preset.strip().lower()
     if name not in PRESETS:
         raise ConfigError(f"unknown --preset '{preset}'; valid choices: {', '.join(PRESETS)}")
-    changes = {}
-    for field, value in PRESETS[name].items():
-        source = ctx.get_parameter_source(_PRESET_PARAMS[field])
-        if source is None or source.name == "DEFAULT":  # an explicit flag wins over the preset
-            changes[field] = value
+    changes = {f: v for f, v in PRESETS[name].items() if _PRESET_PARAMS[f] not in given}
     return dataclasses.replace(cfg, preset=name, **changes)
+
+
+def load_config_file(path: Path, params: dict) -> dict:
+    """A TOML file whose keys are `edgebench run` options (dashes or underscores)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"--config {path}: cannot read ({e})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"--config {path}: not valid TOML ({e})") from None
+    valid = sorted(k for k in params if k not in _NOT_IN_CONFIG)
+    out, unknown = {}, []
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in valid:
+            unknown.append(key)
+            continue
+        default = params[name]
+        if isinstance(value, list) and name in ("frameworks", "formats", "hidden"):
+            value = ",".join(str(v) for v in value)
+        if name == "board":
+            value = [value] if isinstance(value, str) else value
+        elif name == "out":
+            value = Path(value)
+        ok = (default is None or isinstance(value, type(default)) or
+              (isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)))
+        if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, bool):
+            ok = False
+        if not ok:
+            raise ConfigError(f"--config {path}: '{key}' must be {type(default).__name__}, got {value!r}")
+        out[name] = value
+    if unknown:
+        raise ConfigError(f"--config {path}: unknown key(s) {', '.join(unknown)}; valid keys: "
+                          + ", ".join(k.replace("_", "-") for k in valid))
+    return out
 
 
 @app.command()
 def run(
     ctx: typer.Context,
+    config: Optional[Path] = typer.Option(None, help="TOML file of run options (keys as the flags below); "
+                                                     "flags given on the command line override it."),
+    json_output: bool = typer.Option(False, "--json", help="Print results.json to stdout at the end (progress "
+                                                           "goes to stderr), for scripts."),
     preset: Optional[str] = typer.Option(None, help="lab (the published lab: TF + PyTorch, one float export "
                                                     "each), quick (a small slice, seconds), full (everything); "
                                                     "flags given explicitly override it."),
@@ -180,58 +225,84 @@ def run(
     out: Optional[Path] = typer.Option(None, help="Run folder [default: runs/<timestamp>]."),
 ) -> None:
     """Train, export, verify and report."""
+    o = {k: v for k, v in locals().items() if k != "ctx"}  # first: every parameter, nothing else
     from edgebench.pipeline import Run
 
+    given = {k for k in o if (src := ctx.get_parameter_source(k)) is not None and src.name != "DEFAULT"}
+    if config is not None:
+        from_file = load_config_file(config, o)
+        o.update({k: v for k, v in from_file.items() if k not in given})  # the command line wins
+        given |= set(from_file)
     cfg = RunConfig(
-        frameworks=parse_frameworks(frameworks),
-        dataset=dataset,
-        model=ModelSpec(hidden=parse_hidden(hidden)),
-        optimizer=OptimizerSpec(name=optimizer.lower(), learning_rate=lr, epsilon=adam_epsilon,
-                                epsilon_placement=adam_epsilon_placement.lower()),
-        formats=parse_formats(formats),
-        bench_threads=bench_threads,
-        calibration_samples=calibration_samples,
-        latency_min_time_s=latency_min_time,
-        boards=tuple(board or ()),
-        microcontroller=not no_mcu,
-        twin=twin,
-        repeats=repeats,
-        modes=parse_mode(mode),
-        epochs=epochs,
-        batch_size=batch_size,
-        seed=seed,
-        threads=threads if threads is not None else (os.cpu_count() or 1),
-        limit_train=limit_train,
-        limit_test=limit_test,
-        out=out,
+        frameworks=parse_frameworks(o["frameworks"]),
+        dataset=o["dataset"],
+        model=ModelSpec(hidden=parse_hidden(o["hidden"])),
+        optimizer=OptimizerSpec(name=o["optimizer"].lower(), learning_rate=o["lr"], epsilon=o["adam_epsilon"],
+                                epsilon_placement=o["adam_epsilon_placement"].lower()),
+        formats=parse_formats(o["formats"]),
+        bench_threads=o["bench_threads"],
+        calibration_samples=o["calibration_samples"],
+        latency_min_time_s=o["latency_min_time"],
+        boards=tuple(o["board"] or ()),
+        microcontroller=not o["no_mcu"],
+        twin=o["twin"],
+        repeats=o["repeats"],
+        modes=parse_mode(o["mode"]),
+        epochs=o["epochs"],
+        batch_size=o["batch_size"],
+        seed=o["seed"],
+        threads=o["threads"] if o["threads"] is not None else (os.cpu_count() or 1),
+        limit_train=o["limit_train"],
+        limit_test=o["limit_test"],
+        out=o["out"],
     )
-    if preset is not None:
-        cfg = apply_preset(cfg, preset, ctx)
+    if o["preset"] is not None:
+        cfg = apply_preset(cfg, o["preset"], given)
+    # With --json, stdout carries only the JSON document; the progress goes to stderr.
+    view = err_console if json_output else console
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as progress:
+                  console=view, transient=False) as progress:
         job = Run(cfg, on_event=ProgressView(progress))
         progress.console.print(f"Run folder: {job.dir}")
         r = job.execute()
-    print_summary(r, job.dir)
+    if json_output:
+        import json
+
+        sys.stdout.write(json.dumps(r, indent=1) + "\n")
+    else:
+        print_summary(r, job.dir)
     if r["status"] == "failed":
         raise typer.Exit(1)
 
 
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="A run folder (holding results.json).")) -> None:
-    """Re-render report.md (and twin.md) from results.json alone; nothing is retrained."""
+    """Re-render report.md, report.html and the plots from results.json alone; nothing is retrained."""
     from edgebench import results
-    from edgebench.report.markdown import render, twin_section
+    from edgebench.report import write_reports
 
     r = results.load(run_dir)
     try:
-        text = render(r)
+        write_reports(r, run_dir)
     except (KeyError, TypeError, IndexError) as e:
         raise UserError(f"{run_dir / 'results.json'} is incomplete: no {e} where the report needs it") from None
-    (run_dir / "report.md").write_text(text)
-    if r.get("twin"):
-        (run_dir / "twin.md").write_text("\n".join(["# edgebench twin training", ""] + twin_section(r)))
     print_summary(r, run_dir)
+
+
+@app.command("compare")
+def compare_cmd(run_a: Path = typer.Argument(..., help="The earlier run folder."),
+                run_b: Path = typer.Argument(..., help="The later run folder."),
+                out: Optional[Path] = typer.Option(None, help="Where to write the diff [default: RUN_B/compare.md].")) -> None:
+    """Side-by-side diff of two runs: times with the significance of the change, accuracies, sizes, latencies."""
+    from edgebench import results
+    from edgebench.report.compare import compare, render
+
+    a, b = results.load(run_a), results.load(run_b)
+    text = render(compare(a, b, run_a, run_b), a)
+    target = out or run_b / "compare.md"
+    target.write_text(text)
+    console.print(text, markup=False, highlight=False)
+    console.print(f"written to {target}")
 
 
 @app.command()

@@ -202,14 +202,14 @@ class Run:
             self.results["status"] = "failed"
         self.results["finished_at"] = results.now_iso()
         self.results["wall_time_s"] = time.perf_counter() - self.t0
-        self.save()
+        self.save(final=True)
         return self.results
 
-    def save(self) -> None:
+    def save(self, final: bool = False) -> None:
         results.write_json_atomic(self.dir / results.RESULTS_FILE, self.results)
-        from edgebench.report.markdown import render
+        from edgebench.report import write_reports
 
-        (self.dir / "report.md").write_text(render(self.results))
+        write_reports(self.results, self.dir, figures=final)
 
     def _write_inputs(self) -> None:
         cfg, ds = self.cfg, self.dataset
@@ -435,9 +435,6 @@ class Run:
             self.results["twin"] = {"status": "ok", **drift}
         except (OSError, KeyError, ValueError) as e:
             self.results["twin"] = {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
-        from edgebench.report.markdown import twin_section
-
-        (self.dir / "twin.md").write_text("\n".join(["# edgebench twin training", ""] + twin_section(self.results)))
 
     def _logits_path(self, art: dict) -> Path:
         return self.dir / "logits" / f"{art['framework']}-{art['format']}-{art['precision']}.npy"

@@ -94,6 +94,7 @@ def train(task: dict) -> dict:
         "test_accuracy": float(np.mean(logits.argmax(axis=1) == ds.y_test)),
         "test_loss": softmax_cross_entropy(logits, ds.y_test),
         "test_samples": int(len(ds.y_test)),
+        "confusion_matrix": confusion_matrix(ds.y_test, logits.argmax(axis=1), ds.num_classes),
         "peak_rss_bytes": peak_rss_bytes(),  # after training and evaluation, before exports
         "test_logits": str((fw_dir / "test_logits.npy").name),
         "artifacts": [],
@@ -266,6 +267,11 @@ def mcu(task: dict) -> dict:
     boards = [boards_mod.Board(**b) for b in task["boards"]]
     result["fit"] = [boards_mod.fit(b, len(model), arena) for b in boards]
     return result
+
+
+def confusion_matrix(labels: np.ndarray, pred: np.ndarray, k: int) -> list[list[int]]:
+    """Rows: true class; columns: predicted class."""
+    return np.bincount(labels * k + pred, minlength=k * k).reshape(k, k).astype(int).tolist()
 
 
 def _first_line(e: BaseException) -> str:

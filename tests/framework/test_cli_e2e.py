@@ -212,3 +212,15 @@ def test_compiled_mode_matches_eager(tmp_path):
     assert "| JAX (compiled) |" in (out / "report.md").read_text()
     bad = edgebench("run", "--mode", "fast", "--out", str(tmp_path / "x"))
     assert bad.returncode == 2 and "--mode must be eager, compiled or both, got 'fast'" in bad.stderr
+
+
+def test_config_file_json_output_and_flag_precedence(tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('frameworks = ["pytorch"]\nepochs = 3\nlimit-train = 1000\nlimit_test = 200\nformats = "none"\n'
+                   "no-mcu = true\nrepeats = 1\n")
+    p = edgebench("run", "--config", str(cfg), "--epochs", "1", "--json", "--out", str(tmp_path / "run"))
+    assert p.returncode == 0, p.stderr[-2000:]
+    r = json.loads(p.stdout)  # stdout is exactly the JSON document
+    assert r["config"]["frameworks"] == ["pytorch"] and r["config"]["epochs"] == 1  # the flag beat the file
+    assert r["config"]["limit_train"] == 1000 and r["status"] == "complete"
+    assert (tmp_path / "run" / "trainings.csv").exists() and (tmp_path / "run" / "report.html").exists()

@@ -63,4 +63,23 @@ def test_report_rerenders_the_same_markdown(tmp_path):
     (tmp_path / "run" / "results.json").write_text(json.dumps(r))
     p = _run("report", str(tmp_path / "run"))
     assert p.returncode == 0, p.stderr
-    assert (tmp_path / "run" / "report.md").read_text() == render(r)
+    # The same tables; the re-rendered report also links the plots it drew.
+    rerendered = [ln for ln in (tmp_path / "run" / "report.md").read_text().splitlines() if not ln.startswith("![")]
+    assert [ln for ln in rerendered if ln] == [ln for ln in render(r).splitlines() if ln]
+    assert (tmp_path / "run" / "report.html").exists()
+
+
+def test_config_file_errors(tmp_path):
+    cases = {
+        "unknown.toml": ("epoch = 3\n", "unknown key(s) epoch; valid keys: adam-epsilon"),
+        "type.toml": ('epochs = "three"\n', "'epochs' must be int, got 'three'"),
+        "syntax.toml": ("epochs = [\n", "not valid TOML"),
+        "bool.toml": ("repeats = true\n", "'repeats' must be int, got True"),
+    }
+    for name, (text, message) in cases.items():
+        (tmp_path / name).write_text(text)
+        p = _run("run", "--config", str(tmp_path / name), "--out", str(tmp_path / "never"))
+        assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, (name, p.stderr)
+    p = _run("run", "--config", str(tmp_path / "absent.toml"))
+    assert p.returncode == 2 and "absent.toml: file not found" in p.stderr
+    assert not (tmp_path / "never").exists()

@@ -290,7 +290,11 @@ def twin_section(r: dict) -> list[str]:
     return out + [""]
 
 
-def render(r: dict) -> str:
+def _img(plots: dict | None, key: str, alt: str) -> list[str]:
+    return [f"![{alt}]({plots[key]})", ""] if plots and key in plots else []
+
+
+def render(r: dict, plots: dict | None = None) -> str:
     cfg = r.get("config", {})
     out = ["# edgebench report", ""]
     if not cfg:
@@ -332,15 +336,20 @@ def render(r: dict) -> str:
                 rows.append([run_label(t, r), e["epoch"], f"{e['loss']:.4f}", f"{e['accuracy']:.4f}",
                              f"{e['time_s']:.2f}"])
         out += [_table(["Framework", "Epoch", "Loss", "Accuracy", "Time (s)"], rows), ""]
+    out += _img(plots, "training_curves", "Training loss and accuracy per epoch")
+    out += _img(plots, "confusion", "Confusion matrix of each framework on the test set")
     missing = [t for t in trainings if t["status"] != "ok"]
     for t in missing:
         out.append(f"- **{run_label(t, r)} {t['status']}**: {t.get('error')}")
     if missing:
         out.append("")
 
-    out += speed_section(r)
+    speed = speed_section(r)
+    out += speed + (_img(plots, "training_times", "Training time with 95% confidence intervals") if speed else [])
     out += twin_section(r)
     out += deployment_section(r)
+    out += _img(plots, "size_vs_accuracy", "Artifact size vs accuracy")
+    out += _img(plots, "latency", "Latency distribution of every artifact")
     out += mcu_section(r)
     fair = r.get("fairness", {})
     env = r.get("environment", {})

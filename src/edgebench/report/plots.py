@@ -1,0 +1,167 @@
+"""Figures of a run, drawn with matplotlib from results.json (and the raw latency samples the run
+folder keeps). Each function returns the PNG path it wrote, or None when there is nothing to draw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgebench.report.markdown import artifact_label, run_label, title
+
+COLORS = {"tensorflow": "#ff8f00", "pytorch": "#ee4c2c", "jax": "#5e97f6"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _plain_log_axis(axis) -> None:
+    """Log scale with plain numbers (3, 10, 30) instead of overlapping 3x10^0 labels."""
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    fmt = ScalarFormatter()
+    fmt.set_scientific(False)
+    axis.set_major_formatter(fmt)
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+    return path
+
+
+def training_curves(r: dict, out: Path) -> Path | None:
+    ok = [t for t in r.get("trainings", []) if t["status"] == "ok" and t.get("epochs")]
+    if not ok:
+        return None
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for t in ok:
+        ep = [e["epoch"] for e in t["epochs"]]
+        style = "-" if t.get("mode", "eager") == "eager" else "--"
+        color = COLORS.get(t["framework"])
+        ax1.plot(ep, [e["loss"] for e in t["epochs"]], style, marker="o", color=color, label=run_label(t, r))
+        ax2.plot(ep, [e["accuracy"] for e in t["epochs"]], style, marker="o", color=color, label=run_label(t, r))
+    ax1.set(xlabel="epoch", ylabel="training loss", title="Training loss (running, per epoch)")
+    ax2.set(xlabel="epoch", ylabel="training accuracy", title="Training accuracy (running, per epoch)")
+    ax1.legend()
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        ax.set_xticks(ep)
+    return _save(fig, out / "training_curves.png")
+
+
+def training_times(r: dict, out: Path) -> Path | None:
+    ok = [t for t in r.get("trainings", []) if t["status"] == "ok" and t.get("timing")]
+    if not ok:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 0.6 + 0.55 * len(ok)))
+    labels, means, lo, hi = [], [], [], []
+    for t in ok:
+        s = t["timing"]["train_time_s"]
+        labels.append(run_label(t, r))
+        means.append(s["mean"])
+        lo.append(s["mean"] - (s["ci_low"] if s.get("ci_low") is not None else s["mean"]))
+        hi.append((s["ci_high"] if s.get("ci_high") is not None else s["mean"]) - s["mean"])
+    y = np.arange(len(ok))
+    ax.barh(y, means, xerr=[lo, hi], capsize=4, color=[COLORS.get(t["framework"], "grey") for t in ok])
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    n = ok[0]["timing"]["train_time_s"]["n"]
+    ax.set(xlabel="training time (s)", title=f"Training time, mean and 95% CI (n={n} each)")
+    bound = r.get("speed_limit", {})
+    if bound.get("gemm_peak"):
+        limit = bound["train_flops_per_epoch"] * r["config"]["epochs"] / (bound["gemm_peak"]["gflops"] * 1e9)
+        ax.axvline(limit, color="black", ls=":", label=f"FLOP-bound at GEMM peak ({limit:.2f} s)")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, out / "training_times.png")
+
+
+def size_vs_accuracy(r: dict, out: Path) -> Path | None:
+    arts = [a for a in r.get("artifacts", []) if a["status"] == "ok" and "test_accuracy" in a]
+    if not arts:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    markers = {"tflite": "o", "onnx": "s", "executorch": "^"}
+    for a in arts:
+        ax.scatter(a["size_bytes"] / 1000, a["test_accuracy"], marker=markers.get(a["format"], "x"), s=45,
+                   color=COLORS.get(a["framework"], "grey"))
+        ax.annotate(f"{title(a['framework'])} {a['format']} {a['precision']}", (a["size_bytes"] / 1000, a["test_accuracy"]),
+                    fontsize=6.5, xytext=(4, 2), textcoords="offset points")
+    ax.set_xscale("log")
+    _plain_log_axis(ax.xaxis)
+    ax.set(xlabel="artifact size (KB, log scale)", ylabel="test accuracy on its runtime",
+           title="Size vs accuracy of every artifact")
+    ax.grid(alpha=0.3, which="both")
+    return _save(fig, out / "size_vs_accuracy.png")
+
+
+def latency_distributions(r: dict, run_dir: Path, out: Path) -> Path | None:
+    arts = [a for a in r.get("artifacts", []) if a["status"] == "ok" and a.get("latency_raw")]
+    data, labels = [], []
+    for a in arts:
+        f = run_dir / a["latency_raw"]
+        if f.exists():
+            data.append(np.load(f) / 1000.0)  # ns -> us
+            labels.append(f"{artifact_label(a)} ({a['runtime']})")
+    if not data:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 0.8 + 0.38 * len(data)))
+    ax.boxplot(data, vert=False, showfliers=False, whis=(1, 99))
+    ax.set_yticks(np.arange(1, len(labels) + 1), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    _plain_log_axis(ax.xaxis)
+    ax.set(xlabel="batch-1 latency (us, log scale); box: p25-p75, whiskers: p1-p99",
+           title="Latency of every artifact on its runtime")
+    ax.grid(axis="x", alpha=0.3, which="both")
+    return _save(fig, out / "latency.png")
+
+
+def confusion_matrices(r: dict, out: Path) -> Path | None:
+    ok = [t for t in r.get("trainings", []) if t["status"] == "ok" and t.get("confusion_matrix")
+          and t.get("mode", "eager") == r.get("config", {}).get("modes", ["eager"])[0]]
+    if not ok:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(ok), figsize=(3.6 * len(ok), 3.4), squeeze=False)
+    for ax, t in zip(axes[0], ok):
+        cm = np.asarray(t["confusion_matrix"])
+        ax.imshow(np.log1p(cm), cmap="Blues")
+        for i in range(cm.shape[0]):
+            for j in range(cm.shape[1]):
+                if cm[i, j]:
+                    ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=5.5,
+                            color="white" if i == j else "black")
+        ax.set(xlabel="predicted", ylabel="true", title=f"{run_label(t, r)}: {t['test_accuracy']:.4f}")
+        ax.set_xticks(range(cm.shape[1]))
+        ax.set_yticks(range(cm.shape[0]))
+        ax.tick_params(labelsize=6)
+    return _save(fig, out / "confusion.png")
+
+
+def draw_all(r: dict, run_dir: Path) -> dict[str, str]:
+    """Every figure into run_dir/plots/; returns {name: path relative to run_dir}."""
+    out = run_dir / "plots"
+    out.mkdir(exist_ok=True)
+    made = {
+        "training_curves": training_curves(r, out),
+        "training_times": training_times(r, out),
+        "size_vs_accuracy": size_vs_accuracy(r, out),
+        "latency": latency_distributions(r, run_dir, out),
+        "confusion": confusion_matrices(r, out),
+    }
+    return {k: str(p.relative_to(run_dir)) for k, p in made.items() if p is not None}

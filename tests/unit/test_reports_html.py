@@ -1,0 +1,76 @@
+"""Plots, report.html, CSV and compare, from a results dict alone (no framework needed)."""
+
+import csv
+import json
+
+import numpy as np
+
+from edgebench.measure.stats import mean_ci
+from edgebench.report import write_reports
+from edgebench.report.compare import compare, render as render_compare
+from tests.unit.test_report import _results
+
+
+def _full(tmp_path):
+    r = _results()
+    r["trainings"][0].update(mode="eager", confusion_matrix=np.eye(10, dtype=int).tolist(),
+                             timing={"train_time_s": mean_ci([12.0, 12.5, 13.0]), "first_epoch_s": mean_ci([7, 7.1]),
+                                     "steady_epoch_s": mean_ci([5, 5.2]), "first_epoch_excess_s": mean_ci([2, 1.9]),
+                                     "efficiency": {"gflops": 2.0, "fraction_of_peak": 0.02, "overhead_per_step_us": 5000},
+                                     "peak_rss_bytes": 2**30,
+                                     "test_accuracy": {"mean": 0.97123, "min": 0.97123, "max": 0.97123, "identical": True}},
+                             repeats=[{"status": "ok", "train_time_s": v} for v in (12.0, 12.5, 13.0)])
+    r["config"]["modes"] = ["eager"]
+    r["config"]["repeats"] = 3
+    r["speed_limit"] = {"gemm_peak": {"gflops": 100.0, "threads": 2, "method": "m", "blas": []},
+                        "train_flops_per_sample": {"total": 204544, "forward": 101632, "weight_grad": 101632,
+                                                   "input_grad": 1280},
+                        "train_flops_per_epoch": 204544 * 60000, "steps_per_epoch": 938}
+    (tmp_path / "latency").mkdir(exist_ok=True)
+    np.save(tmp_path / "latency" / "l.npy", np.random.default_rng(0).integers(3000, 9000, 500))
+    r["artifacts"][0]["latency_raw"] = "latency/l.npy"
+    r["artifacts"][0]["microcontroller"] = {
+        "status": "ok", "test_accuracy": 0.9712, "accuracy_change_vs_litert": 0.0, "agreement_with_litert": 1.0,
+        "arena_bytes": 4552, "arena_minus_one_fails": True, "arena_reported_bytes": 4552, "flash_bytes": 205036,
+        "io": {"input": {"bytes": 3136}, "output": {"bytes": 40}},
+        "c_array": {"source_bytes": 1264572, "compiles": True, "bytes_match": True, "dir": "tensorflow/mcu/model"},
+        "fit": [{"board": "tiny", "fits": True, "flash_headroom_kb": 50.0, "ram_headroom_kb": 27.6}]}
+    r["boards"] = [{"name": "tiny", "flash_kb": 256, "ram_kb": 32, "source": "test"}]
+    return r
+
+
+def test_plots_html_and_csv(tmp_path):
+    r = _full(tmp_path)
+    plots = write_reports(r, tmp_path)
+    assert set(plots) == {"training_curves", "training_times", "size_vs_accuracy", "latency", "confusion"}
+    for rel in plots.values():
+        assert (tmp_path / rel).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (tmp_path / "report.md").read_text()
+    assert "![Training loss and accuracy per epoch](plots/training_curves.png)" in md
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(plots) and 'src="plots/' not in html
+    for heading in ("Table 1: training", "How fast, and how sure", "Deployment matrix", "On a microcontroller",
+                    "How this was measured"):
+        assert heading in html
+    assert "Fastest to train" in html and "Smallest artifact within tolerance" in html
+    assert "Best fit for the smallest board (tiny)" in html
+    rows = list(csv.DictReader(open(tmp_path / "trainings.csv")))
+    assert rows[0]["framework"] == "tensorflow" and float(rows[0]["train_time_s"]) == 12.5 and rows[0]["repeats"] == "3"
+    arts = list(csv.DictReader(open(tmp_path / "artifacts.csv")))
+    assert arts[0]["size_bytes"] == "205036" and arts[0]["tflm_arena_bytes"] == "4552"
+
+
+def test_compare_two_runs(tmp_path):
+    a, b = _full(tmp_path), _full(tmp_path)
+    b["trainings"][0]["repeats"] = [{"status": "ok", "train_time_s": v} for v in (15.0, 15.5, 16.0)]
+    b["trainings"][0]["train_time_s"] = 15.5
+    b["artifacts"][0]["size_bytes"] = 100000
+    c = compare(a, b, tmp_path, tmp_path)
+    (t,) = c["trainings"]
+    assert t["ratio"] == 15.5 / 12.5 and t["change"]["significant"] and t["change"]["diff"] == 3.0
+    (art,) = c["artifacts"]
+    assert art["a_size"] == 205036 and art["b_size"] == 100000 and art["latency_p_value"] == 1.0
+    text = render_compare(c, a)
+    assert "| TensorFlow | 12.50 (n=3) | 15.50 (n=3) | 1.240 | slower, 95% CI [" in text
+    assert "205,036 -> 100,000" in text
+    json.dumps(c)  # plain data
