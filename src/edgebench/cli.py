@@ -260,11 +260,23 @@ def run(
         cfg = apply_preset(cfg, o["preset"], given)
     # With --json, stdout carries only the JSON document; the progress goes to stderr.
     view = err_console if json_output else console
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=view, transient=False) as progress:
-        job = Run(cfg, on_event=ProgressView(progress))
-        progress.console.print(f"Run folder: {job.dir}")
-        r = job.execute()
+    import signal
+
+    def on_sigterm(signum, frame):  # a scheduler's stop: handled like Ctrl-C, results kept
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    job = None
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=view, transient=False) as progress:
+            job = Run(cfg, on_event=ProgressView(progress))
+            progress.console.print(f"Run folder: {job.dir}")
+            r = job.execute()
+    except KeyboardInterrupt:
+        where = f"; what finished is kept in {job.dir} (status partial)" if job is not None else ""
+        err_console.print(f"interrupted{where}", highlight=False, soft_wrap=True)
+        sys.exit(130)
     if json_output:
         import json
 

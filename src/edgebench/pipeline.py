@@ -164,6 +164,24 @@ class Run:
 
     # -- stages ---------------------------------------------------------------------------
     def execute(self) -> dict:
+        """All stages; results.json is rewritten after each. Interrupted (Ctrl-C, SIGTERM), the run
+        keeps what finished, marks what was cut short, and is saved as partial."""
+        try:
+            return self._stages()
+        except KeyboardInterrupt:
+            for entry in self.results.get("trainings", []):
+                if entry["status"] == "running":
+                    entry.update(status="interrupted", error="interrupted before this training finished")
+            for art in self.results.get("artifacts", []):
+                if art["status"] == "ok" and "top1_agreement" not in art:
+                    art.update(status="interrupted", error="interrupted before this artifact was verified")
+            self.results.update(status="partial", interrupted=True, finished_at=results.now_iso(),
+                                wall_time_s=time.perf_counter() - self.t0)
+            if self.results.get("schema_version"):
+                self.save()
+            raise
+
+    def _stages(self) -> dict:
         self._write_inputs()
         self.save()
         self._speed_limit()
@@ -383,11 +401,12 @@ class Run:
 
     def _train(self, fw: str, mode: str) -> None:
         info = FRAMEWORKS[fw]
-        entry = {"framework": fw, "mode": mode, "status": "skipped", "error": None, "train_time_s": None,
+        entry = {"framework": fw, "mode": mode, "status": "running", "error": None, "train_time_s": None,
                  "epochs": [], "test_accuracy": None, "test_loss": None, "peak_rss_bytes": None}
         self.results["trainings"].append(entry)
         missing = info.missing_module()
         if missing:
+            entry["status"] = "skipped"
             entry["error"] = f"{fw} is not installed (module '{missing}' not found; {info.install_hint})"
             if mode == self.cfg.modes[0]:
                 self.on_event(fw, {"event": "skipped", "reason": entry["error"]})

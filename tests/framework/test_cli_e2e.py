@@ -224,3 +224,33 @@ def test_config_file_json_output_and_flag_precedence(tmp_path):
     assert r["config"]["frameworks"] == ["pytorch"] and r["config"]["epochs"] == 1  # the flag beat the file
     assert r["config"]["limit_train"] == 1000 and r["status"] == "complete"
     assert (tmp_path / "run" / "trainings.csv").exists() and (tmp_path / "run" / "report.html").exists()
+
+
+def test_sigterm_keeps_finished_work(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "edgebench", "run", "--frameworks", "pytorch,tensorflow",
+                             "--epochs", "1", "--limit-train", "2000", "--limit-test", "300", "--repeats", "1",
+                             "--formats", "none", "--no-mcu", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:  # wait until the first framework's training is saved
+        try:
+            r = json.loads((out / "results.json").read_text())
+            if r["trainings"] and r["trainings"][0]["status"] == "ok":
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted; what finished is kept in" in err and "Traceback" not in err
+    r = json.loads((out / "results.json").read_text())
+    assert r["status"] == "partial" and r["interrupted"] is True
+    first = r["trainings"][0]
+    assert first["framework"] == "pytorch" and first["status"] == "ok" and first["test_accuracy"] > 0.5
+    assert [t["status"] for t in r["trainings"][1:]] in ([], ["interrupted"])
+    assert "**TensorFlow interrupted**" in (out / "report.md").read_text() or len(r["trainings"]) == 1
