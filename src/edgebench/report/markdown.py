@@ -170,7 +170,7 @@ def deployment_section(r: dict) -> list[str]:
         def acc(a):
             return f"accuracy {a['test_accuracy']:.4f}, {a['size_bytes'] / 1000:.1f} KB"
 
-        out.append("Of the artifacts within tolerance:")
+        out += ["Of the artifacts within tolerance:", ""]
         out.append(f"- **smallest**: {artifact_label(h['smallest'])} ({acc(h['smallest'])});")
         if "fastest" in h:
             f = h["fastest"]
