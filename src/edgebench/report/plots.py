@@ -121,7 +121,7 @@ def latency_distributions(r: dict, run_dir: Path, out: Path) -> Path | None:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 0.8 + 0.38 * len(data)))
-    ax.boxplot(data, vert=False, showfliers=False, whis=(1, 99))
+    ax.boxplot(data, orientation="horizontal", showfliers=False, whis=(1, 99))
     ax.set_yticks(np.arange(1, len(labels) + 1), labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xscale("log")
