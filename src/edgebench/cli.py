@@ -126,7 +126,7 @@ _PRESET_PARAMS = {"frameworks": "frameworks", "formats": "formats", "repeats": "
                   "microcontroller": "no_mcu", "limit_train": "limit_train", "limit_test": "limit_test",
                   "epochs": "epochs", "latency_min_time_s": "latency_min_time"}
 # Parameters a --config file may not set.
-_NOT_IN_CONFIG = {"ctx", "config", "json_output"}
+_NOT_IN_CONFIG = {"ctx", "config", "json_output", "resume"}
 
 
 def apply_preset(cfg: RunConfig, preset: str, given: set[str]) -> RunConfig:
@@ -141,6 +141,25 @@ def apply_preset(cfg: RunConfig, preset: str, given: set[str]) -> RunConfig:
         raise ConfigError(f"unknown --preset '{preset}'; valid choices: {', '.join(PRESETS)}")
     changes = {f: v for f, v in PRESETS[name].items() if _PRESET_PARAMS[f] not in given}
     return dataclasses.replace(cfg, preset=name, **changes)
+
+
+def resume_config(run_dir: Path, given: set[str]) -> tuple[RunConfig, dict]:
+    from edgebench import data, results
+
+    extra = sorted(g for g in given if g not in ("resume", "json_output"))
+    if extra:
+        raise ConfigError(f"--resume uses the run's own configuration; drop "
+                          + ", ".join("--" + g.replace("_", "-") for g in extra))
+    r = results.load(run_dir)
+    if r.get("status") == "complete":
+        raise UserError(f"--resume {run_dir}: the run is already complete; nothing to resume")
+    if "config" not in r or "fairness" not in r:
+        raise UserError(f"--resume {run_dir}: the run stopped before its inputs were written; start a new run")
+    cfg = RunConfig.from_dict({**r["config"], "out": str(run_dir)})
+    now = data.load(cfg.dataset, limit_train=cfg.limit_train, limit_test=cfg.limit_test).checksums
+    if now != r["config"].get("dataset_sha256", now):
+        raise UserError(f"--resume {run_dir}: the dataset '{cfg.dataset}' changed since the run started")
+    return cfg, r
 
 
 def load_config_file(path: Path, params: dict) -> dict:
@@ -158,26 +177,30 @@ def load_config_file(path: Path, params: dict) -> dict:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"--config {path}: not valid TOML ({e})") from None
     valid = sorted(k for k in params if k not in _NOT_IN_CONFIG)
+    # Types of the options whose default is None.
+    types = {"threads": int, "limit_train": int, "limit_test": int, "formats": str, "out": str, "preset": str,
+             "board": list}
     out, unknown = {}, []
     for key, value in data.items():
         name = key.replace("-", "_")
         if name not in valid:
             unknown.append(key)
             continue
-        default = params[name]
+        want = types.get(name) or type(params[name])
         if isinstance(value, list) and name in ("frameworks", "formats", "hidden"):
+            if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+                raise ConfigError(f"--config {path}: '{key}' must be a list of names or numbers, got {value!r}")
             value = ",".join(str(v) for v in value)
-        if name == "board":
-            value = [value] if isinstance(value, str) else value
-        elif name == "out":
-            value = Path(value)
-        ok = (default is None or isinstance(value, type(default)) or
-              (isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)))
-        if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, bool):
-            ok = False
+        if name == "board" and isinstance(value, str):
+            value = [value]
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        ok = isinstance(value, want) and not (want is not bool and isinstance(value, bool))
+        if ok and want is list:
+            ok = all(isinstance(v, str) for v in value)
         if not ok:
-            raise ConfigError(f"--config {path}: '{key}' must be {type(default).__name__}, got {value!r}")
-        out[name] = value
+            raise ConfigError(f"--config {path}: '{key}' must be {want.__name__}, got {value!r}")
+        out[name] = Path(value) if name == "out" else value
     if unknown:
         raise ConfigError(f"--config {path}: unknown key(s) {', '.join(unknown)}; valid keys: "
                           + ", ".join(k.replace("_", "-") for k in valid))
@@ -189,6 +212,8 @@ def run(
     ctx: typer.Context,
     config: Optional[Path] = typer.Option(None, help="TOML file of run options (keys as the flags below); "
                                                      "flags given on the command line override it."),
+    resume: Optional[Path] = typer.Option(None, help="Continue an interrupted run in this folder with its own "
+                                                     "configuration; finished work is not redone."),
     json_output: bool = typer.Option(False, "--json", help="Print results.json to stdout at the end (progress "
                                                            "goes to stderr), for scripts."),
     preset: Optional[str] = typer.Option(None, help="lab (the published lab: TF + PyTorch, one float export "
@@ -258,6 +283,9 @@ def run(
     )
     if o["preset"] is not None:
         cfg = apply_preset(cfg, o["preset"], given)
+    previous = None
+    if resume is not None:
+        cfg, previous = resume_config(resume, given)
     # With --json, stdout carries only the JSON document; the progress goes to stderr.
     view = err_console if json_output else console
     import signal
@@ -270,7 +298,7 @@ def run(
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=view, transient=False) as progress:
-            job = Run(cfg, on_event=ProgressView(progress))
+            job = Run(cfg, on_event=ProgressView(progress), resume=previous)
             progress.console.print(f"Run folder: {job.dir}")
             r = job.execute()
     except KeyboardInterrupt:

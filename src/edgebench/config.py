@@ -107,7 +107,8 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
-        d = dict(d)
+        names = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in names}  # results.json adds records such as dataset_sha256
         model = ModelSpec(**{**d.pop("model", {})})
         model = dataclasses.replace(model, hidden=tuple(model.hidden))
         opt = OptimizerSpec(**d.pop("optimizer", {}))

@@ -141,7 +141,8 @@ def _repeat_record(r: int, res: dict) -> dict:
 class Run:
     """One benchmark run: owns the run folder and results.json."""
 
-    def __init__(self, cfg: RunConfig, on_event: EventSink | None = None):
+    def __init__(self, cfg: RunConfig, on_event: EventSink | None = None, resume: dict | None = None):
+        """resume: the results.json of an unfinished run in cfg.out, to continue it."""
         validate(cfg)
         self.cfg = cfg
         self.on_event = on_event or (lambda label, ev: None)
@@ -153,13 +154,14 @@ class Run:
 
             self.cfg = cfg = replace(cfg, model=replace(cfg.model, input_size=self.dataset.input_size,
                                                         num_classes=self.dataset.num_classes))
-        self.dir = prepare_run_dir(cfg.out or default_run_dir())
+        self.dir = Path(cfg.out) if resume else prepare_run_dir(cfg.out or default_run_dir())
         self.work = self.dir / ".work"
         self.logs = self.dir / "logs"
         self.raw_dir = self.dir / "latency"
         for d in (self.work, self.logs, self.raw_dir, self.dir / "logits"):
-            d.mkdir()
-        self.results: dict = {}
+            d.mkdir(exist_ok=bool(resume))
+        self.results: dict = resume or {}
+        self.resuming = resume is not None
         self.boards = list(BOARDS) + [parse_board(b) for b in cfg.boards]
 
     # -- stages ---------------------------------------------------------------------------
@@ -175,17 +177,22 @@ class Run:
             for art in self.results.get("artifacts", []):
                 if art["status"] == "ok" and "top1_agreement" not in art:
                     art.update(status="interrupted", error="interrupted before this artifact was verified")
+            wall = self.results.get("wall_time_before_resume_s", 0.0) + time.perf_counter() - self.t0
             self.results.update(status="partial", interrupted=True, finished_at=results.now_iso(),
-                                wall_time_s=time.perf_counter() - self.t0)
+                                wall_time_s=wall, wall_time_before_resume_s=wall)
             if self.results.get("schema_version"):
                 self.save()
             raise
 
     def _stages(self) -> dict:
-        self._write_inputs()
-        self.save()
-        self._speed_limit()
-        self.save()
+        if self.resuming:
+            self._reopen()
+        else:
+            self._write_inputs()
+            self.save()
+        if "speed_limit" not in self.results:
+            self._speed_limit()
+            self.save()
         # Repeats interleaved (A B C, B C A, C A B, ...) so a slow spell of the machine does not
         # land on one framework. Repeat 1 also exports; later repeats only train and evaluate.
         fws = list(self.cfg.frameworks)
@@ -193,6 +200,8 @@ class Run:
             k = (r - 1) % len(fws)
             for fw in fws[k:] + fws[:k]:
                 for mode in self.cfg.modes:
+                    if self._done(fw, mode, r):
+                        continue
                     if r == 1:
                         self._train(fw, mode)
                     else:
@@ -200,14 +209,15 @@ class Run:
                     self.save()
         self._summarize_timing()
         self.save()
-        if self.cfg.twin:
+        if self.cfg.twin and (self.results.get("twin") or {}).get("status") != "ok":
             self._twin()
             self.save()
         for art in self.results["artifacts"]:
-            if art["status"] == "ok":
+            if art["status"] == "ok" and "top1_agreement" not in art:
                 self._verify(art)
                 self.save()
-            if art["status"] == "ok" and art["format"] == "tflite" and self.cfg.microcontroller:
+            if (art["status"] == "ok" and art["format"] == "tflite" and self.cfg.microcontroller
+                    and "status" not in (art.get("microcontroller") or {})):
                 self._mcu(art)
                 self.save()
         statuses = [t["status"] for t in self.results["trainings"]]
@@ -219,7 +229,7 @@ class Run:
         else:
             self.results["status"] = "failed"
         self.results["finished_at"] = results.now_iso()
-        self.results["wall_time_s"] = time.perf_counter() - self.t0
+        self.results["wall_time_s"] = self.results.get("wall_time_before_resume_s", 0.0) + time.perf_counter() - self.t0
         self.save(final=True)
         return self.results
 
@@ -228,6 +238,44 @@ class Run:
         from edgebench.report import write_reports
 
         write_reports(self.results, self.dir, figures=final)
+
+    def _done(self, fw: str, mode: str, r: int) -> bool:
+        """Finished before (ok, failed or skipped): a resumed run does not redo it."""
+        entry = next((t for t in self.results["trainings"] if t["framework"] == fw and t["mode"] == mode), None)
+        if entry is None:
+            return False
+        if r == 1:
+            return entry["status"] in ("ok", "failed", "skipped")
+        return entry["status"] != "ok" or any(x["repeat"] == r for x in entry.get("repeats", []))
+
+    def _reopen(self) -> None:
+        """Continue an unfinished run: check its inputs, forget what was cut short."""
+        inputs = self.dir / "inputs"
+        fair = self.results["fairness"]
+        for key, name in (("initial_weights", "initial_weights.npz"), ("batch_order", "batch_order.npy")):
+            path = inputs / name
+            if not path.exists() or sha256_bytes(path) != fair[key]["sha256"]:
+                raise UserError(f"--resume {self.dir}: {path} is missing or changed since the run started; "
+                                "start a new run")
+        self.weights_path = inputs / "initial_weights.npz"
+        self.order_path = inputs / "batch_order.npy"
+        self.calibration_path = inputs / "calibration_indices.npy"
+        cut = {(t["framework"], t["mode"]) for t in self.results["trainings"] if t["status"] in ("running", "interrupted")}
+        self.results["trainings"] = [t for t in self.results["trainings"] if (t["framework"], t["mode"]) not in cut]
+        first = self.cfg.modes[0]
+        self.results["artifacts"] = [a for a in self.results["artifacts"] if (a["framework"], first) not in cut]
+        for t in self.results["trainings"]:
+            t["repeats"] = [x for x in t.get("repeats", []) if x.get("status") in ("ok", "failed")]
+        for a in self.results["artifacts"]:
+            if a["status"] == "interrupted":
+                a.update(status="ok", error=None)
+            m = a.get("microcontroller")
+            if m is not None and "status" not in m:
+                del a["microcontroller"]
+        self.results.pop("interrupted", None)
+        self.results["status"] = "running"
+        self.results.setdefault("resumed_at", []).append(results.now_iso())
+        self.save()
 
     def _write_inputs(self) -> None:
         cfg, ds = self.cfg, self.dataset

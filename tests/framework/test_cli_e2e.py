@@ -254,3 +254,15 @@ def test_sigterm_keeps_finished_work(tmp_path):
     assert first["framework"] == "pytorch" and first["status"] == "ok" and first["test_accuracy"] > 0.5
     assert [t["status"] for t in r["trainings"][1:]] in ([], ["interrupted"])
     assert "**TensorFlow interrupted**" in (out / "report.md").read_text() or len(r["trainings"]) == 1
+    # --resume finishes the run with its own configuration and does not redo the finished training.
+    refused = edgebench("run", "--resume", str(out), "--epochs", "3")
+    assert refused.returncode == 2 and "--resume uses the run's own configuration; drop --epochs" in refused.stderr
+    p = edgebench("run", "--resume", str(out))
+    assert p.returncode == 0, p.stderr[-2000:]
+    done = json.loads((out / "results.json").read_text())
+    assert done["status"] == "complete" and len(done["resumed_at"]) == 1
+    by_fw = {t["framework"]: t for t in done["trainings"]}
+    assert set(by_fw) == {"pytorch", "tensorflow"} and all(t["status"] == "ok" for t in by_fw.values())
+    assert by_fw["pytorch"]["process_wall_s"] == first["process_wall_s"]  # the same, kept record
+    again = edgebench("run", "--resume", str(out))
+    assert again.returncode == 2 and "already complete; nothing to resume" in again.stderr
