@@ -432,6 +432,7 @@ class Run:
             firsts = [x["first_epoch_s"] - x["steady_epoch_s"] for x in runs if x.get("steady_epoch_s") is not None]
             timing["first_epoch_excess_s"] = mean_ci(firsts) if firsts else None
             t["timing"] = timing
+            t["determinism"] = self._determinism(t)
             # The headline figure is the statistic over all repeats; repeat 1 keeps its own.
             t["train_time_s_repeat1"] = t["repeats"][0]["train_time_s"]
             t["train_time_s"] = timing["train_time_s"]["mean"]
@@ -446,6 +447,15 @@ class Run:
                 comparisons.append({"a": a["framework"], "b": b["framework"], "a_mode": a["mode"],
                                     "b_mode": b["mode"], "metric": "train_time_s", **diff_ci(ta, tb)})
         self.results["timing_comparisons"] = comparisons
+
+    def _determinism(self, t: dict) -> dict:
+        """Are the repeats' final weights bit-identical? (Same seed, data, threads, machine.)"""
+        base = self._where(t["framework"], t["mode"])[0]
+        files = [base / "final_weights.npz"] + [base / "repeats" / f"r{x['repeat']}" / "final_weights.npz"
+                                                 for x in t["repeats"][1:] if x["status"] == "ok"]
+        files = [f for f in files if f.exists()]
+        digests = {sha256_bytes(f) for f in files}
+        return {"repeats_compared": len(files), "bit_identical_weights": len(digests) == 1 if files else None}
 
     def _train(self, fw: str, mode: str) -> None:
         info = FRAMEWORKS[fw]

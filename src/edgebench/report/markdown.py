@@ -96,6 +96,18 @@ def speed_section(r: dict) -> list[str]:
                        "% of GEMM peak", "Overhead per step (us)", "Peak RSS (MiB)",
                        "Test accuracy (range over repeats)"], rows))
     out += [""] + [f"- {s}" for s in comparison_sentences(r)]
+    det = [(run_label(t, r), t.get("determinism") or {}) for t in ok]
+    det = [(name, d) for name, d in det if d.get("repeats_compared", 0) > 1]
+    if det:
+        same = [n for n, d in det if d["bit_identical_weights"]]
+        differ = [n for n, d in det if not d["bit_identical_weights"]]
+        text = "- Determinism: final weights " + (
+            f"bit-identical across the repeats for {', '.join(same)}" if same else "")
+        if differ:
+            text += ("; " if same else "") + f"not bit-identical for {', '.join(differ)} (thread scheduling changes " \
+                                             "float summation order)"
+        out.append(text + ". Same seed, data, thread count and machine; another thread count or CPU changes "
+                          "the summation order, and then results are close, not identical.")
     bound = sl["train_flops_per_epoch"] * cfg["epochs"] / (peak["gflops"] * 1e9)
     f = sl["train_flops_per_sample"]
     out += ["", f"The speed limit: this machine's float32 GEMM peak is **{peak['gflops']:.1f} GFLOP/s** with "
