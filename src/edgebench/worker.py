@@ -50,7 +50,7 @@ def _spec(task):
 def train(task: dict) -> dict:
     from edgebench import data
     from edgebench.frameworks import REGISTRY
-    from edgebench.model import load_weights, softmax_cross_entropy
+    from edgebench.model import load_weights, save_weights, softmax_cross_entropy
 
     fw_dir = Path(task["fw_dir"])
     spec, opt = _spec(task)
@@ -68,20 +68,16 @@ def train(task: dict) -> dict:
     snap_steps = set(task.get("snapshot_steps") or ())
     on_step = None
     if snap_steps:
-        from edgebench.model import save_weights as _save
-
         (fw_dir / "snapshots").mkdir(exist_ok=True)
 
         def on_step(step, m):
             if step in snap_steps:
-                _save(adapter.get_weights(m), fw_dir / "snapshots" / f"step_{step}.npz")
+                save_weights(adapter.get_weights(m), fw_dir / "snapshots" / f"step_{step}.npz")
 
     history = adapter.train(model, ds.x_train, ds.y_train, order, task["batch_size"], opt, on_epoch,
                             on_step=on_step, compiled=task.get("mode") == "compiled")
     logits = adapter.predict(model, ds.x_test)
     np.save(fw_dir / "test_logits.npy", logits)
-    from edgebench.model import save_weights
-
     save_weights(adapter.get_weights(model), fw_dir / "final_weights.npz")
     result = {
         "status": "ok",

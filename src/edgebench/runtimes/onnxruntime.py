@@ -52,7 +52,7 @@ class OrtSession:
     def graph_cost(self) -> dict:
         """Parameters (non-scalar initializers) and MACs of the MatMul-like nodes, from the file."""
         import onnx
-        from onnx import numpy_helper, shape_inference
+        from onnx import shape_inference
 
         model = shape_inference.infer_shapes(onnx.load(str(self.path)))
         g = model.graph
@@ -74,7 +74,6 @@ class OrtSession:
             if b and len(b) == 2 and all(b):
                 macs += int(b[0]) * int(b[1])
                 layers += 1
-        del numpy_helper
         return {"parameters": params, "macs_per_sample": macs, "dense_layers": layers}
 
     def close(self) -> None:
