@@ -148,7 +148,7 @@ def resume_config(run_dir: Path, given: set[str]) -> tuple[RunConfig, dict]:
 
     extra = sorted(g for g in given if g not in ("resume", "json_output"))
     if extra:
-        raise ConfigError(f"--resume uses the run's own configuration; drop "
+        raise ConfigError("--resume uses the run's own configuration; drop "
                           + ", ".join("--" + g.replace("_", "-") for g in extra))
     r = results.load(run_dir)
     if r.get("status") == "complete":

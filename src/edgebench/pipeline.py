@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -58,10 +57,6 @@ def prepare_run_dir(out: Path) -> Path:
                             "choose a new folder (nothing was written)")
     out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-def sha256_bytes(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @dataclass
@@ -150,8 +145,6 @@ class Run:
         # Read and check the data before anything is written, so bad input leaves no debris.
         self.dataset = data.load(cfg.dataset, limit_train=cfg.limit_train, limit_test=cfg.limit_test)
         if self.dataset.input_size != cfg.model.input_size or self.dataset.num_classes != cfg.model.num_classes:
-            from dataclasses import replace
-
             self.cfg = cfg = replace(cfg, model=replace(cfg.model, input_size=self.dataset.input_size,
                                                         num_classes=self.dataset.num_classes))
         self.dir = Path(cfg.out) if resume else prepare_run_dir(cfg.out or default_run_dir())
@@ -254,7 +247,7 @@ class Run:
         fair = self.results["fairness"]
         for key, name in (("initial_weights", "initial_weights.npz"), ("batch_order", "batch_order.npy")):
             path = inputs / name
-            if not path.exists() or sha256_bytes(path) != fair[key]["sha256"]:
+            if not path.exists() or data.sha256_file(path) != fair[key]["sha256"]:
                 raise UserError(f"--resume {self.dir}: {path} is missing or changed since the run started; "
                                 "start a new run")
         self.weights_path = inputs / "initial_weights.npz"
@@ -308,9 +301,9 @@ class Run:
                 "macs_per_sample": macs(cfg.model),
             },
             "fairness": {
-                "initial_weights": {"file": "inputs/initial_weights.npz", "sha256": sha256_bytes(w_path),
+                "initial_weights": {"file": "inputs/initial_weights.npz", "sha256": data.sha256_file(w_path),
                                     "scheme": INIT_SCHEME, "seed": cfg.seed},
-                "batch_order": {"file": "inputs/batch_order.npy", "sha256": sha256_bytes(o_path),
+                "batch_order": {"file": "inputs/batch_order.npy", "sha256": data.sha256_file(o_path),
                                 "shape": list(order.shape), "seed": cfg.seed,
                                 "note": "one permutation per epoch, shared by every framework; "
                                         "the last batch of an epoch may be short"},
@@ -454,7 +447,7 @@ class Run:
         files = [base / "final_weights.npz"] + [base / "repeats" / f"r{x['repeat']}" / "final_weights.npz"
                                                  for x in t["repeats"][1:] if x["status"] == "ok"]
         files = [f for f in files if f.exists()]
-        digests = {sha256_bytes(f) for f in files}
+        digests = {data.sha256_file(f) for f in files}
         return {"repeats_compared": len(files), "bit_identical_weights": len(digests) == 1 if files else None}
 
     def _train(self, fw: str, mode: str) -> None:
@@ -490,8 +483,7 @@ class Run:
             for art in arts:
                 if art["status"] == "running":
                     art.update(status="failed", size_bytes=None, exit_code=outcome.returncode,
-                               error=_failure(ChildOutcome(outcome.returncode, None, outcome.stderr_tail,
-                                                           outcome.wall_s), "export"))
+                               error=_failure(replace(outcome, result=None), "export"))
         entry.update(res)
         entry["repeats"] = [_repeat_record(1, res)]
         self.results["artifacts"].extend(arts)

@@ -152,12 +152,7 @@ def verify(task: dict) -> dict:
     load_time_s = time.perf_counter() - t0
     ds = data.load(task["dataset"], limit_test=task["limit_test"], splits=("test",))
     source = np.load(task["source_logits"])
-    chunk = 1000
-    outs = []
-    for start in range(0, len(ds.x_test), chunk):
-        outs.append(session.predict(ds.x_test[start:start + chunk]))
-        emit("progress", done=min(start + chunk, len(ds.x_test)), total=len(ds.x_test))
-    logits = np.concatenate(outs)
+    logits = predict_all(session, ds.x_test)
     np.save(task["logits_path"], logits)  # kept: TFLite Micro is compared with this run
     result = {"status": "ok", "runtime_version": session.version(), "load_time_s": load_time_s,
               "test_samples": int(len(ds.y_test)), "io": session.io, "threads": task["threads"],
@@ -234,12 +229,7 @@ def mcu(task: dict) -> dict:
         result["arena_above_reported_bytes"] = arena - result["arena_reported_bytes"]
     session = tflm.TFLMSession(path, arena_size=arena)  # the whole test set runs in the minimum arena
     result["io"] = session.io
-    outs = []
-    chunk = 1000
-    for start in range(0, len(ds.x_test), chunk):
-        outs.append(session.predict(ds.x_test[start:start + chunk]))
-        emit("progress", done=min(start + chunk, len(ds.x_test)), total=len(ds.x_test))
-    logits = np.concatenate(outs)
+    logits = predict_all(session, ds.x_test)
     litert = np.load(task["litert_logits"])
     pred, lpred = logits.argmax(axis=1), litert.argmax(axis=1)
     result.update(
@@ -268,6 +258,15 @@ def mcu(task: dict) -> dict:
 def confusion_matrix(labels: np.ndarray, pred: np.ndarray, k: int) -> list[list[int]]:
     """Rows: true class; columns: predicted class."""
     return np.bincount(labels * k + pred, minlength=k * k).reshape(k, k).astype(int).tolist()
+
+
+def predict_all(session, x: np.ndarray, chunk: int = 1000) -> np.ndarray:
+    """The session's logits for every row of x, reporting progress to the parent."""
+    outs = []
+    for start in range(0, len(x), chunk):
+        outs.append(session.predict(x[start:start + chunk]))
+        emit("progress", done=min(start + chunk, len(x)), total=len(x))
+    return np.concatenate(outs)
 
 
 def _first_line(e: BaseException) -> str:

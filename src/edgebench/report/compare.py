@@ -47,7 +47,7 @@ def compare(a: dict, b: dict, dir_a: Path, dir_b: Path) -> dict:
 
 
 def render(c: dict, a: dict) -> str:
-    out = [f"# edgebench compare", "", f"A: `{c['a']}`  ", f"B: `{c['b']}`", "", "## Training", ""]
+    out = ["# edgebench compare", "", f"A: `{c['a']}`  ", f"B: `{c['b']}`", "", "## Training", ""]
     rows = []
     for t in c["trainings"]:
         d = t["change"]
