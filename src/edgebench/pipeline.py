@@ -332,8 +332,12 @@ class Run:
                                       "steps_per_execution=100, torch.compile (Inductor) on the model with "
                                       "an eager optimizer, a whole JAX epoch in one jitted lax.scan"},
                 "train_time": "sum of per-epoch wall times (time.perf_counter); each epoch covers its "
-                              "shuffle and all training steps; excludes reading data, building the "
-                              "model, evaluation and export",
+                              "batches, gathered by the shared permutation from the framework's own copy "
+                              "of the training set (TensorFlow: tf.gather per epoch, then fit; PyTorch: "
+                              "index per batch; JAX: jnp.take per batch inside the jitted step), and all "
+                              "its training steps; excludes reading data, the one-time copy of the "
+                              "training set into the framework (data_load_s), building the model, "
+                              "evaluation and export",
                 "evaluation": "test loss and accuracy from the framework's logits on all test images, "
                               "loss computed by edgebench in float64 from those logits",
             },

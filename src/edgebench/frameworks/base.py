@@ -44,7 +44,11 @@ class FrameworkAdapter(Protocol):
 
     def build(self, spec: ModelSpec, weights: Weights) -> Any: ...
 
-    def train(self, model: Any, x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: int,
+    def load_data(self, x: np.ndarray, y: np.ndarray) -> Any:
+        """The training set in the framework's own memory, once, before any timed epoch (a user
+        loads the data once too). Each epoch then draws its batches from it by index."""
+
+    def train(self, model: Any, data: Any, order: np.ndarray, batch_size: int,
               optimizer: OptimizerSpec, on_epoch: Callable[[EpochRecord], None],
               on_step: Callable[[int, Any], None] | None = None, compiled: bool = False) -> list[EpochRecord]:
         """on_step(global_step, model) after every step, only when given (twin mode, eager only).

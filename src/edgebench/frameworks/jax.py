@@ -61,17 +61,26 @@ class JaxAdapter:
         return optax.inject_hyperparams(optax.adam)(learning_rate=opt.learning_rate, b1=opt.beta1,
                                                      b2=opt.beta2, eps=eps, eps_root=0.0)
 
-    def train(self, model, x, y, order, batch_size, optimizer, on_epoch, on_step=None, compiled=False):
+    def load_data(self, x, y):
+        jax = self.jax
+        return jax.device_put(x), jax.device_put(y.astype(np.int32))
+
+    def train(self, model, data, order, batch_size, optimizer, on_epoch, on_step=None, compiled=False):
         import jax
         import jax.numpy as jnp
         import optax
 
+        xd, yd = data
         module = model["module"]
         tx = self._optimizer(optimizer)
         params = model["params"]
         opt_state = tx.init(params)
 
-        def step_fn(params, opt_state, xb, yb):
+        def step_fn(params, opt_state, xd, yd, idx):
+            # The batch is gathered inside the jitted step from the arrays already in JAX's memory
+            # (passed as arguments: a closed-over array would be baked into the program).
+            xb, yb = jnp.take(xd, idx, axis=0), jnp.take(yd, idx, axis=0)
+
             def loss_fn(p):
                 logits = module.apply(p, xb)
                 return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean(), logits
@@ -79,37 +88,36 @@ class JaxAdapter:
             (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
             updates, opt_state = tx.update(grads, opt_state, params)
             correct = jnp.sum(jnp.argmax(logits, axis=-1) == yb)
-            return optax.apply_updates(params, updates), opt_state, loss * xb.shape[0], correct
+            return optax.apply_updates(params, updates), opt_state, loss * idx.shape[0], correct
 
         step = jax.jit(step_fn)
 
         @jax.jit
-        def scan_epoch(params, opt_state, xs, ys):
+        def scan_epoch(params, opt_state, xd, yd, idx):
             # Compiled mode: every full batch of the epoch in one XLA program (lax.scan).
-            def body(carry, batch):
-                p, s, l, c = step_fn(*carry, *batch)
+            def body(carry, batch_idx):
+                p, s, l, c = step_fn(*carry, xd, yd, batch_idx)
                 return (p, s), (l, c)
 
-            (params, opt_state), (ls, cs) = jax.lax.scan(body, (params, opt_state), (xs, ys))
+            (params, opt_state), (ls, cs) = jax.lax.scan(body, (params, opt_state), idx)
             return params, opt_state, ls.sum(), cs.sum()
 
-        n = len(y)
+        n = int(yd.shape[0])
         history = []
         global_step = 0
         for epoch, perm in enumerate(order, start=1):
             t0 = time.perf_counter()
-            xs, ys = x[perm], y[perm].astype(np.int32)
+            perm = perm.astype(np.int32)
             loss_sum, correct = jnp.zeros(()), jnp.zeros((), jnp.int32)
             todo = list(batches(n, batch_size))
             if compiled:
                 full = n // batch_size
                 params, opt_state, loss_sum, correct = scan_epoch(
-                    params, opt_state, xs[:full * batch_size].reshape(full, batch_size, -1),
-                    ys[:full * batch_size].reshape(full, batch_size))
+                    params, opt_state, xd, yd, perm[:full * batch_size].reshape(full, batch_size))
                 todo = todo[full:]  # a last, shorter batch goes through the single step
                 global_step += full
             for start, stop in todo:
-                params, opt_state, l, c = step(params, opt_state, xs[start:stop], ys[start:stop])
+                params, opt_state, l, c = step(params, opt_state, xd, yd, perm[start:stop])
                 loss_sum, correct = loss_sum + l, correct + c
                 global_step += 1
                 if on_step is not None:

@@ -51,14 +51,18 @@ class PyTorchAdapter:
         return o.Adam(params, lr=opt.learning_rate, betas=(opt.beta1, opt.beta2), eps=opt.epsilon,
                       weight_decay=0.0, amsgrad=False)
 
-    def train(self, model, x, y, order, batch_size, optimizer, on_epoch, on_step=None, compiled=False):
+    def load_data(self, x, y):
+        return self.torch.from_numpy(x), self.torch.from_numpy(y)  # shares the NumPy memory
+
+    def train(self, model, data, order, batch_size, optimizer, on_epoch, on_step=None, compiled=False):
         torch = self.torch
+        xs, ys = data
         # Compiled mode: torch.compile (Inductor) on the model, forward and backward. The optimizer
         # stays eager: the aligned epsilon changes every step and would recompile a compiled step.
         forward = torch.compile(model) if compiled else model
         opt = self._optimizer(model.parameters(), optimizer)
         loss_fn = torch.nn.CrossEntropyLoss()  # mean over the batch, as Keras
-        n = len(y)
+        n = len(ys)
         history = []
         # Keras' epsilon placement (see OptimizerSpec): PyTorch's update with eps_t =
         # eps / sqrt(1 - beta2**t) equals Keras' update with eps, step for step.
@@ -67,12 +71,12 @@ class PyTorchAdapter:
         model.train()
         for epoch, perm in enumerate(order, start=1):
             t0 = time.perf_counter()
-            xs = torch.from_numpy(x[perm])
-            ys = torch.from_numpy(y[perm])
+            perm_t = torch.from_numpy(perm)
             loss_sum = torch.zeros((), dtype=torch.float64)
             correct = torch.zeros((), dtype=torch.int64)
             for start, stop in batches(n, batch_size):
-                xb, yb = xs[start:stop], ys[start:stop]
+                idx = perm_t[start:stop]  # each batch gathered by index, as a DataLoader does
+                xb, yb = xs[idx], ys[idx]
                 step += 1
                 if align_eps:
                     eps_t = optimizer.epsilon / math.sqrt(1.0 - optimizer.beta2 ** step)

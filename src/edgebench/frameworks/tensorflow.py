@@ -53,8 +53,12 @@ class TensorFlowAdapter:
     # Keras' fast path: XLA-compiled train step, several steps per tf.function call.
     STEPS_PER_EXECUTION = 100
 
-    def train(self, model, x, y, order, batch_size, optimizer, on_epoch, on_step=None, compiled=False):
-        keras = self.keras
+    def load_data(self, x, y):
+        return self.tf.constant(x), self.tf.constant(y)
+
+    def train(self, model, data, order, batch_size, optimizer, on_epoch, on_step=None, compiled=False):
+        keras, tf = self.keras, self.tf
+        x, y = data
         callbacks = []
         if on_step is not None:  # twin mode only: a per-batch callback costs time in fit()
             counter = {"step": 0}
@@ -78,9 +82,12 @@ class TensorFlowAdapter:
         for epoch, perm in enumerate(order, start=1):
             t0 = time.perf_counter()
             # One fit() per epoch over the shared permutation: shuffle=False keeps our order.
-            # Keras caches its train function across fit() calls, so nothing is retraced.
-            h = model.fit(x[perm], y[perm], batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
-                          callbacks=callbacks)
+            # Keras caches its train function across fit() calls, so nothing is retraced. The
+            # tensors are gathered in TensorFlow: NumPy arrays would be copied and converted by
+            # fit() every epoch (about 0.5 s here), which a one-fit() lab script pays only once.
+            idx = tf.constant(perm)
+            h = model.fit(tf.gather(x, idx), tf.gather(y, idx), batch_size=batch_size, epochs=1,
+                          shuffle=False, verbose=0, callbacks=callbacks)
             dt = time.perf_counter() - t0
             rec = EpochRecord(epoch, float(h.history["loss"][0]), float(h.history["accuracy"][0]), dt)
             history.append(rec)
