@@ -267,6 +267,28 @@ def load(dataset: str, *, limit_train: int | None = None, limit_test: int | None
     return ds
 
 
+def save_arrays(ds: Dataset, folder: Path) -> None:
+    """The decoded, scaled arrays as .npy files: a run's child processes read these instead of
+    decompressing and checking the IDX files again (the parent has checked them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        np.save(folder / f"{key}.npy", getattr(ds, key))
+    (folder / "meta.txt").write_text(f"{ds.name}\n{ds.num_classes}\n")
+
+
+def load_arrays(folder: Path, splits: tuple[str, ...] = ("train", "test")) -> Dataset:
+    """What save_arrays wrote; a split not asked for is an empty array."""
+    folder = Path(folder)
+    name, classes = (folder / "meta.txt").read_text().split()
+    arr = {}
+    for split in ("train", "test"):
+        for kind in ("x", "y"):
+            key = f"{kind}_{split}"
+            arr[key] = np.load(folder / f"{key}.npy") if split in splits else np.zeros((0,), np.float32)
+    shape = (arr["x_test"].shape[1],) if arr["x_test"].ndim == 2 else (arr["x_train"].shape[1],)
+    return Dataset(name=name, source=str(folder), num_classes=int(classes), image_shape=shape, **arr)
+
+
 def batch_order(n: int, epochs: int, seed: int) -> np.ndarray:
     """One permutation of range(n) per epoch, shape (epochs, n), made once and used by every
     framework so all of them see the same batches in the same order."""

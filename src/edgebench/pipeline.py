@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -178,13 +179,25 @@ class Run:
             raise
 
     def _stages(self) -> dict:
+        self.data_cache = self.work / "data"
+        data.save_arrays(self.dataset, self.data_cache)
+        try:
+            return self._run_stages()
+        finally:
+            # 220 MB of decoded arrays: scratch, not a result.
+            for f in self.data_cache.glob("*"):
+                f.unlink()
+            self.data_cache.rmdir()
+
+    def _run_stages(self) -> dict:
         if self.resuming:
             self._reopen()
         else:
             self._write_inputs()
             self.save()
         if "speed_limit" not in self.results:
-            self._speed_limit()
+            with self._stage("speed limit (GEMM benchmarks)"):
+                self._speed_limit()
             self.save()
         # Repeats interleaved (A B C, B C A, C A B, ...) so a slow spell of the machine does not
         # land on one framework. Repeat 1 also exports; later repeats only train and evaluate.
@@ -196,9 +209,11 @@ class Run:
                     if self._done(fw, mode, r):
                         continue
                     if r == 1:
-                        self._train(fw, mode)
+                        with self._stage("training, first repeat, with exports"):
+                            self._train(fw, mode)
                     else:
-                        self._repeat(fw, mode, r)
+                        with self._stage("training, later repeats"):
+                            self._repeat(fw, mode, r)
                     self.save()
         self._summarize_timing()
         self.save()
@@ -207,11 +222,13 @@ class Run:
             self.save()
         for art in self.results["artifacts"]:
             if art["status"] == "ok" and "top1_agreement" not in art:
-                self._verify(art)
+                with self._stage("verification on runtimes"):
+                    self._verify(art)
                 self.save()
             if (art["status"] == "ok" and art["format"] == "tflite" and self.cfg.microcontroller
                     and "status" not in (art.get("microcontroller") or {})):
-                self._mcu(art)
+                with self._stage("TFLite Micro"):
+                    self._mcu(art)
                 self.save()
         statuses = [t["status"] for t in self.results["trainings"]]
         statuses += [a["status"] for a in self.results["artifacts"]]
@@ -224,13 +241,29 @@ class Run:
         self.results["finished_at"] = results.now_iso()
         self.results["wall_time_s"] = self.results.get("wall_time_before_resume_s", 0.0) + time.perf_counter() - self.t0
         self.save(final=True)
+        # The final reports (plots) took time too: results.json gets the figure that includes them.
+        self.results["wall_time_s"] = self.results.get("wall_time_before_resume_s", 0.0) + time.perf_counter() - self.t0
+        results.write_json_atomic(self.dir / results.RESULTS_FILE, self.results)
         return self.results
 
     def save(self, final: bool = False) -> None:
+        # results.json first: it is the source of truth, and must not wait on a report.
         results.write_json_atomic(self.dir / results.RESULTS_FILE, self.results)
-        from edgebench.report import write_reports
+        with self._stage("results and reports"):
+            from edgebench.report import write_reports
 
-        write_reports(self.results, self.dir, figures=final)
+            write_reports(self.results, self.dir, figures=final)
+
+    @contextmanager
+    def _stage(self, key: str):
+        """Adds the wall time of the block to results' wall_time_breakdown_s[key]."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.results:
+                spent = self.results.setdefault("wall_time_breakdown_s", {})
+                spent[key] = spent.get(key, 0.0) + time.perf_counter() - t0
 
     def _done(self, fw: str, mode: str, r: int) -> bool:
         """Finished before (ok, failed or skipped): a resumed run does not redo it."""
@@ -351,15 +384,20 @@ class Run:
         }
 
     def _speed_limit(self) -> None:
-        from edgebench.measure.speed import gemm_peak, train_flops_per_sample
+        from edgebench.measure.speed import gemm_peak, step_gemm_time, train_flops_per_sample
 
         flops = train_flops_per_sample(self.cfg.model)
         n = len(self.dataset.y_train)
+        steps = -(-n // self.cfg.batch_size)
+        step = step_gemm_time(self.cfg.model, self.cfg.batch_size, self.cfg.threads)
         self.results["speed_limit"] = {
             "gemm_peak": gemm_peak(self.cfg.threads),
             "train_flops_per_sample": flops,
             "train_flops_per_epoch": flops["total"] * n,
-            "steps_per_epoch": -(-n // self.cfg.batch_size),
+            "steps_per_epoch": steps,
+            "step_gemm": step,
+            # The same work at the rate the step's own small GEMMs reach (full batches).
+            "step_gemm_bound_epoch_s": step["step_s"] * n / self.cfg.batch_size,
         }
 
     def _where(self, fw: str, mode: str) -> tuple[Path, str, str]:
@@ -377,7 +415,7 @@ class Run:
         return {
             "kind": "train", "name": name, "framework": fw, "fw_dir": str(fw_dir),
             "dataset": self.cfg.dataset, "limit_train": self.cfg.limit_train,
-            "limit_test": self.cfg.limit_test, "threads": self.cfg.threads,
+            "limit_test": self.cfg.limit_test, "data_cache": str(self.data_cache), "threads": self.cfg.threads,
             "model": {"input_size": m.input_size, "hidden": list(m.hidden), "num_classes": m.num_classes},
             "optimizer": self.cfg.to_dict()["optimizer"], "batch_size": self.cfg.batch_size,
             "weights_path": str(self.weights_path), "order_path": str(self.order_path),
@@ -425,6 +463,10 @@ class Run:
             timing["efficiency"] = efficiency(sl["train_flops_per_epoch"], sl["steps_per_epoch"], steady,
                                               sl["gemm_peak"]["gflops"])
             timing["flop_bound_train_s"] = sl["train_flops_per_epoch"] * self.cfg.epochs / (sl["gemm_peak"]["gflops"] * 1e9)
+            timing["epoch_s_for_efficiency"] = steady  # steady mean; with one epoch, the only one
+            if sl.get("step_gemm_bound_epoch_s"):
+                timing["steady_vs_flop_bound"] = steady / timing["efficiency"]["flop_bound_epoch_s"]
+                timing["steady_vs_step_gemm_bound"] = steady / sl["step_gemm_bound_epoch_s"]
             # What the first epoch costs beyond a steady one: tracing, compilation, warm-up.
             firsts = [x["first_epoch_s"] - x["steady_epoch_s"] for x in runs if x.get("steady_epoch_s") is not None]
             timing["first_epoch_excess_s"] = mean_ci(firsts) if firsts else None
@@ -525,7 +567,7 @@ class Run:
         stem = Path(art["file"]).stem
         task = {
             "kind": "mcu", "name": name, "file": str(self.dir / art["file"]), "run_dir": str(self.dir),
-            "dataset": self.cfg.dataset, "limit_test": self.cfg.limit_test,
+            "dataset": self.cfg.dataset, "limit_test": self.cfg.limit_test, "data_cache": str(self.data_cache),
             "litert_logits": str(self._logits_path(art)),
             "c_dir": str(self.dir / art["framework"] / "mcu" / stem),
             "boards": [b.to_dict() for b in self.boards],
@@ -554,6 +596,7 @@ class Run:
         task = {
             "kind": "verify", "name": name, "file": str(self.dir / art["file"]), "runtime": art["runtime"],
             "precision": art["precision"], "dataset": self.cfg.dataset, "limit_test": self.cfg.limit_test,
+            "data_cache": str(self.data_cache),
             "threads": self.cfg.bench_threads, "raw_dir": str(self.raw_dir),
             "bench": {"min_iters": self.cfg.latency_min_iters, "min_time_s": self.cfg.latency_min_time_s,
                       "throughput_batch": self.cfg.throughput_batch},

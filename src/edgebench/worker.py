@@ -48,7 +48,6 @@ def _spec(task):
 
 
 def train(task: dict) -> dict:
-    from edgebench import data
     from edgebench.frameworks import REGISTRY
     from edgebench.model import load_weights, save_weights, softmax_cross_entropy
 
@@ -57,7 +56,7 @@ def train(task: dict) -> dict:
     t0 = time.perf_counter()
     adapter = REGISTRY[task["framework"]].load()(task["threads"])
     import_time_s = time.perf_counter() - t0
-    ds = data.load(task["dataset"], limit_train=task["limit_train"], limit_test=task["limit_test"])
+    ds = _dataset(task)
     weights = load_weights(Path(task["weights_path"]))
     order = np.load(task["order_path"])
     model = adapter.build(spec, weights)
@@ -144,7 +143,6 @@ def save_result(task: dict, result: dict) -> None:
 
 
 def verify(task: dict) -> dict:
-    from edgebench import data
     from edgebench.measure.latency import time_calls
     from edgebench.measure.parity import compare
     from edgebench.measure.stats import summarize_ns
@@ -154,7 +152,7 @@ def verify(task: dict) -> dict:
     t0 = time.perf_counter()
     session = info.load()(Path(task["file"]), threads=task["threads"])
     load_time_s = time.perf_counter() - t0
-    ds = data.load(task["dataset"], limit_test=task["limit_test"], splits=("test",))
+    ds = _dataset(task, splits=("test",))
     source = np.load(task["source_logits"])
     logits = predict_all(session, ds.x_test)
     np.save(task["logits_path"], logits)  # kept: TFLite Micro is compared with this run
@@ -199,7 +197,6 @@ def mcu(task: dict) -> dict:
     as on LiteRT; plus its C array for firmware and the board-fit table."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from edgebench import data
     from edgebench.exporters import c_array
     from edgebench.measure import boards as boards_mod
     from edgebench.measure.latency import time_calls
@@ -209,7 +206,7 @@ def mcu(task: dict) -> dict:
 
     path = Path(task["file"])
     model = path.read_bytes()
-    ds = data.load(task["dataset"], limit_test=task["limit_test"], splits=("test",))
+    ds = _dataset(task, splits=("test",))
     d = Interpreter(model_content=model).get_input_details()[0]
     sample = quantize(ds.x_test[:1], d["dtype"], *d["quantization"])
     result: dict = {"runtime": "tflm", "runtime_version": tflm.TFLMSession.version(), "flash_bytes": len(model)}
@@ -218,14 +215,15 @@ def mcu(task: dict) -> dict:
         result.update(status="unsupported", reason=f"not supported by TFLite Micro: {first.reason()}")
         return result
     emit("bench", what="arena")
-    arena = tflm.min_arena(model, sample, upper=10 * len(model))
+    upper = 10 * len(model)
+    arena = tflm.min_arena(model, sample, upper=upper, hint=tflm.reported_arena(model, upper, sample))
     result.update(
         status="ok",
         arena_bytes=arena,
         arena_minus_one_fails=not tflm.probe(model, arena - 1, sample).ok,
         arena_reported_bytes=tflm.reported_arena(model, arena, sample),
-        arena_method="bisection on arena_size (load + one invoke in a forked child), cross-checked "
-                     "with the total printed by print_allocations()",
+        arena_method="bisection on arena_size (load + one invoke in a forked child), bracketed from "
+                     "the total print_allocations() prints, cross-checked with that total at the minimum",
     )
     if result["arena_reported_bytes"] is not None:
         # The printed total is what stays allocated after an invoke; a larger working minimum
@@ -257,6 +255,17 @@ def mcu(task: dict) -> dict:
     boards = [boards_mod.Board(**b) for b in task["boards"]]
     result["fit"] = [boards_mod.fit(b, len(model), arena) for b in boards]
     return result
+
+
+def _dataset(task: dict, splits: tuple[str, ...] = ("train", "test")):
+    """The parent's decoded copy when it made one (the run's .work/data), else from the files."""
+    from edgebench import data
+
+    cache = task.get("data_cache")
+    if cache and Path(cache, "meta.txt").exists():
+        return data.load_arrays(Path(cache), splits)
+    return data.load(task["dataset"], limit_train=task.get("limit_train"), limit_test=task.get("limit_test"),
+                     splits=splits)
 
 
 def confusion_matrix(labels: np.ndarray, pred: np.ndarray, k: int) -> list[list[int]]:

@@ -43,6 +43,9 @@ def test_int8_minimum_arena_is_bisected_and_matches_the_report(models):
     model = models["int8"].read_bytes()
     sample = np.zeros((1, SPEC.input_size), np.int8)
     arena = tflm.min_arena(model, sample, upper=10 * len(model))
+    # Bracketed from TFLM's printed total (what the worker does), the answer is the same.
+    hint = tflm.reported_arena(model, 10 * len(model), sample)
+    assert tflm.min_arena(model, sample, upper=10 * len(model), hint=hint) == arena
     assert tflm.probe(model, arena, sample).ok
     assert not tflm.probe(model, arena - 1, sample).ok  # one byte less fails
     # What TFLM prints is what stays allocated after the first invoke; the arena must also hold

@@ -178,3 +178,17 @@ def test_batch_order_is_deterministic_permutations():
     for row in a:
         assert sorted(row.tolist()) == list(range(100))
     assert not np.array_equal(a[0], a[1])
+
+
+def test_decoded_arrays_round_trip_for_child_processes(tmp_path):
+    from edgebench import data
+
+    ds = data.load("mnist", limit_train=100, limit_test=50)
+    data.save_arrays(ds, tmp_path / "cache")
+    back = data.load_arrays(tmp_path / "cache")
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(back, key), getattr(ds, key))
+        assert getattr(back, key).dtype == getattr(ds, key).dtype
+    assert back.num_classes == 10 and back.input_size == 784
+    test_only = data.load_arrays(tmp_path / "cache", splits=("test",))
+    assert len(test_only.x_train) == 0 and len(test_only.y_test) == 50

@@ -58,3 +58,24 @@ def test_fit_headroom():
     assert ok["ram_headroom_kb"] == pytest.approx(4 - 2680 / 1024, abs=0.01)
     no = fit(b, flash_bytes=205036, ram_bytes=4552)
     assert not no["fits"] and no["flash_headroom_kb"] < 0 and no["ram_headroom_kb"] < 0
+
+
+@pytest.mark.parametrize("hint", [None, 2680, 2688, 2600, 40, 50_000, 99_999])
+def test_min_arena_finds_the_threshold_from_any_hint(monkeypatch, hint):
+    """The arena search brackets from TFLM's printed total when it has one; wherever that hint
+    lies (right, above, below the true minimum, or useless), the answer is the true minimum."""
+    from edgebench.runtimes import tflm
+
+    need = 2680
+    calls = []
+
+    def fake_probe(model, size, sample, print_allocations=False):
+        calls.append(size)
+        return tflm.Probe(size is None or size >= need, 0, "")
+
+    monkeypatch.setattr(tflm, "probe", fake_probe)
+    assert tflm.min_arena(b"m", np.zeros(1), upper=100_000, hint=hint) == need
+    if hint in (2680, 2688):  # TFLM's own figure, or a few bytes of alignment above it
+        assert len(calls) <= 1 + 2 + 6  # upper, hint, one step down, then a 64-byte bisection
+    else:
+        assert len(calls) <= 1 + 2 + 20

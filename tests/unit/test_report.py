@@ -72,5 +72,14 @@ def test_speed_section_and_significance():
     (sentence,) = comparison_sentences(r)
     assert sentence.startswith("PyTorch is faster than TensorFlow by 6.40 s, 95% CI [")
     md = render(r)
-    assert "## How fast, and how sure" in md and "| TensorFlow | 12.50 [" in md and "| 6.1 | 6.1% | 2000 | 1024 |" in md
+    assert "## How fast, and how sure" in md and "| TensorFlow | 12.50 [" in md and "| 6.1 | 6.1% | 2000 | - | 1024 |" in md
     assert "**100.0 GFLOP/s**" in md and "12.27 GFLOP per epoch" in md
+    # With the step-shaped GEMM bound (runs since it was added): ratios to both bounds.
+    r["speed_limit"].update(step_gemm={"gflops": 50.0, "step_s": 2.6e-4, "batch": 64, "method": "m2"},
+                            step_gemm_bound_epoch_s=0.25)
+    for t in r["trainings"]:
+        t["timing"].update(epoch_s_for_efficiency=2.0, steady_vs_flop_bound=2.0 / 0.1227,
+                           steady_vs_step_gemm_bound=2.0 / 0.25)
+    md = render(r)
+    assert "| 2000 | 16.3x / 8.0x | 1024 |" in md
+    assert "an epoch cannot beat **0.250 s**" in md and "16.3x the FLOP bound and 8.0x the step-GEMM bound" in md

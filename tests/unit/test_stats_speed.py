@@ -47,3 +47,14 @@ def test_efficiency_and_gemm_peak():
     assert e["flop_bound_epoch_s"] == pytest.approx(0.2) and e["overhead_per_step_us"] == pytest.approx(8000)
     p = gemm_peak(1, n=256, min_time_s=0.05)
     assert p["gflops"] > 0.5 and p["gflops"] >= p["gflops_median"] and p["threads"] == 1
+
+
+def test_step_gemm_time_times_the_steps_own_shapes():
+    from edgebench.measure.speed import step_gemm_time
+
+    s = step_gemm_time(ModelSpec(784, (64,), 10), batch=64, threads=1, min_time_s=0.05)
+    # forward and weight gradient of both layers, input gradient of the second only
+    assert "5 matrix multiplies" in s["method"] and s["calls"] >= 20
+    flops = 2 * 64 * (784 * 64 * 2 + 64 * 10 * 3)
+    assert s["gflops"] == pytest.approx(flops / s["step_s"] / 1e9)
+    assert 0 < s["step_s"] <= s["step_s_median"]

@@ -49,6 +49,41 @@ def gemm_peak(threads: int, n: int = 1024, min_time_s: float = 1.0) -> dict:
             "method": f"{n}x{n} float32 matmul with NumPy's BLAS, best of {len(times)} calls"}
 
 
+def step_gemm_time(spec: ModelSpec, batch: int, threads: int, min_time_s: float = 0.5) -> dict:
+    """The matrix multiplies of one training step at its real shapes (batch x layer), timed with
+    NumPy's BLAS and the same threads: forward X@W, weight gradient X^T@dY for every layer, input
+    gradient dY@W^T for every layer but the first. Small GEMMs run far below the large-matrix
+    peak; this is the bound a framework could reach at this batch size with this BLAS."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    ops = []
+    for k, (i, o) in enumerate(spec.layer_sizes):
+        x = rng.random((batch, i), dtype=np.float32)
+        w = rng.random((i, o), dtype=np.float32)
+        dy = rng.random((batch, o), dtype=np.float32)
+        ops.append((x, w))          # forward
+        ops.append((x.T, dy))       # weight gradient
+        if k > 0:
+            ops.append((dy, w.T))   # input gradient
+    with threadpool_limits(limits=threads, user_api="blas"):
+        for a, b in ops:
+            np.matmul(a, b)
+        times = []
+        start = time.perf_counter()
+        while time.perf_counter() - start < min_time_s or len(times) < 20:
+            t0 = time.perf_counter()
+            for a, b in ops:
+                np.matmul(a, b)
+            times.append(time.perf_counter() - t0)
+    flops = sum(2.0 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in ops)
+    best = min(times)
+    return {"step_s": best, "step_s_median": float(np.median(times)), "gflops": flops / best / 1e9,
+            "batch": batch, "threads": threads, "calls": len(times),
+            "method": f"the {len(ops)} matrix multiplies of one batch-{batch} training step with NumPy's "
+                      f"BLAS, best of {len(times)}"}
+
+
 def efficiency(flops_per_epoch: float, steps_per_epoch: int, epoch_time_s: float, peak_gflops: float) -> dict:
     bound_s = flops_per_epoch / (peak_gflops * 1e9)
     return {"gflops": flops_per_epoch / epoch_time_s / 1e9, "fraction_of_peak": bound_s / epoch_time_s,

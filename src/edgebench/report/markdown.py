@@ -89,11 +89,14 @@ def speed_section(r: dict) -> list[str]:
         acc = tm["test_accuracy"]
         rows.append([run_label(t, r), ci_text(tm["train_time_s"]), ci_text(tm["first_epoch_s"]),
                      ci_text(tm.get("first_epoch_excess_s")), ci_text(tm["steady_epoch_s"], ".3f"), f"{eff['gflops']:.1f}", f"{eff['fraction_of_peak'] * 100:.1f}%",
-                     f"{eff['overhead_per_step_us']:.0f}", _mib(tm["peak_rss_bytes"]),
+                     f"{eff['overhead_per_step_us']:.0f}",
+                     f"{tm['steady_vs_flop_bound']:.1f}x / {tm['steady_vs_step_gemm_bound']:.1f}x"
+                     if tm.get("steady_vs_step_gemm_bound") else "-", _mib(tm["peak_rss_bytes"]),
                      f"{acc['mean']:.4f}" + ("" if acc["identical"] else f" ({acc['min']:.4f}-{acc['max']:.4f})")])
     out.append(_table(["Framework", "Training time (s)", "First epoch (s)", "First-epoch excess: tracing, "
                        "compilation (s)", "Steady epoch (s)", "GFLOP/s (steady)",
-                       "% of GEMM peak", "Overhead per step (us)", "Peak RSS (MiB)",
+                       "% of GEMM peak", "Overhead per step (us)",
+                       "Steady epoch / FLOP bound / step-GEMM bound", "Peak RSS (MiB)",
                        "Test accuracy (range over repeats)"], rows))
     out += [""] + [f"- {s}" for s in comparison_sentences(r)]
     det = [(run_label(t, r), t.get("determinism") or {}) for t in ok]
@@ -117,7 +120,21 @@ def speed_section(r: dict) -> list[str]:
             f"{f['weight_grad']:,}, input gradients {f['input_grad']:,}; bias, activation and optimizer work "
             f"left out), {sl['train_flops_per_epoch'] / 1e9:.2f} GFLOP per epoch: at peak, the "
             f"{cfg['epochs']}-epoch run would take **{bound:.2f} s**. Overhead per step = (steady epoch time "
-            f"- FLOP-bound epoch time) / {sl['steps_per_epoch']} steps.", ""]
+            f"- FLOP-bound epoch time) / {sl['steps_per_epoch']} steps."]
+    step = sl.get("step_gemm")
+    if step:
+        out[-1] += (f" A step's own matrix multiplies are small (batch {step['batch']}): timed at their real "
+                    f"shapes ({step['method']}) they run at {step['gflops']:.1f} GFLOP/s, "
+                    f"{step['step_s'] * 1e6:.0f} us a step, so an epoch cannot beat "
+                    f"**{sl['step_gemm_bound_epoch_s']:.3f} s** with this BLAS (the step-GEMM bound), against "
+                    f"{sl['train_flops_per_epoch'] / (peak['gflops'] * 1e9):.3f} s at peak.")
+        best = min(ok, key=lambda t: t["timing"].get("epoch_s_for_efficiency") or float("inf"))
+        tm = best["timing"]
+        if tm.get("steady_vs_flop_bound") and tm.get("epoch_s_for_efficiency"):
+            out[-1] += (f" Fastest steady state: {run_label(best, r)}, {tm['epoch_s_for_efficiency']:.3f} s an epoch, "
+                        f"{tm['steady_vs_flop_bound']:.1f}x the FLOP bound and {tm['steady_vs_step_gemm_bound']:.1f}x "
+                        "the step-GEMM bound.")
+    out.append("")
     return out
 
 
@@ -395,5 +412,8 @@ def render(r: dict, plots: dict | None = None) -> str:
             "- **Packages**: " + ", ".join(f"{k} {v}" for k, v in pk.items()) + ".",
         ]
     if r.get("wall_time_s") is not None:
-        out.append(f"- **End-to-end wall time** of this run: {r['wall_time_s']:.1f} s.")
+        spent = r.get("wall_time_breakdown_s") or {}
+        parts = ", ".join(f"{k} {v:.1f} s" for k, v in spent.items())
+        out.append(f"- **End-to-end wall time** of this run: {r['wall_time_s']:.1f} s" + (f" ({parts})" if parts else "")
+                   + "; results.json has the final figure, which includes writing the reports.")
     return "\n".join(out) + "\n"

@@ -66,12 +66,24 @@ def probe(model: bytes, arena_size: int | None, sample: np.ndarray, print_alloca
     return Probe(code == 0, code, text)
 
 
-def min_arena(model: bytes, sample: np.ndarray, upper: int) -> int:
+def min_arena(model: bytes, sample: np.ndarray, upper: int, hint: int | None = None) -> int:
     """Smallest arena_size (bytes) with which the model loads and invokes: bisection between a
-    size that fails (0) and one that works (upper)."""
+    size that fails and one that works (upper). hint, TFLM's own printed total, narrows the
+    bracket first: probe it, then step down from it until a size fails (usually one step)."""
     if not probe(model, upper, sample).ok:
         raise RuntimeError(f"the model does not run even with a {upper}-byte arena")
     lo, hi = 0, upper
+    if hint is not None and 0 < hint < upper:
+        if probe(model, hint, sample).ok:
+            hi, step = hint, 64
+            while hi - step > lo:
+                if probe(model, hi - step, sample).ok:
+                    hi, step = hi - step, step * 4
+                else:
+                    lo = hi - step
+                    break
+        else:
+            lo = hint
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if probe(model, mid, sample).ok:
