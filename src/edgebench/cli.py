@@ -82,7 +82,7 @@ def print_summary(r: dict, run_dir: Path) -> None:
         t.add_row(*row)
     console.print(t)
     for sentence in comparison_sentences(r):
-        console.print(sentence)
+        console.print(sentence, soft_wrap=True)
     arts = r.get("artifacts", [])
     if arts:
         a_t = Table(title="Deployment matrix (each artifact verified on its runtime)",
@@ -107,7 +107,8 @@ def print_summary(r: dict, run_dir: Path) -> None:
                       f"({h['smallest']['size_bytes'] / 1000:.1f} KB); most accurate: "
                       f"{artifact_label(h['most_accurate'])} ({h['most_accurate']['test_accuracy']:.4f})"
                       + (f"; fastest: {artifact_label(h['fastest'])} "
-                         f"({h['fastest']['latency_ms']['p50'] * 1000:.1f} us)" if "fastest" in h else ""))
+                         f"({h['fastest']['latency_ms']['p50'] * 1000:.1f} us)" if "fastest" in h else ""),
+                      soft_wrap=True)
     mcu = [a for a in arts if (a.get("microcontroller") or {}).get("status") == "ok"]
     if mcu:
         best = min(mcu, key=lambda a: (a["microcontroller"]["arena_bytes"], a["size_bytes"]))
@@ -115,7 +116,7 @@ def print_summary(r: dict, run_dir: Path) -> None:
         fits = [f["board"] for f in m["fit"] if f["fits"]]
         console.print(f"TFLite Micro: {artifact_label(best)} runs in a {m['arena_bytes']:,}-byte arena with "
                       f"{m['flash_bytes'] / 1000:.1f} KB of flash (accuracy {m['test_accuracy']:.4f}); "
-                      f"fits {len(fits)}/{len(m['fit'])} boards")
+                      f"fits {len(fits)}/{len(m['fit'])} boards", soft_wrap=True)
     console.print(f"Run status: [bold]{r['status']}[/bold]; wall time {r.get('wall_time_s', 0):.1f} s")
     console.print(f"Results: {run_dir / 'results.json'}\nReport:  {run_dir / 'report.md'}"
                   + (f"\n         {run_dir / 'report.html'}" if (run_dir / "report.html").exists() else ""))
