@@ -37,14 +37,20 @@ def main() -> None:
             out = subprocess.run([sys.executable, os.path.join(HERE, "bare_train.py"), fw, run], env=env,
                                  capture_output=True, text=True, check=True).stdout
             bare[fw].append(json.loads(out.strip().splitlines()[-1])["train_time_s"])
-    print(f"{'framework':<12} {'edgebench (s)':>14} {'bare loop (s)':>14} {'ratio':>7}")
+    from edgebench.measure.stats import diff_ci
+
+    print(f"{'framework':<12} {'edgebench (s)':>14} {'bare loop (s)':>14} {'ratio':>7}   overhead, 95% CI (Welch t)")
     for t in r["trainings"]:
         fw = t["framework"]
         eb = [x["train_time_s"] for x in t["repeats"]]
         ratio = np.mean(eb) / np.mean(bare[fw])
+        d = diff_ci(eb, bare[fw])
+        ci = (f"[{d['ci_low'] / np.mean(bare[fw]) * 100:+.0f}%, {d['ci_high'] / np.mean(bare[fw]) * 100:+.0f}%]"
+              if d["ci_low"] is not None else "(one run each)")
         print(f"{fw:<12} {np.mean(eb):>9.2f} ±{np.std(eb, ddof=1) if len(eb) > 1 else 0:4.2f} "
-              f"{np.mean(bare[fw]):>9.2f} ±{np.std(bare[fw], ddof=1) if len(eb) > 1 else 0:4.2f} {ratio:>7.3f}")
-    print(f"(mean ± std over {args.repeats} fresh processes each; ratio > 1 means edgebench's figure is slower)")
+              f"{np.mean(bare[fw]):>9.2f} ±{np.std(bare[fw], ddof=1) if len(eb) > 1 else 0:4.2f} {ratio:>7.3f}   {ci}")
+    print(f"(mean ± std over {args.repeats} fresh processes each; ratio > 1 means edgebench's figure is slower; "
+          "the interval is the difference of means as a share of the bare loop's)")
 
 
 if __name__ == "__main__":
