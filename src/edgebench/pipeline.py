@@ -179,15 +179,20 @@ class Run:
             raise
 
     def _stages(self) -> dict:
-        self.data_cache = self.work / "data"
-        data.save_arrays(self.dataset, self.data_cache)
+        self.data_cache: Path | None = self.work / "data"
+        try:
+            data.save_arrays(self.dataset, self.data_cache)
+        except OSError:  # no room for the scratch copy: each child reads the IDX files itself
+            self.data_cache = None
         try:
             return self._run_stages()
         finally:
-            # 220 MB of decoded arrays: scratch, not a result.
-            for f in self.data_cache.glob("*"):
+            # 220 MB of decoded arrays for MNIST: scratch, not a result.
+            scratch = self.work / "data"
+            for f in scratch.glob("*"):
                 f.unlink()
-            self.data_cache.rmdir()
+            if scratch.exists():
+                scratch.rmdir()
 
     def _run_stages(self) -> dict:
         if self.resuming:
@@ -415,7 +420,8 @@ class Run:
         return {
             "kind": "train", "name": name, "framework": fw, "fw_dir": str(fw_dir),
             "dataset": self.cfg.dataset, "limit_train": self.cfg.limit_train,
-            "limit_test": self.cfg.limit_test, "data_cache": str(self.data_cache), "threads": self.cfg.threads,
+            "limit_test": self.cfg.limit_test, "data_cache": self.data_cache and str(self.data_cache),
+            "threads": self.cfg.threads,
             "model": {"input_size": m.input_size, "hidden": list(m.hidden), "num_classes": m.num_classes},
             "optimizer": self.cfg.to_dict()["optimizer"], "batch_size": self.cfg.batch_size,
             "weights_path": str(self.weights_path), "order_path": str(self.order_path),
@@ -567,7 +573,8 @@ class Run:
         stem = Path(art["file"]).stem
         task = {
             "kind": "mcu", "name": name, "file": str(self.dir / art["file"]), "run_dir": str(self.dir),
-            "dataset": self.cfg.dataset, "limit_test": self.cfg.limit_test, "data_cache": str(self.data_cache),
+            "dataset": self.cfg.dataset, "limit_test": self.cfg.limit_test,
+            "data_cache": self.data_cache and str(self.data_cache),
             "litert_logits": str(self._logits_path(art)),
             "c_dir": str(self.dir / art["framework"] / "mcu" / stem),
             "boards": [b.to_dict() for b in self.boards],
@@ -596,7 +603,7 @@ class Run:
         task = {
             "kind": "verify", "name": name, "file": str(self.dir / art["file"]), "runtime": art["runtime"],
             "precision": art["precision"], "dataset": self.cfg.dataset, "limit_test": self.cfg.limit_test,
-            "data_cache": str(self.data_cache),
+            "data_cache": self.data_cache and str(self.data_cache),
             "threads": self.cfg.bench_threads, "raw_dir": str(self.raw_dir),
             "bench": {"min_iters": self.cfg.latency_min_iters, "min_time_s": self.cfg.latency_min_time_s,
                       "throughput_batch": self.cfg.throughput_batch},

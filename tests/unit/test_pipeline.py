@@ -55,3 +55,19 @@ def test_bad_dataset_writes_nothing(tmp_path, no_frameworks):
     with pytest.raises(UserError, match="no such folder"):
         pipeline.Run(RunConfig(dataset=str(tmp_path / "absent"), out=tmp_path / "run"))
     assert not (tmp_path / "run").exists()
+
+
+def test_scratch_copy_of_the_data_is_removed_and_optional(tmp_path, no_frameworks, monkeypatch):
+    """Children read the parent's decoded arrays from .work/data; the copy never outlives the run,
+    and without room for it the run goes on (children then read the IDX files themselves)."""
+    pipeline.Run(RunConfig(limit_train=100, limit_test=50, epochs=1, out=tmp_path / "a")).execute()
+    assert not (tmp_path / "a" / ".work" / "data").exists()
+
+    def full_disk(ds, folder):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pipeline.data, "save_arrays", full_disk)
+    run = pipeline.Run(RunConfig(limit_train=100, limit_test=50, epochs=1, out=tmp_path / "b"))
+    r = run.execute()
+    assert run.data_cache is None and r["status"] == "failed"  # every framework absent: nothing ran
+    assert "wall_time_breakdown_s" in r and not (tmp_path / "b" / ".work" / "data").exists()
