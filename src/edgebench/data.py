@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -273,20 +274,18 @@ def save_arrays(ds: Dataset, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for key in ("x_train", "y_train", "x_test", "y_test"):
         np.save(folder / f"{key}.npy", getattr(ds, key))
-    (folder / "meta.txt").write_text(f"{ds.name}\n{ds.num_classes}\n")
+    meta = {"name": ds.name, "num_classes": ds.num_classes, "image_shape": list(ds.image_shape)}
+    (folder / "meta.json").write_text(json.dumps(meta))
 
 
 def load_arrays(folder: Path, splits: tuple[str, ...] = ("train", "test")) -> Dataset:
-    """What save_arrays wrote; a split not asked for is an empty array."""
+    """What save_arrays wrote; a split not asked for is empty."""
     folder = Path(folder)
-    name, classes = (folder / "meta.txt").read_text().split()
-    arr = {}
-    for split in ("train", "test"):
-        for kind in ("x", "y"):
-            key = f"{kind}_{split}"
-            arr[key] = np.load(folder / f"{key}.npy") if split in splits else np.zeros((0,), np.float32)
-    shape = (arr["x_test"].shape[1],) if arr["x_test"].ndim == 2 else (arr["x_train"].shape[1],)
-    return Dataset(name=name, source=str(folder), num_classes=int(classes), image_shape=shape, **arr)
+    meta = json.loads((folder / "meta.json").read_text())
+    arr = {f"{kind}_{split}": np.load(folder / f"{kind}_{split}.npy") if split in splits else np.zeros(0)
+           for split in ("train", "test") for kind in ("x", "y")}
+    return Dataset(name=meta["name"], source=str(folder), num_classes=meta["num_classes"],
+                   image_shape=tuple(meta["image_shape"]), **arr)
 
 
 def batch_order(n: int, epochs: int, seed: int) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -188,11 +189,7 @@ class Run:
             return self._run_stages()
         finally:
             # 220 MB of decoded arrays for MNIST: scratch, not a result.
-            scratch = self.work / "data"
-            for f in scratch.glob("*"):
-                f.unlink()
-            if scratch.exists():
-                scratch.rmdir()
+            shutil.rmtree(self.work / "data", ignore_errors=True)
 
     def _run_stages(self) -> dict:
         if self.resuming:

@@ -215,8 +215,7 @@ def mcu(task: dict) -> dict:
         result.update(status="unsupported", reason=f"not supported by TFLite Micro: {first.reason()}")
         return result
     emit("bench", what="arena")
-    upper = 10 * len(model)
-    arena = tflm.min_arena(model, sample, upper=upper, hint=tflm.reported_arena(model, upper, sample))
+    arena = tflm.min_arena(model, sample, upper=10 * len(model))
     result.update(
         status="ok",
         arena_bytes=arena,
@@ -261,9 +260,8 @@ def _dataset(task: dict, splits: tuple[str, ...] = ("train", "test")):
     """The parent's decoded copy when it made one (the run's .work/data), else from the files."""
     from edgebench import data
 
-    cache = task.get("data_cache")
-    if cache and Path(cache, "meta.txt").exists():
-        return data.load_arrays(Path(cache), splits)
+    if task.get("data_cache"):
+        return data.load_arrays(Path(task["data_cache"]), splits)
     return data.load(task["dataset"], limit_train=task.get("limit_train"), limit_test=task.get("limit_test"),
                      splits=splits)
 

@@ -41,32 +41,18 @@ def test_parse_idx_never_crashes_on_garbage(blob):
         assert 4 + 4 * arr.ndim + arr.nbytes == len(blob)
 
 
-def test_bad_magic(tmp_path):
-    p = tmp_path / "x-idx3-ubyte"
-    p.write_bytes(b"\x1a\x2b\x08\x01\x00\x00\x00\x01\x05")
-    with pytest.raises(DataError, match=r"x-idx3-ubyte: not an IDX file \(magic number starts 0x1a 0x2b"):
-        data.read_idx(p)
-
-
-def test_unknown_type_code(tmp_path):
-    p = tmp_path / "f"
-    p.write_bytes(b"\x00\x00\x07\x01\x00\x00\x00\x01\x05")
-    with pytest.raises(DataError, match="unknown IDX data type code 0x07"):
-        data.read_idx(p)
-
-
-def test_truncated_data(tmp_path):
-    raw = encode_idx(np.zeros((10, 28, 28), np.uint8))
-    p = tmp_path / "imgs"
-    p.write_bytes(raw[:-100])
-    with pytest.raises(DataError, match=r"imgs: truncated: header declares shape \(10, 28, 28\) \(7840 bytes of data\) but the file has 7740"):
-        data.read_idx(p)
-
-
-def test_truncated_header(tmp_path):
-    p = tmp_path / "h"
-    p.write_bytes(b"\x00\x00\x08\x03\x00\x00")
-    with pytest.raises(DataError, match="truncated IDX header"):
+@pytest.mark.parametrize("name, blob, message", [
+    ("x-idx3-ubyte", b"\x1a\x2b\x08\x01\x00\x00\x00\x01\x05",
+     r"x-idx3-ubyte: not an IDX file \(magic number starts 0x1a 0x2b"),
+    ("f", b"\x00\x00\x07\x01\x00\x00\x00\x01\x05", "unknown IDX data type code 0x07"),
+    ("imgs", encode_idx(np.zeros((10, 28, 28), np.uint8))[:-100],
+     r"imgs: truncated: header declares shape \(10, 28, 28\) \(7840 bytes of data\) but the file has 7740"),
+    ("h", b"\x00\x00\x08\x03\x00\x00", "truncated IDX header"),
+])
+def test_broken_idx_file(tmp_path, name, blob, message):
+    p = tmp_path / name
+    p.write_bytes(blob)
+    with pytest.raises(DataError, match=message):
         data.read_idx(p)
 
 

@@ -127,7 +127,7 @@ def speed_section(r: dict) -> list[str]:
                     f"shapes ({step['method']}) they run at {step['gflops']:.1f} GFLOP/s, "
                     f"{step['step_s'] * 1e6:.0f} us a step, so an epoch cannot beat "
                     f"**{sl['step_gemm_bound_epoch_s']:.3f} s** with this BLAS (the step-GEMM bound), against "
-                    f"{sl['train_flops_per_epoch'] / (peak['gflops'] * 1e9):.3f} s at peak.")
+                    f"{bound / cfg['epochs']:.3f} s at peak.")
         best = min(ok, key=lambda t: t["timing"].get("epoch_s_for_efficiency") or float("inf"))
         tm = best["timing"]
         if tm.get("steady_vs_flop_bound") and tm.get("epoch_s_for_efficiency"):

@@ -66,12 +66,21 @@ def probe(model: bytes, arena_size: int | None, sample: np.ndarray, print_alloca
     return Probe(code == 0, code, text)
 
 
+def _printed_total(p: Probe) -> int | None:
+    m = _ARENA_TOTAL.search(p.stderr)
+    return int(m.group(1)) if m else None
+
+
 def min_arena(model: bytes, sample: np.ndarray, upper: int, hint: int | None = None) -> int:
     """Smallest arena_size (bytes) with which the model loads and invokes: bisection between a
-    size that fails and one that works (upper). hint, TFLM's own printed total, narrows the
-    bracket first: probe it, then step down from it until a size fails (usually one step)."""
-    if not probe(model, upper, sample).ok:
+    size that fails and one that works (upper). hint (by default the total TFLM prints when run
+    in the upper arena) narrows the bracket first: probe it, then step down from it until a size
+    fails (usually one step)."""
+    first = probe(model, upper, sample, print_allocations=hint is None)
+    if not first.ok:
         raise RuntimeError(f"the model does not run even with a {upper}-byte arena")
+    if hint is None:
+        hint = _printed_total(first)
     lo, hi = 0, upper
     if hint is not None and 0 < hint < upper:
         if probe(model, hint, sample).ok:
@@ -95,9 +104,7 @@ def min_arena(model: bytes, sample: np.ndarray, upper: int, hint: int | None = N
 
 def reported_arena(model: bytes, arena_size: int, sample: np.ndarray) -> int | None:
     """The allocation total TFLM's recording allocator prints after an invoke."""
-    p = probe(model, arena_size, sample, print_allocations=True)
-    m = _ARENA_TOTAL.search(p.stderr)
-    return int(m.group(1)) if m else None
+    return _printed_total(probe(model, arena_size, sample, print_allocations=True))
 
 
 class TFLMSession:
