@@ -16,6 +16,7 @@ from rich.table import Table
 from edgebench.config import (ModelSpec, OptimizerSpec, RunConfig, parse_formats, parse_frameworks,
                               parse_hidden, parse_mode)
 from edgebench.errors import ConfigError, UserError
+from edgebench.report.escape import rich_text as esc
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Train one network fairly in several frameworks, export it to embedded formats, "
@@ -39,6 +40,7 @@ class ProgressView:
 
     def __call__(self, label: str, ev: dict) -> None:
         kind = ev["event"]
+        label = esc(label)
         p = self.progress
         if kind == "start":
             total = ev.get("epochs") if ev["kind"] == "train" else ev.get("total")
@@ -58,14 +60,15 @@ class ProgressView:
         elif kind == "failed":
             if label in self.tasks:
                 p.update(self.tasks[label], description=f"[red]{label} failed")
-            p.console.print(f"[red]{label} failed:[/red] {ev['error']}")
+            p.console.print(f"[red]{label} failed:[/red] {esc(ev['error'])}")
         elif kind == "skipped":
-            p.console.print(f"[yellow]{label} skipped:[/yellow] {ev['reason']}")
+            p.console.print(f"[yellow]{label} skipped:[/yellow] {esc(ev['reason'])}")
 
 
 def _artifact_status(a: dict) -> str:
     if a["status"] != "ok":
-        return f"[red]{a['status']}[/red]: {a.get('error')}"
+        error = str(a.get("error"))
+        return f"[red]{esc(a['status'])}[/red]: {esc(error if len(error) <= 200 else error[:200] + '…')}"
     if a.get("within_tolerance") is False:
         return "[red]out of tol.[/red]"
     return "[green]ok[/green]"
@@ -79,10 +82,10 @@ def print_summary(r: dict, run_dir: Path) -> None:
     for col in ("Framework", "Training Time (s)", "95% CI", "Test Accuracy"):
         t.add_column(col, justify="left" if col == "Framework" else "right")
     for row in table1_rows(r):
-        t.add_row(*row)
+        t.add_row(*map(esc, row))
     console.print(t)
     for sentence in comparison_sentences(r):
-        console.print(sentence, soft_wrap=True)
+        console.print(esc(sentence), soft_wrap=True)
     arts = r.get("artifacts", [])
     if arts:
         a_t = Table(title="Deployment matrix (each artifact verified on its runtime)",
@@ -93,7 +96,7 @@ def print_summary(r: dict, run_dir: Path) -> None:
         for a in arts:
             ok = a["status"] == "ok" and "top1_agreement" in a
             a_t.add_row(
-                title(a["framework"]), f"{a['format']} {a['precision']}",
+                esc(title(a["framework"])), esc(f"{a['format']} {a['precision']}"),
                 f"{a['size_bytes'] / 1000:.1f}" if a.get("size_bytes") else "-",
                 f"{a['test_accuracy']:.4f}" if ok else "-",
                 f"{a['top1_agreement'] * 100:.2f}%" if ok else "-",
@@ -103,10 +106,10 @@ def print_summary(r: dict, run_dir: Path) -> None:
         console.print(a_t)
     h = highlights(r)
     if h:
-        console.print(f"Smallest within tolerance: {artifact_label(h['smallest'])} "
+        console.print(f"Smallest within tolerance: {esc(artifact_label(h['smallest']))} "
                       f"({h['smallest']['size_bytes'] / 1000:.1f} KB); most accurate: "
-                      f"{artifact_label(h['most_accurate'])} ({h['most_accurate']['test_accuracy']:.4f})"
-                      + (f"; fastest: {artifact_label(h['fastest'])} "
+                      f"{esc(artifact_label(h['most_accurate']))} ({h['most_accurate']['test_accuracy']:.4f})"
+                      + (f"; fastest: {esc(artifact_label(h['fastest']))} "
                          f"({h['fastest']['latency_ms']['p50'] * 1000:.1f} us)" if "fastest" in h else ""),
                       soft_wrap=True)
     mcu = [a for a in arts if (a.get("microcontroller") or {}).get("status") == "ok"]
@@ -114,12 +117,12 @@ def print_summary(r: dict, run_dir: Path) -> None:
         best = min(mcu, key=lambda a: (a["microcontroller"]["arena_bytes"], a["size_bytes"]))
         m = best["microcontroller"]
         fits = [f["board"] for f in m["fit"] if f["fits"]]
-        console.print(f"TFLite Micro: {artifact_label(best)} runs in a {m['arena_bytes']:,}-byte arena with "
+        console.print(f"TFLite Micro: {esc(artifact_label(best))} runs in a {m['arena_bytes']:,}-byte arena with "
                       f"{m['flash_bytes'] / 1000:.1f} KB of flash (accuracy {m['test_accuracy']:.4f}); "
                       f"fits {len(fits)}/{len(m['fit'])} boards", soft_wrap=True)
-    console.print(f"Run status: [bold]{r['status']}[/bold]; wall time {r.get('wall_time_s', 0):.1f} s")
-    console.print(f"Results: {run_dir / 'results.json'}\nReport:  {run_dir / 'report.md'}"
-                  + (f"\n         {run_dir / 'report.html'}" if (run_dir / "report.html").exists() else ""))
+    console.print(f"Run status: [bold]{esc(r['status'])}[/bold]; wall time {r.get('wall_time_s', 0):.1f} s")
+    console.print(esc(f"Results: {run_dir / 'results.json'}\nReport:  {run_dir / 'report.md'}"
+                      + (f"\n         {run_dir / 'report.html'}" if (run_dir / "report.html").exists() else "")))
 
 
 # Which CLI parameter sets each RunConfig field a preset may change.
@@ -300,11 +303,11 @@ def run(
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=view, transient=False) as progress:
             job = Run(cfg, on_event=ProgressView(progress), resume=previous)
-            progress.console.print(f"Run folder: {job.dir}")
+            progress.console.print(esc(f"Run folder: {job.dir}"))
             r = job.execute()
     except KeyboardInterrupt:
         where = f"; what finished is kept in {job.dir} (status partial)" if job is not None else ""
-        err_console.print(f"interrupted{where}", highlight=False, soft_wrap=True)
+        err_console.print(esc(f"interrupted{where}"), highlight=False, soft_wrap=True)
         sys.exit(130)
     if json_output:
         import json
@@ -343,7 +346,7 @@ def compare_cmd(run_a: Path = typer.Argument(..., help="The earlier run folder."
     target = out or run_b / "compare.md"
     target.write_text(text)
     console.print(text, markup=False, highlight=False)
-    console.print(f"written to {target}")
+    console.print(esc(f"written to {target}"))
 
 
 @app.command()
@@ -372,21 +375,21 @@ def list_(runs_dir: Path = typer.Argument(Path("runs"), help="Folder holding run
 
     runs = list_runs(runs_dir)
     if not runs:
-        console.print(f"no runs in {runs_dir}")
+        console.print(esc(f"no runs in {runs_dir}"))
         return
     t = Table(box=box.SIMPLE_HEAD)
     for col in ("Run", "Created (UTC)", "Status", "Frameworks", "Best acc", "Artifacts ok", "Wall (s)"):
         t.add_column(col, overflow="fold")
     for r in runs:
         created = str(r.get("created_at") or "-")[:16].replace("T", " ")
-        t.add_row(r["dir"], created, str(r.get("status")), ",".join(r.get("frameworks", [])),
+        t.add_row(esc(r["dir"]), esc(created), esc(r.get("status")), esc(",".join(r.get("frameworks", []))),
                   f"{r['best_accuracy']:.4f}" if r.get("best_accuracy") else "-",
                   str(r.get("artifacts_ok", "-")), f"{r['wall_time_s']:.0f}" if r.get("wall_time_s") else "-")
     console.print(t)
 
 
 def _fail(message: str, code: int) -> None:
-    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/bold red] {esc(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 

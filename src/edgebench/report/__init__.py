@@ -20,7 +20,7 @@ def write_reports(r: dict, run_dir: Path, figures: bool = True) -> dict[str, str
     if figures:
         (run_dir / "report.html").write_text(html.render(r, text, run_dir))
     if r.get("twin"):
-        (run_dir / "twin.md").write_text("\n".join(["# edgebench twin training", ""] + markdown.twin_section(r)))
+        (run_dir / "twin.md").write_text(markdown.twin_page(r))
     return plots
 
 
@@ -28,8 +28,19 @@ def write_csv(r: dict, run_dir: Path) -> None:
     """The main tables as CSV next to results.json, for spreadsheets and scripts."""
     import csv
 
+    from edgebench.report.escape import csv_cell
+
+    class Writer:
+        """csv.writer whose every cell is made safe for spreadsheets (no formula injection)."""
+
+        def __init__(self, f):
+            self._w = csv.writer(f)
+
+        def writerow(self, row):
+            self._w.writerow([csv_cell(v) for v in row])
+
     with open(run_dir / "trainings.csv", "w", newline="") as f:
-        w = csv.writer(f)
+        w = Writer(f)
         w.writerow(["framework", "mode", "status", "train_time_s", "train_time_ci_low", "train_time_ci_high",
                     "repeats", "first_epoch_s", "steady_epoch_s", "test_accuracy", "test_loss", "peak_rss_bytes",
                     "error"])
@@ -41,7 +52,7 @@ def write_csv(r: dict, run_dir: Path) -> None:
                         (tm.get("steady_epoch_s") or {}).get("mean"), t.get("test_accuracy"), t.get("test_loss"),
                         t.get("peak_rss_bytes"), t.get("error")])
     with open(run_dir / "artifacts.csv", "w", newline="") as f:
-        w = csv.writer(f)
+        w = Writer(f)
         w.writerow(["framework", "format", "precision", "runtime", "file", "status", "size_bytes", "test_accuracy",
                     "accuracy_change", "top1_agreement", "max_abs_diff", "within_tolerance", "latency_p50_ms",
                     "latency_p99_ms", "throughput_images_per_s", "tflm_status", "tflm_accuracy", "tflm_arena_bytes",

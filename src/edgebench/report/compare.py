@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebench.measure.stats import diff_ci
+from edgebench.report.escape import escape_tree
 from edgebench.report.markdown import _table, run_label
 
 
@@ -47,7 +48,9 @@ def compare(a: dict, b: dict, dir_a: Path, dir_b: Path) -> dict:
 
 
 def render(c: dict, a: dict) -> str:
-    out = ["# edgebench compare", "", f"A: `{c['a']}`  ", f"B: `{c['b']}`", "", "## Training", ""]
+    """compare.md; names and paths are escaped here, once."""
+    c, a = escape_tree(c), escape_tree(a)
+    out = ["# edgebench compare", "", f"A: {c['a']}  ", f"B: {c['b']}", "", "## Training", ""]
     rows = []
     for t in c["trainings"]:
         d = t["change"]

@@ -48,25 +48,44 @@ def cards(r: dict) -> list[dict]:
 
 
 def _inline_images(html: str, run_dir: Path) -> str:
+    """Our own plot images as data URIs. Only <img> tags match: text can hold no tag (the Markdown
+    step passes no raw HTML), and the name is one plots.py could have written."""
     def repl(m):
-        path = run_dir / m.group(1)
-        if not path.exists():
+        path = run_dir / "plots" / m.group(2)
+        if not path.is_file():
             return m.group(0)
         data = base64.b64encode(path.read_bytes()).decode("ascii")
-        return f'src="data:image/png;base64,{data}"'
+        return f'{m.group(1)}src="data:image/png;base64,{data}"'
 
-    return re.sub(r'src="(plots/[^"]+\.png)"', repl, html)
+    return re.sub(r'(<img [^>]*?)src="plots/([a-z0-9_]+\.png)"', repl, html)
+
+
+def _no_raw_html():
+    """A Markdown extension that treats HTML in the text as text: Python-Markdown passes raw HTML
+    through by default, so a name holding `<img onerror=...>` would become a live element."""
+    from markdown.extensions import Extension
+
+    class NoRawHtml(Extension):
+        def extendMarkdown(self, md):
+            md.preprocessors.deregister("html_block")
+            md.inlinePatterns.deregister("html")
+
+    return NoRawHtml()
+
+
+def markdown_to_html(text: str) -> str:
+    import markdown
+
+    return markdown.markdown(text, extensions=["tables", _no_raw_html()], output_format="html")
 
 
 def render(r: dict, markdown_text: str, run_dir: Path) -> str:
     import jinja2
-    import markdown
 
     # The Markdown report minus its title: the template has its own header.
     body_md = re.sub(r"\A# edgebench report\s*\n", "", markdown_text)
-    body = markdown.markdown(body_md, extensions=["tables"], output_format="html")
-    env = jinja2.Environment(loader=jinja2.PackageLoader("edgebench", "report/templates"),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]))
+    body = markdown_to_html(body_md)
+    env = jinja2.Environment(loader=jinja2.PackageLoader("edgebench", "report/templates"), autoescape=True)
     env_info = r.get("environment", {})
     return env.get_template("report.html.j2").render(
         status=r.get("status", "unknown"), created_at=r.get("created_at", ""), version=r.get("edgebench_version", ""),

@@ -1,6 +1,12 @@
-"""report.md: the lab's tables, reproduced from results.json alone."""
+"""report.md: the lab's tables, reproduced from results.json alone.
+
+The section functions take a results dict whose strings are already escaped for Markdown
+(`escape.escape_tree`); `render` and `twin_page` do that once, at the entry.
+"""
 
 from __future__ import annotations
+
+from edgebench.report.escape import escape_tree, shorten_md
 
 FRAMEWORK_TITLES = {"tensorflow": "TensorFlow", "pytorch": "PyTorch", "jax": "JAX"}
 
@@ -21,9 +27,20 @@ def _f(v, fmt: str, missing: str = "-") -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
+    """Cells are edgebench's own text or escaped values: nothing in them can split a row."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _cell_message(text) -> str:
+    """An error message in a table cell: shortened; results.json keeps it whole."""
+    return shorten_md(str(text), 160)
+
+
+def _message(text) -> str:
+    """An error message in a bullet: whole unless very long."""
+    return shorten_md(str(text), 1000)
 
 
 def _mib(b) -> str:
@@ -210,7 +227,7 @@ def deployment_section(r: dict) -> list[str]:
         out.append("")
     for a in arts:
         if a["status"] != "ok":
-            out.append(f"- **{artifact_label(a)} {a['status']}**: {a.get('error')}")
+            out.append(f"- **{artifact_label(a)} {a['status']}**: {_message(a.get('error'))}")
     out += ["", "Tolerances (one table for every artifact of that precision):", ""]
     seen = {}
     for a in verified(arts):
@@ -223,7 +240,7 @@ def deployment_section(r: dict) -> list[str]:
 
     out.append(_table(["Precision", "Max abs logit diff", "Min agreement", "Max accuracy drop (pt)", "Why"],
                       [[k, diff_bound(t), f"{t['min_agreement'] * 100:g}%",
-                        f"{t['max_accuracy_drop'] * 100:g}", t.get("reason", "")] for k, t in seen.items()]))
+                        f"{t['max_accuracy_drop'] * 100:g}", _cell_message(t.get("reason", ""))] for k, t in seen.items()]))
     out.append("")
     m = r.get("model", {})
     if m:
@@ -238,7 +255,7 @@ def deployment_section(r: dict) -> list[str]:
                 rows.append([artifact_label(a), f"{g['parameters']:,}", f"{g['macs_per_sample']:,}",
                              "yes" if match else "**NO**"])
             else:
-                rows.append([artifact_label(a), "-", "-", a.get("graph_error") or "not inspectable"])
+                rows.append([artifact_label(a), "-", "-", _cell_message(a.get("graph_error") or "not inspectable")])
         out += [_table(["Artifact", "Parameters in graph", "MACs in graph", "Matches"], rows), ""]
     return out
 
@@ -256,7 +273,8 @@ def mcu_section(r: dict) -> list[str]:
     for a in arts:
         m = a["microcontroller"]
         if m.get("status") != "ok":
-            rows.append([artifact_label(a), f"{m.get('status')}: {m.get('reason', '')}", "-", "-", "-", "-", "-", "-"])
+            rows.append([artifact_label(a), _cell_message(f"{m.get('status')}: {m.get('reason', '')}"),
+                         "-", "-", "-", "-", "-", "-"])
             continue
         io = m["io"]
         rows.append([
@@ -292,7 +310,7 @@ def mcu_section(r: dict) -> list[str]:
         out += ["", f"Left out of the estimate: {r.get('boards_note', '')}.", "",
                 "Board figures: " + "; ".join(f"{b['name']}: {b['source']}" for b in boards) + ".",
                 "", "C arrays (`model_data.h`, `model_data.cc`, `README.md` with the arena to use): "
-                + ", ".join(f"`{a['microcontroller']['c_array']['dir']}/`" for a in ok) + ".", ""]
+                + ", ".join(f"{a['microcontroller']['c_array']['dir']}/" for a in ok) + ".", ""]
     return out
 
 
@@ -302,7 +320,7 @@ def twin_section(r: dict) -> list[str]:
         return []
     out = ["## Twin training: how far the frameworks drift apart", ""]
     if tw.get("status") != "ok":
-        return out + [f"Twin report {tw.get('status')}: {tw.get('reason')}", ""]
+        return out + [f"Twin report {tw.get('status')}: {_message(tw.get('reason'))}", ""]
     out += [f"Same initial weights, same batches, {tw['total_steps']} steps. {tw['method']}.", ""]
     rows = []
     for p in tw["pairs"]:
@@ -324,7 +342,14 @@ def _img(plots: dict | None, key: str, alt: str) -> list[str]:
     return [f"![{alt}]({plots[key]})", ""] if plots and key in plots else []
 
 
+def twin_page(r: dict) -> str:
+    """twin.md: the twin section on a page of its own."""
+    return "\n".join(["# edgebench twin training", ""] + twin_section(escape_tree(r)))
+
+
 def render(r: dict, plots: dict | None = None) -> str:
+    """report.md from a results dict as read from results.json (escaped here, once)."""
+    r = escape_tree(r)
     cfg = r.get("config", {})
     out = ["# edgebench report", ""]
     if not cfg:
@@ -332,8 +357,10 @@ def render(r: dict, plots: dict | None = None) -> str:
     opt = cfg["optimizer"]
     ds = r.get("dataset", {})
     hidden = " -> ".join(str(h) + " ReLU" for h in cfg["model"]["hidden"])
+    folder = str(cfg.get("out") or "").rstrip("/").rsplit("/", 1)[-1]
     out += [
-        f"Run status: **{r.get('status')}** · created {r.get('created_at')} · edgebench {r.get('edgebench_version')}",
+        f"Run status: **{r.get('status')}** · created {r.get('created_at')} · edgebench {r.get('edgebench_version')}"
+        + (f" · run folder {folder}" if folder else ""),
         "",
         f"Network {cfg['model']['input_size']} -> {hidden} -> {cfg['model']['num_classes']} logits "
         f"({r['model']['parameter_count']:,} parameters), {opt['name'].capitalize()} "
@@ -370,7 +397,7 @@ def render(r: dict, plots: dict | None = None) -> str:
     out += _img(plots, "confusion", "Confusion matrix of each framework on the test set")
     missing = [t for t in trainings if t["status"] != "ok"]
     for t in missing:
-        out.append(f"- **{run_label(t, r)} {t['status']}**: {t.get('error')}")
+        out.append(f"- **{run_label(t, r)} {t['status']}**: {_message(t.get('error'))}")
     if missing:
         out.append("")
 
@@ -388,9 +415,9 @@ def render(r: dict, plots: dict | None = None) -> str:
     if fair:
         out += [
             f"- **Same initial weights**: {fair['initial_weights']['scheme']}, made once in NumPy from seed "
-            f"{fair['initial_weights']['seed']} (`{fair['initial_weights']['file']}`, SHA-256 "
-            f"`{fair['initial_weights']['sha256'][:16]}...`) and loaded into every framework.",
-            f"- **Same batches**: {fair['batch_order']['note']} (`{fair['batch_order']['file']}`, "
+            f"{fair['initial_weights']['seed']} ({fair['initial_weights']['file']}, SHA-256 "
+            f"{fair['initial_weights']['sha256'][:16]}...) and loaded into every framework.",
+            f"- **Same batches**: {fair['batch_order']['note']} ({fair['batch_order']['file']}, "
             f"shape {fair['batch_order']['shape']}).",
             f"- **Same optimizer**: {opt['name']} lr={opt['learning_rate']:g}, beta1={opt['beta1']:g}, "
             f"beta2={opt['beta2']:g}, epsilon={opt['epsilon']:g}, set explicitly in both frameworks. "
@@ -401,7 +428,7 @@ def render(r: dict, plots: dict | None = None) -> str:
             f"- **Training time**: {fair['train_time']}. A single run: compare frameworks as a ratio "
             "within this run, not against figures from another day or machine.",
             f"- **Evaluation**: {fair['evaluation']}.",
-            f"- **Dataset**: {ds.get('name')} from `{ds.get('source')}`, {ds.get('scaling')}; SHA-256 "
+            f"- **Dataset**: {ds.get('name')} from {ds.get('source')}, {ds.get('scaling')}; SHA-256 "
             + ("verified against the bundled SHA256SUMS." if ds.get("checksum_verified") else "recorded (no reference sums).")
         ]
     if env:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgebench.report.escape import plot_label
 from edgebench.report.markdown import artifact_label, run_label, title
 
 COLORS = {"tensorflow": "#ff8f00", "pytorch": "#ee4c2c", "jax": "#5e97f6"}
@@ -49,8 +50,9 @@ def training_curves(r: dict, out: Path) -> Path | None:
         ep = [e["epoch"] for e in t["epochs"]]
         style = "-" if t.get("mode", "eager") == "eager" else "--"
         color = COLORS.get(t["framework"])
-        ax1.plot(ep, [e["loss"] for e in t["epochs"]], style, marker="o", color=color, label=run_label(t, r))
-        ax2.plot(ep, [e["accuracy"] for e in t["epochs"]], style, marker="o", color=color, label=run_label(t, r))
+        ax1.plot(ep, [e["loss"] for e in t["epochs"]], style, marker="o", color=color, label=plot_label(run_label(t, r)))
+        ax2.plot(ep, [e["accuracy"] for e in t["epochs"]], style, marker="o", color=color,
+                 label=plot_label(run_label(t, r)))
     ax1.set(xlabel="epoch", ylabel="training loss", title="Training loss (running, per epoch)")
     ax2.set(xlabel="epoch", ylabel="training accuracy", title="Training accuracy (running, per epoch)")
     ax1.legend()
@@ -69,7 +71,7 @@ def training_times(r: dict, out: Path) -> Path | None:
     labels, means, lo, hi = [], [], [], []
     for t in ok:
         s = t["timing"]["train_time_s"]
-        labels.append(run_label(t, r))
+        labels.append(plot_label(run_label(t, r)))
         means.append(s["mean"])
         lo.append(s["mean"] - (s["ci_low"] if s.get("ci_low") is not None else s["mean"]))
         hi.append((s["ci_high"] if s.get("ci_high") is not None else s["mean"]) - s["mean"])
@@ -99,7 +101,7 @@ def size_vs_accuracy(r: dict, out: Path) -> Path | None:
     for a in arts:
         ax.scatter(a["size_bytes"] / 1000, a["test_accuracy"], marker=markers.get(a["format"], "x"), s=45,
                    color=COLORS.get(a["framework"], "grey"))
-        ax.annotate(f"{title(a['framework'])} {a['format']} {a['precision']}", (a["size_bytes"] / 1000, a["test_accuracy"]),
+        ax.annotate(plot_label(f"{title(a['framework'])} {a['format']} {a['precision']}"), (a["size_bytes"] / 1000, a["test_accuracy"]),
                     fontsize=6.5, xytext=(4, 2), textcoords="offset points")
     ax.set_xscale("log")
     _plain_log_axis(ax.xaxis)
@@ -116,7 +118,7 @@ def latency_distributions(r: dict, run_dir: Path, out: Path) -> Path | None:
         f = run_dir / a["latency_raw"]
         if f.exists():
             data.append(np.load(f) / 1000.0)  # ns -> us
-            labels.append(f"{artifact_label(a)} ({a['runtime']})")
+            labels.append(plot_label(f"{artifact_label(a)} ({a['runtime']})"))
     if not data:
         return None
     plt = _plt()
@@ -147,7 +149,7 @@ def confusion_matrices(r: dict, out: Path) -> Path | None:
                 if cm[i, j]:
                     ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=5.5,
                             color="white" if i == j else "black")
-        ax.set(xlabel="predicted", ylabel="true", title=f"{run_label(t, r)}: {t['test_accuracy']:.4f}")
+        ax.set(xlabel="predicted", ylabel="true", title=plot_label(f"{run_label(t, r)}: {t['test_accuracy']:.4f}"))
         ax.set_xticks(range(cm.shape[1]))
         ax.set_yticks(range(cm.shape[0]))
         ax.tick_params(labelsize=6)

@@ -1,0 +1,147 @@
+"""Reports escape everything they did not write: names, paths and messages that hold HTML,
+Markdown or spreadsheet formulas stay text in report.html, report.md, the CSV files, compare.md
+and the terminal. Here through `edgebench report` on a results.json edited by hand; the real
+`edgebench run` with hostile names is in tests/framework/test_report_injection_run.py."""
+
+import html.parser
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from edgebench.report import write_reports
+from edgebench.report.escape import csv_cell, md, shorten_md
+from tests.injection import CHROMIUM, assert_md_tables_intact, assert_page_safe, csv_rows
+from tests.unit.test_reports_html import _full
+
+IMG = "x<img src=x onerror=alert(1)>"
+SVG = "<svg onload=alert(2)>*bold* _it_ `code` [link](javascript:alert(3))"
+FORMULA = "=HYPERLINK(\"http://example.invalid\",\"click\")"
+PIPE_MESSAGE = "RuntimeError: a | b [bold]c[/bold] <class 'ValueError'>\nsecond line </td></tr></table><script>alert(4)</script>"
+LONG = "OSError: " + "<b>very long</b> " * 400
+
+
+def _hostile(r: dict) -> dict:
+    r["dataset"].update(name=f"data {IMG}", source=f"/tmp/{IMG}")
+    r["config"]["out"] = f"/tmp/run{SVG}"
+    r["boards"][0]["name"] = f"board {IMG} | *x*"
+    r["artifacts"][0]["microcontroller"]["fit"][0]["board"] = f"board {IMG} | *x*"
+    r["artifacts"][0]["microcontroller"]["c_array"]["dir"] = f"tensorflow/mcu/{SVG}"
+    r["environment"] = {"cpu_model": f"cpu {SVG}", "packages": {f"pkg{IMG}": FORMULA}, "usable_cores": 2}
+    r["trainings"].append({"framework": "pytorch", "mode": "eager", "status": "failed", "error": PIPE_MESSAGE})
+    r["artifacts"].append({"framework": "pytorch", "format": "onnx", "precision": "float32", "runtime": "onnxruntime",
+                           "file": FORMULA, "status": "failed", "error": FORMULA + " " + PIPE_MESSAGE})
+    r["artifacts"].append({"framework": "pytorch", "format": "tflite", "precision": "int8", "runtime": "litert",
+                           "file": "pytorch/model_int8.tflite", "status": "failed", "error": LONG})
+    return r
+
+
+def test_markdown_escape_keeps_the_text_and_breaks_nothing():
+    s = md(PIPE_MESSAGE)
+    assert "\n" not in s and "<" not in s and "\\|" in s
+    assert md("a_b*c`d[e]f\\g") == "a\\_b\\*c\\`d\\[e\\]f\\\\g"
+    assert md("&lt; <") == "&amp;lt; &lt;"
+    cut = shorten_md(md("<" * 100), 50)
+    assert cut.endswith("…") and cut.count("&lt;") == (len(cut) - 1) // 4 and "&l…" not in cut
+    assert shorten_md(md("___________"), 5) == "\\_\\_…"  # never a lone backslash before the ellipsis
+    assert shorten_md("ab", 5) == "ab"
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("=1+2", "'=1+2"), ("+1", "'+1"), ("-cmd", "'-cmd"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"),
+    ("\rx", "'\rx"), ("plain", "plain"), (-0.5, -0.5), (3, 3), (None, None), ("", ""),
+])
+def test_csv_cells_cannot_start_a_formula(value, expected):
+    assert csv_cell(value) == expected
+
+
+def test_report_command_escapes_a_hand_edited_results_json(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    r = _hostile(_full(run))
+    (run / "results.json").write_text(json.dumps(r))
+    p = subprocess.run([sys.executable, "-m", "edgebench", "report", str(run)], capture_output=True, text=True,
+                       timeout=300, env={**os.environ, "COLUMNS": "400"})
+    assert p.returncode == 0, p.stderr[-2000:]
+    # The terminal summary shows the message as written: rich took none of it for markup.
+    assert "a | b [bold]c[/bold] <class 'ValueError'>" in p.stdout, p.stdout
+
+    md_text = (run / "report.md").read_text()
+    assert assert_md_tables_intact(md_text) >= 5
+    assert "<img" not in md_text and "<svg" not in md_text and "<script" not in md_text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in md_text
+    assert "\\*bold\\* \\_it\\_ \\`code\\` \\[link\\](javascript:alert(3))" in md_text
+    # The very long message is shortened where it sits; results.json keeps all of it.
+    assert "very long" in md_text and md_text.count("very long") < 100
+    assert json.loads((run / "results.json").read_text())["artifacts"][-1]["error"] == LONG
+
+    arts = csv_rows(run / "artifacts.csv")
+    assert arts[1]["file"] == "'" + FORMULA and arts[1]["error"].startswith("'=HYPERLINK")
+    assert arts[0]["accuracy_change"] == str(r["artifacts"][0]["accuracy_change"])  # numbers untouched
+    for row in arts + csv_rows(run / "trainings.csv"):
+        assert not any(v.startswith(("=", "+", "@", "\t", "\r")) for v in row.values() if v), row
+
+    page = run / "report.html"
+    _assert_no_live_markup(page.read_text())
+    if CHROMIUM:
+        assert_page_safe(page, [f"data {IMG}", f"board {IMG} | *x*", f"cpu {SVG}", f"pkg{IMG}",
+                                "RuntimeError: a | b [bold]c[/bold] <class 'ValueError'> second line </td></tr></table>"
+                                "<script>alert(4)</script>", f"run{SVG}"], tmp_path)
+
+
+class _Tags(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.handlers = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.handlers += [k for k, _ in attrs if k.startswith("on")]
+
+
+def _assert_no_live_markup(page: str) -> None:
+    t = _Tags()
+    t.feed(page)
+    assert not t.handlers, t.handlers
+    assert not {"svg", "script", "iframe", "a"} & set(t.tags), set(t.tags)
+    assert t.tags.count("img") == len([1 for _ in range(page.count('src="data:image/png;base64,'))])
+
+
+def _poison(obj, payload):
+    """Every string in a results dict with markup appended (keys that drive the layout kept)."""
+    if isinstance(obj, dict):
+        return {k: _poison(v, payload) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_poison(v, payload) for v in obj]
+    if isinstance(obj, str):
+        return obj + payload
+    return obj
+
+
+def test_every_string_of_results_json_stays_text(tmp_path):
+    """No string anywhere in results.json, edited to hold markup, becomes markup in a report."""
+    run = tmp_path / "run"
+    run.mkdir()
+    r = _poison(_full(run), "|<img src=x onerror=alert(1)>`*_[x](javascript:y)\n# h")
+    write_reports(r, run)
+    md_text = (run / "report.md").read_text()
+    assert assert_md_tables_intact(md_text) >= 3
+    assert "<img" not in md_text and "\n# h" not in md_text
+    _assert_no_live_markup((run / "report.html").read_text())
+    for name in ("trainings.csv", "artifacts.csv"):
+        for row in csv_rows(run / name):
+            assert not any(v.startswith(("=", "+", "@")) for v in row.values() if v)
+
+
+def test_compare_escapes_paths_and_names(tmp_path):
+    from edgebench.report.compare import compare, render
+
+    a, b = tmp_path / f"a{IMG}", tmp_path / "b`|x"
+    for d in (a, b):
+        d.mkdir()
+    r = _hostile(_full(a))
+    text = render(compare(r, r, a, b), r)
+    assert "<img" not in text and assert_md_tables_intact(text) == 2
+    assert "b\\`\\|x" in text
