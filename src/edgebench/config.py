@@ -9,9 +9,7 @@ from pathlib import Path
 
 from edgebench.errors import ConfigError
 
-FRAMEWORKS = ("tensorflow", "pytorch", "jax")
-FORMATS = ("tflite", "onnx", "executorch")
-PRECISIONS = ("float32", "float16", "int8", "int8-dynamic", "int8-static")
+# Frameworks, formats and precisions are the registries' (registry.py): nothing is listed here.
 FRAMEWORK_ALIASES = {"tf": "tensorflow", "keras": "tensorflow", "torch": "pytorch", "flax": "jax"}
 OPTIMIZERS = ("adam", "sgd")
 EPSILON_PLACEMENTS = ("aligned", "native")
@@ -67,9 +65,21 @@ class OptimizerSpec:
     epsilon_placement: str = "aligned"
 
 
+def known_frameworks() -> tuple[str, ...]:
+    from edgebench import registry
+
+    return tuple(registry.frameworks())
+
+
+def default_frameworks() -> tuple[str, ...]:
+    from edgebench import registry
+
+    return tuple(name for name, fw in registry.frameworks().items() if fw.default)
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    frameworks: tuple[str, ...] = FRAMEWORKS
+    frameworks: tuple[str, ...] = field(default_factory=default_frameworks)
     dataset: str = "mnist"
     model: ModelSpec = field(default_factory=ModelSpec)
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
@@ -121,44 +131,48 @@ class RunConfig:
             model=model,
             optimizer=opt,
             out=Path(out) if out else None,
-            frameworks=tuple(d.pop("frameworks", FRAMEWORKS)),
+            frameworks=tuple(d.pop("frameworks", None) or default_frameworks()),
             formats=tuple(formats) if formats is not None else None,
             **d,
         )
 
 
 def parse_frameworks(text: str) -> tuple[str, ...]:
+    known = known_frameworks()
     names = []
     for raw in text.split(","):
         name = raw.strip().lower()
         if not name:
             continue
         name = FRAMEWORK_ALIASES.get(name, name)
-        if name not in FRAMEWORKS:
+        if name not in known:
             raise ConfigError(
-                f"unknown framework '{raw.strip()}' in --frameworks; valid choices: {', '.join(FRAMEWORKS)}"
+                f"unknown framework '{raw.strip()}' in --frameworks; valid choices: {', '.join(known)}"
             )
         if name not in names:
             names.append(name)
     if not names:
-        raise ConfigError(f"--frameworks is empty; valid choices: {', '.join(FRAMEWORKS)}")
+        raise ConfigError(f"--frameworks is empty; valid choices: {', '.join(known)}")
     return tuple(names)
 
 
 def format_problem(item: str) -> str | None:
     """An export selector is FORMAT, FORMAT:PRECISION or FRAMEWORK:FORMAT:PRECISION."""
+    from edgebench import registry
+
+    fws, fmts, precs = known_frameworks(), registry.formats(), registry.precisions()
     parts = item.split(":")
     if len(parts) > 3:
         return f"--formats item '{item}': use FORMAT, FORMAT:PRECISION or FRAMEWORK:FORMAT:PRECISION"
     fw = parts[0] if len(parts) == 3 else None
     fmt = parts[-2] if len(parts) == 3 else parts[0]
     prec = parts[-1] if len(parts) > 1 else None
-    if fw is not None and FRAMEWORK_ALIASES.get(fw, fw) not in FRAMEWORKS:
-        return f"unknown framework '{fw}' in --formats item '{item}'; valid choices: {', '.join(FRAMEWORKS)}"
-    if fmt not in FORMATS:
-        return f"unknown format '{fmt}' in --formats; valid choices: {', '.join(FORMATS)}, all, none"
-    if prec is not None and prec not in PRECISIONS:
-        return f"unknown precision '{prec}' in --formats item '{item}'; valid choices: {', '.join(PRECISIONS)}"
+    if fw is not None and FRAMEWORK_ALIASES.get(fw, fw) not in fws:
+        return f"unknown framework '{fw}' in --formats item '{item}'; valid choices: {', '.join(fws)}"
+    if fmt not in fmts:
+        return f"unknown format '{fmt}' in --formats; valid choices: {', '.join(fmts)}, all, none"
+    if prec is not None and prec not in precs:
+        return f"unknown precision '{prec}' in --formats item '{item}'; valid choices: {', '.join(precs)}"
     return None
 
 
@@ -244,8 +258,8 @@ def validate(cfg: RunConfig) -> None:
         if h <= 0:
             problems.append(f"--hidden sizes must be positive, got {h}")
     for fw in cfg.frameworks:
-        if fw not in FRAMEWORKS:
-            problems.append(f"unknown framework '{fw}'; valid choices: {', '.join(FRAMEWORKS)}")
+        if fw not in known_frameworks():
+            problems.append(f"unknown framework '{fw}'; valid choices: {', '.join(known_frameworks())}")
     opt = cfg.optimizer
     if opt.name not in OPTIMIZERS:
         problems.append(f"unknown optimizer '{opt.name}'; valid choices: {', '.join(OPTIMIZERS)}")

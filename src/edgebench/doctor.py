@@ -1,31 +1,15 @@
-"""What edgebench can use on this machine: every framework, converter and runtime, with its
-version or the extra that installs it. Nothing heavy is imported."""
+"""What edgebench can use on this machine: every framework, converter and runtime in the
+registries, with its version or the extra that installs it. Nothing heavy is imported."""
 
 from __future__ import annotations
 
-import importlib.util
 from importlib import metadata
 
-from edgebench.frameworks import REGISTRY as FRAMEWORKS
-from edgebench.runtimes import REGISTRY as RUNTIMES
-
-# Converters are not plug-ins of their own: each exporter imports one in the branch that needs it.
-CONVERTERS = (
-    ("TFLite converter", ("tensorflow",), "tensorflow-cpu", "tf", "Keras and JAX -> .tflite"),
-    ("tf2onnx", ("tf2onnx",), "tf2onnx", "onnx", "Keras -> .onnx"),
-    ("torch.onnx (dynamo)", ("torch", "onnxscript"), "onnxscript", "torch", "PyTorch -> .onnx"),
-    ("onnxruntime.quantization", ("onnxruntime",), "onnxruntime", "torch", ".onnx -> int8 .onnx"),
-    ("litert-torch", ("litert_torch",), "litert-torch", "litert", "PyTorch -> .tflite"),
-    ("ExecuTorch exporter", ("executorch",), "executorch", "executorch", "PyTorch -> .pte (XNNPACK)"),
-    ("jax2tf", ("jax", "tensorflow"), "jax", "jax", "JAX -> tf.function, for the TFLite converter"),
-)
-
-DISTRIBUTIONS = {"tensorflow": "tensorflow-cpu", "torch": "torch", "jax": "jax", "ai_edge_litert": "ai-edge-litert",
-                 "onnxruntime": "onnxruntime", "executorch": "executorch", "tflite_micro": "tflite-micro"}
+from edgebench import registry
 
 
 def _version(dist: str) -> str | None:
-    for name in (dist, dist.replace("-cpu", "")):
+    for name in (dist, dist + "-cpu", dist.replace("-cpu", "")):
         try:
             return metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -33,25 +17,25 @@ def _version(dist: str) -> str | None:
     return None
 
 
-def _check(modules: tuple[str, ...], dist: str) -> tuple[bool, str | None, str | None]:
-    missing = next((m for m in modules if importlib.util.find_spec(m) is None), None)
-    return missing is None, (_version(dist) if missing is None else None), missing
+def _row(kind: str, name: str, p: registry.Plugin, role: str) -> dict:
+    missing = p.missing_module()
+    dist = p.distribution or p.modules[0].replace("_", "-")
+    return {"kind": kind, "name": name, "installed": missing is None,
+            "version": _version(dist) if missing is None else None, "missing": missing,
+            "install": p.install_hint, "role": role}
 
 
 def availability() -> list[dict]:
-    rows = []
-    for name, p in FRAMEWORKS.items():
-        ok, ver, missing = _check(p.modules, DISTRIBUTIONS.get(p.modules[0], p.modules[0]))
-        rows.append({"kind": "framework", "name": name, "installed": ok, "version": ver, "missing": missing,
-                     "install": p.install_hint, "role": "trains the network"})
-    for name, dists, dist, extra, role in CONVERTERS:
-        ok, ver, missing = _check(dists, dist)
-        rows.append({"kind": "converter", "name": name, "installed": ok, "version": ver, "missing": missing,
-                     "install": f"pip install 'edgebench[{extra}]'", "role": role})
-    for name, p in RUNTIMES.items():
-        ok, ver, missing = _check(p.modules, DISTRIBUTIONS.get(p.modules[0], p.modules[0]))
-        rows.append({"kind": "runtime", "name": name, "installed": ok, "version": ver, "missing": missing,
-                     "install": p.install_hint, "role": "runs " + {"litert": ".tflite", "onnxruntime": ".onnx",
-                                                                   "executorch": ".pte",
-                                                                   "tflm": ".tflite on TFLite Micro"}[name]})
+    rows = [_row("framework", name, p, p.role or "trains the network") for name, p in registry.frameworks().items()]
+    converters: dict[str, list[registry.Exporter]] = {}
+    for e in registry.exporters():
+        converters.setdefault(e.converter or e.name, []).append(e)
+    for name, exps in converters.items():
+        roles = ", ".join(dict.fromkeys(
+            f"{registry.framework_title(e.source)} -> .{e.filename.rsplit('.', 1)[-1]}" for e in exps))
+        # The converter's own module decides the version shown (the last one it needs).
+        p = exps[0]
+        rows.append(_row("converter", name, registry.Plugin(name, p.target, p.modules, p.extra,
+                                                            distribution=p.modules[-1].replace("_", "-")), roles))
+    rows += [_row("runtime", name, p, p.role) for name, p in registry.runtimes().items()]
     return rows

@@ -182,11 +182,11 @@ def test_decoded_arrays_round_trip_for_child_processes(tmp_path):
 
 def test_worker_reads_the_parents_copy_or_the_files(tmp_path):
     from edgebench import data, worker
+    from edgebench.pipeline.jobs import DataRef
 
     ds = data.load("mnist", limit_train=30, limit_test=20)
     data.save_arrays(ds, tmp_path / "cache")
-    task = {"dataset": "mnist", "limit_train": 30, "limit_test": 20}
     for cache in (str(tmp_path / "cache"), None):
-        got = worker._dataset({**task, "data_cache": cache})
+        got = worker._dataset(DataRef("mnist", 30, 20, cache))
         np.testing.assert_array_equal(got.x_train, ds.x_train)
         np.testing.assert_array_equal(got.y_test, ds.y_test)

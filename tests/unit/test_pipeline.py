@@ -4,17 +4,20 @@ import json
 
 import pytest
 
-from edgebench import pipeline
+import dataclasses
+
+from edgebench import pipeline, registry
 from edgebench.config import RunConfig
 from edgebench.errors import UserError
-from edgebench.registry import Plugin
+from edgebench.pipeline import run as run_module
 
 
 @pytest.fixture
 def no_frameworks(monkeypatch):
-    fake = {name: Plugin(name, "edgebench.nothing:Nothing", (f"edgebench_absent_{name}",), p.extra)
-            for name, p in pipeline.FRAMEWORKS.items()}
-    monkeypatch.setattr(pipeline, "FRAMEWORKS", fake)
+    for name, p in registry.frameworks().items():
+        monkeypatch.setitem(registry.FRAMEWORKS, name,
+                            dataclasses.replace(p, target="edgebench.nothing:Nothing",
+                                                modules=(f"edgebench_absent_{name}",)))
 
 
 def test_missing_frameworks_are_skipped_with_install_hint(tmp_path, no_frameworks):
@@ -66,7 +69,7 @@ def test_scratch_copy_of_the_data_is_removed_and_optional(tmp_path, no_framework
     def full_disk(ds, folder):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pipeline.data, "save_arrays", full_disk)
+    monkeypatch.setattr(run_module.data, "save_arrays", full_disk)
     run = pipeline.Run(RunConfig(limit_train=100, limit_test=50, epochs=1, out=tmp_path / "b"))
     r = run.execute()
     assert run.data_cache is None and r["status"] == "failed"  # every framework absent: nothing ran

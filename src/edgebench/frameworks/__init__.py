@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from edgebench.registry import Plugin
+from edgebench.registry import Framework, register
 
-REGISTRY: dict[str, Plugin] = {
-    "tensorflow": Plugin("tensorflow", "edgebench.frameworks.tensorflow:TensorFlowAdapter",
-                         ("tensorflow", "keras"), "tf"),
-    "pytorch": Plugin("pytorch", "edgebench.frameworks.pytorch:PyTorchAdapter", ("torch",), "torch"),
-    "jax": Plugin("jax", "edgebench.frameworks.jax:JaxAdapter", ("jax", "flax", "optax"), "jax"),
-}
+register(Framework("tensorflow", "edgebench.frameworks.tensorflow:TensorFlowAdapter", ("tensorflow", "keras"), "tf",
+                   title="TensorFlow", colour="#ff8f00", role="trains the network (Keras model.fit)",
+                   distribution="tensorflow-cpu"))
+register(Framework("pytorch", "edgebench.frameworks.pytorch:PyTorchAdapter", ("torch",), "torch",
+                   title="PyTorch", colour="#ee4c2c", role="trains the network (a plain training loop)"))
+register(Framework("jax", "edgebench.frameworks.jax:JaxAdapter", ("jax", "flax", "optax"), "jax",
+                   title="JAX", colour="#5e97f6", role="trains the network (Flax + Optax, jax.jit)"))

@@ -1,18 +1,15 @@
-"""What every framework adapter provides. NumPy arrays are the only currency in and out."""
+"""What every framework adapter provides. NumPy arrays are the only currency in and out. What a
+framework can export is not the adapter's business: exporters/__init__.py registers it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from edgebench.config import ModelSpec, OptimizerSpec
 from edgebench.model import Weights
-
-if TYPE_CHECKING:
-    from edgebench.exporters import ExportContext
 
 
 @dataclass
@@ -24,17 +21,6 @@ class EpochRecord:
 
     def to_dict(self) -> dict:
         return {"epoch": self.epoch, "loss": self.loss, "accuracy": self.accuracy, "time_s": self.time_s}
-
-
-@dataclass(frozen=True)
-class ExportTarget:
-    """One artifact a framework can produce: format x precision, and the runtime that runs it."""
-
-    format: str
-    precision: str
-    runtime: str
-    filename: str
-    export: Callable[[Any, Path, "ExportContext"], None]
 
 
 class FrameworkAdapter(Protocol):
@@ -57,8 +43,6 @@ class FrameworkAdapter(Protocol):
     def predict(self, model: Any, x: np.ndarray) -> np.ndarray: ...
 
     def get_weights(self, model: Any) -> Weights: ...
-
-    def export_targets(self) -> list[ExportTarget]: ...
 
     def versions(self) -> dict[str, str]: ...
 

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from edgebench.config import ModelSpec, OptimizerSpec
-from edgebench.frameworks.base import EpochRecord, ExportTarget, batches
+from edgebench.frameworks.base import EpochRecord, batches
 from edgebench.model import Weights
 
 
@@ -139,12 +139,3 @@ class JaxAdapter:
         p = model["params"]["params"]
         return [(np.asarray(p[f"dense_{i}"]["kernel"]), np.asarray(p[f"dense_{i}"]["bias"]))
                 for i in range(len(p))]
-
-    def export_targets(self) -> list[ExportTarget]:
-        from edgebench.exporters import tflite
-
-        return [
-            ExportTarget("tflite", "float32", "litert", "model.tflite", tflite.from_jax),
-            ExportTarget("tflite", "int8", "litert", "model_int8.tflite", tflite.from_jax_int8),
-        ]
-

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from edgebench.config import ModelSpec, OptimizerSpec
-from edgebench.frameworks.base import EpochRecord, ExportTarget, batches
+from edgebench.frameworks.base import EpochRecord, batches
 from edgebench.model import Weights
 
 
@@ -107,15 +107,3 @@ class PyTorchAdapter:
     def get_weights(self, model) -> Weights:
         linears = [m for m in model if isinstance(m, self.torch.nn.Linear)]
         return [(lin.weight.detach().numpy().T.copy(), lin.bias.detach().numpy().copy()) for lin in linears]
-
-    def export_targets(self) -> list[ExportTarget]:
-        from edgebench.exporters import executorch, onnx, tflite
-
-        return [
-            ExportTarget("onnx", "float32", "onnxruntime", "model.onnx", onnx.from_torch),
-            ExportTarget("onnx", "int8-static", "onnxruntime", "model_int8_static.onnx", onnx.quantize_static),
-            ExportTarget("onnx", "int8-dynamic", "onnxruntime", "model_int8_dynamic.onnx", onnx.quantize_dynamic),
-            ExportTarget("tflite", "float32", "litert", "model.tflite", tflite.from_torch),
-            ExportTarget("tflite", "int8", "litert", "model_int8.tflite", tflite.from_torch_int8),
-            ExportTarget("executorch", "float32", "executorch", "model.pte", executorch.from_torch),
-        ]

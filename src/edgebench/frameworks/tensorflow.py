@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from edgebench.config import ModelSpec, OptimizerSpec
-from edgebench.frameworks.base import EpochRecord, ExportTarget
+from edgebench.frameworks.base import EpochRecord
 from edgebench.model import Weights
 
 
@@ -101,17 +101,3 @@ class TensorFlowAdapter:
     def get_weights(self, model) -> Weights:
         w = model.get_weights()
         return [(w[i], w[i + 1]) for i in range(0, len(w), 2)]
-
-    def export_targets(self) -> list[ExportTarget]:
-        from edgebench.exporters import onnx, tflite
-
-        return [
-            ExportTarget("tflite", "float32", "litert", "model.tflite", tflite.from_keras),
-            ExportTarget("tflite", "float16", "litert", "model_float16.tflite", tflite.from_keras_float16),
-            ExportTarget("tflite", "int8-dynamic", "litert", "model_int8_dynamic.tflite",
-                         tflite.from_keras_dynamic_int8),
-            ExportTarget("tflite", "int8", "litert", "model_int8.tflite", tflite.from_keras_int8),
-            ExportTarget("onnx", "float32", "onnxruntime", "model.onnx", onnx.from_keras),
-            ExportTarget("onnx", "int8-static", "onnxruntime", "model_int8_static.onnx", onnx.quantize_static),
-            ExportTarget("onnx", "int8-dynamic", "onnxruntime", "model_int8_dynamic.onnx", onnx.quantize_dynamic),
-        ]

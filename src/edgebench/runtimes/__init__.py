@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from edgebench.registry import Plugin
+from edgebench.registry import MICROCONTROLLER, Runtime, register
 
-REGISTRY: dict[str, Plugin] = {
-    "litert": Plugin("litert", "edgebench.runtimes.litert:LiteRTSession", ("ai_edge_litert",), "tf"),
-    "onnxruntime": Plugin("onnxruntime", "edgebench.runtimes.onnxruntime:OrtSession", ("onnxruntime",), "torch"),
-    "executorch": Plugin("executorch", "edgebench.runtimes.executorch:ExecuTorchSession",
-                         ("executorch", "torch"), "executorch"),
-    "tflm": Plugin("tflm", "edgebench.runtimes.tflm:TFLMSession", ("tflite_micro", "ai_edge_litert"), "tflm"),
-}
+register(Runtime("litert", "edgebench.runtimes.litert:LiteRTSession", ("ai_edge_litert",), "tf", title="LiteRT",
+                 role="runs .tflite", distribution="ai-edge-litert", formats=("tflite",)))
+register(Runtime("onnxruntime", "edgebench.runtimes.onnxruntime:OrtSession", ("onnxruntime",), "torch",
+                 title="ONNX Runtime", role="runs .onnx", formats=("onnx",)))
+register(Runtime("executorch", "edgebench.runtimes.executorch:ExecuTorchSession", ("executorch", "torch"),
+                 "executorch", title="ExecuTorch", role="runs .pte", formats=("executorch",)))
+register(Runtime("tflm", "edgebench.runtimes.tflm:TFLMSession", ("tflite_micro", "ai_edge_litert"), "tflm",
+                 title="TFLite Micro", role="runs .tflite on TFLite Micro", distribution="tflite-micro",
+                 formats=("tflite",), capabilities=frozenset({MICROCONTROLLER}),
+                 check="edgebench.runtimes.tflm:microcontroller_check", reference_runtime="litert"))

@@ -171,3 +171,66 @@ class TFLMSession:
 
     def close(self) -> None:
         self.interpreter = None
+
+
+def microcontroller_check(task, ds):
+    """A .tflite artifact in TensorFlow Lite Micro: does it run, in how much RAM, as accurately
+    as on LiteRT (the reference runtime that verified the same file); plus its C array for
+    firmware and the board-fit table. Runs in the worker: task is a MicrocontrollerTask."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgebench.exporters import c_array
+    from edgebench.measure import boards as boards_mod
+    from edgebench.measure.latency import time_calls
+    from edgebench.measure.stats import summarize_ns
+    from edgebench.pipeline.jobs import Outcome
+    from edgebench.worker import emit, predict_all
+
+    path = Path(task.file)
+    model = path.read_bytes()
+    d = Interpreter(model_content=model).get_input_details()[0]
+    sample = quantize(ds.x_test[:1], d["dtype"], *d["quantization"])
+    result: dict = {"runtime": "tflm", "runtime_version": TFLMSession.version(), "flash_bytes": len(model)}
+    first = probe(model, None, sample)  # TFLM's default arena: 10x the model size
+    if not first.ok:
+        result["reason"] = f"not supported by TFLite Micro: {first.reason()}"
+        return Outcome("unsupported", record=result)
+    emit("bench", what="arena")
+    arena = min_arena(model, sample, upper=10 * len(model))
+    result.update(
+        arena_bytes=arena,
+        arena_minus_one_fails=not probe(model, arena - 1, sample).ok,
+        arena_reported_bytes=reported_arena(model, arena, sample),
+        arena_method="bisection on arena_size (load + one invoke in a forked child), bracketed from "
+                     "the total print_allocations() prints, cross-checked with that total at the minimum",
+    )
+    if result["arena_reported_bytes"] is not None:
+        # The printed total is what stays allocated after an invoke; a larger working minimum
+        # means the interpreter needed the difference transiently while preparing.
+        result["arena_above_reported_bytes"] = arena - result["arena_reported_bytes"]
+    session = TFLMSession(path, arena_size=arena)  # the whole test set runs in the minimum arena
+    result["io"] = session.io
+    logits = predict_all(session, ds.x_test)
+    litert = np.load(task.reference_logits)
+    pred, lpred = logits.argmax(axis=1), litert.argmax(axis=1)
+    result.update(
+        test_samples=int(len(ds.y_test)),
+        test_accuracy=float(np.mean(pred == ds.y_test)),
+        litert_test_accuracy=float(np.mean(lpred == ds.y_test)),
+        agreement_with_litert=float(np.mean(pred == lpred)),
+        max_abs_diff_vs_litert=float(np.abs(logits.astype(np.float64) - litert).max()),
+    )
+    result["accuracy_change_vs_litert"] = result["test_accuracy"] - result["litert_test_accuracy"]
+    samples = time_calls(session.batch_call(ds.x_test[:1]), min_iters=task.bench.min_iters,
+                         min_time_s=task.bench.min_time_s / 2, warmup=10)
+    result["host_latency_ms"] = summarize_ns(samples)
+    session.close()
+    c_dir = Path(task.c_dir)
+    info = c_array.write(model, c_dir, source_name=path.name, arena_bytes=arena, io=result["io"])
+    info["round_trip_ok"] = c_array.read_back(c_dir) == model
+    info.update(c_array.compile_check(c_dir, model))
+    info["dir"] = str(c_dir.relative_to(Path(task.run_dir)))
+    result["c_array"] = info
+    boards = [boards_mod.Board(**b) for b in task.boards]
+    result["fit"] = [boards_mod.fit(b, len(model), arena) for b in boards]
+    return Outcome("ok", record=result)

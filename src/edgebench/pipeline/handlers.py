@@ -1,0 +1,254 @@
+"""One handler per job kind: each turns a job into its entry in results.json, running a child
+through the runner where a framework or runtime is needed. Handlers return True when the job is
+finished (ok, failed or skipped) and False when it could not start because what it needs failed
+(it is then not recorded as done, and a resumed run does not retry it either way)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edgebench import data, registry
+from edgebench.pipeline.jobs import (MICROCONTROLLER, SPEED_LIMIT, TIMING, TRAIN, TWIN, VERIFY, Bench, Job,
+                                     MicrocontrollerTask, TrainTask, VerifyTask)
+from edgebench.pipeline.plan import selected_exporters
+from edgebench.pipeline.store import INPUTS
+
+if TYPE_CHECKING:
+    from edgebench.pipeline.run import Run
+
+
+def _repeat_record(r: int, rec: dict) -> dict:
+    epochs = rec["epochs"]
+    steady = [e["time_s"] for e in epochs[1:]]
+    return {"repeat": r, "status": "ok", "train_time_s": rec["train_time_s"],
+            "first_epoch_s": epochs[0]["time_s"], "steady_epoch_s": float(np.mean(steady)) if steady else None,
+            "test_accuracy": rec["test_accuracy"], "test_loss": rec["test_loss"],
+            "peak_rss_bytes": rec["peak_rss_bytes"], "import_time_s": rec.get("import_time_s")}
+
+
+def speed_limit(run: "Run", job: Job) -> bool:
+    from edgebench.measure.speed import gemm_peak, step_gemm_time, train_flops_per_sample
+
+    cfg = run.cfg
+    flops = train_flops_per_sample(cfg.model)
+    n = len(run.dataset.y_train)
+    step = step_gemm_time(cfg.model, cfg.batch_size, cfg.threads)
+    run.results["speed_limit"] = {
+        "gemm_peak": gemm_peak(cfg.threads),
+        "train_flops_per_sample": flops,
+        "train_flops_per_epoch": flops["total"] * n,
+        "steps_per_epoch": -(-n // cfg.batch_size),
+        "step_gemm": step,
+        # The same work at the rate the step's own small GEMMs reach (full batches).
+        "step_gemm_bound_epoch_s": step["step_s"] * n / cfg.batch_size,
+    }
+    return True
+
+
+def _train_task(run: "Run", job: Job, fw_dir: Path, name: str) -> TrainTask:
+    cfg, first = run.cfg, job.repeat == 1 and job.mode == run.cfg.modes[0]
+    exports = tuple(e.name for e in selected_exporters(cfg, job.framework, registry.exporters())) if first else ()
+    return TrainTask(
+        name=name, framework=job.framework, fw_dir=str(fw_dir), data=run.data_ref, threads=cfg.threads,
+        model=cfg.to_dict()["model"], optimizer=cfg.to_dict()["optimizer"], batch_size=cfg.batch_size,
+        weights_path=str(run.store.input_path(INPUTS[0])), order_path=str(run.store.input_path(INPUTS[1])),
+        calibration_path=str(run.store.input_path(INPUTS[2])), exports=exports,
+        snapshot_steps=tuple(cfg.twin_steps) if cfg.twin and first and job.mode == "eager" else (),
+        mode=job.mode)
+
+
+def train(run: "Run", job: Job) -> bool:
+    """Repeat 1 creates the training's entry (and its exports); later repeats add to it."""
+    fw, mode, r = job.framework, job.mode, job.repeat
+    first_mode = run.cfg.modes[0]
+    base = run.store.framework_dir(fw, mode, first_mode)
+    base_name = f"train-{fw}" if mode == first_mode else f"train-{fw}-{mode}"
+    base_label = fw if mode == first_mode else f"{fw} [{mode}]"
+    if r > 1:
+        entry = run.training(fw, mode)
+        if entry is None or entry["status"] != "ok":
+            return False
+        fw_dir, name, label = base / "repeats" / f"r{r}", f"{base_name}-r{r}", f"{base_label} (repeat {r})"
+    else:
+        entry = {"framework": fw, "mode": mode, "status": "running", "error": None, "train_time_s": None,
+                 "epochs": [], "test_accuracy": None, "test_loss": None, "peak_rss_bytes": None}
+        run.results["trainings"].append(entry)
+        missing = registry.framework(fw).missing_module()
+        if missing:
+            entry["status"] = "skipped"
+            entry["error"] = f"{fw} is not installed (module '{missing}' not found; {registry.framework(fw).install_hint})"
+            if mode == first_mode:
+                run.on_event(fw, {"event": "skipped", "reason": entry["error"]})
+            return True
+        fw_dir, name, label = base, base_name, base_label
+    fw_dir.mkdir(parents=True, exist_ok=True)
+    run.on_event(label, {"event": "start", "kind": "train", "epochs": run.cfg.epochs})
+    res = run.child(_train_task(run, job, fw_dir, name), run.cfg.threads, label)
+    if r > 1:
+        if not res.ok:
+            entry["repeats"].append({"repeat": r, "status": "failed", "error": res.failure(label)})
+            run.on_event(label, {"event": "failed", "error": entry["repeats"][-1]["error"]})
+            return True
+        entry["repeats"].append(_repeat_record(r, res.outcome.record))
+        run.on_event(label, {"event": "done", "kind": "train"})
+        return True
+    entry["log"] = f"logs/{name}.log"
+    entry["process_wall_s"] = res.wall_s
+    if res.outcome is None or res.outcome.status != "ok":
+        entry.update(status="failed", error=res.failure(f"{label} training"), exit_code=res.returncode)
+        run.on_event(label, {"event": "failed", "error": entry["error"]})
+        return True
+    arts = [dict(a) for a in res.outcome.artifacts]
+    if res.returncode != 0:
+        # Training finished and was saved; a converter then brought the process down.
+        for art in arts:
+            if art["status"] == "running":
+                art.update(status="failed", size_bytes=None, exit_code=res.returncode,
+                           error=res.died().failure("export"))
+    entry.update(status="ok", **res.outcome.record)
+    entry["repeats"] = [_repeat_record(1, res.outcome.record)]
+    run.results["artifacts"].extend(arts)
+    run.on_event(label, {"event": "done", "kind": "train"})
+    return True
+
+
+def timing(run: "Run", job: Job) -> bool:
+    """Statistics over the repeats, efficiency against the speed limit, comparisons."""
+    from edgebench.measure.speed import efficiency
+    from edgebench.measure.stats import diff_ci, mean_ci
+
+    sl, cfg = run.results["speed_limit"], run.cfg
+    ok = [t for t in run.results["trainings"] if t["status"] == "ok"]
+    for t in ok:
+        runs = [x for x in t["repeats"] if x["status"] == "ok"]
+        tm = {key: mean_ci([x[key] for x in runs if x.get(key) is not None])
+              for key in ("train_time_s", "first_epoch_s", "steady_epoch_s")}
+        accs = [x["test_accuracy"] for x in runs]
+        tm["test_accuracy"] = {"mean": float(np.mean(accs)), "min": min(accs), "max": max(accs),
+                               "values": accs, "identical": len(set(accs)) == 1}
+        tm["peak_rss_bytes"] = max(x["peak_rss_bytes"] for x in runs)
+        steady = tm["steady_epoch_s"]["mean"] or tm["train_time_s"]["mean"] / cfg.epochs
+        tm["efficiency"] = efficiency(sl["train_flops_per_epoch"], sl["steps_per_epoch"], steady,
+                                      sl["gemm_peak"]["gflops"])
+        tm["flop_bound_train_s"] = sl["train_flops_per_epoch"] * cfg.epochs / (sl["gemm_peak"]["gflops"] * 1e9)
+        tm["epoch_s_for_efficiency"] = steady  # steady mean; with one epoch, the only one
+        if sl.get("step_gemm_bound_epoch_s"):
+            tm["steady_vs_flop_bound"] = steady / tm["efficiency"]["flop_bound_epoch_s"]
+            tm["steady_vs_step_gemm_bound"] = steady / sl["step_gemm_bound_epoch_s"]
+        # What the first epoch costs beyond a steady one: tracing, compilation, warm-up.
+        firsts = [x["first_epoch_s"] - x["steady_epoch_s"] for x in runs if x.get("steady_epoch_s") is not None]
+        tm["first_epoch_excess_s"] = mean_ci(firsts) if firsts else None
+        t["timing"] = tm
+        t["determinism"] = _determinism(run, t)
+        # The headline figure is the statistic over all repeats; repeat 1 keeps its own.
+        t["train_time_s_repeat1"] = t["repeats"][0]["train_time_s"]
+        t["train_time_s"] = tm["train_time_s"]["mean"]
+    comparisons = []
+    for i, a in enumerate(ok):
+        for b in ok[i + 1:]:
+            # Frameworks within one mode, and each framework's modes against each other.
+            if a["mode"] != b["mode"] and a["framework"] != b["framework"]:
+                continue
+            ta = [x["train_time_s"] for x in a["repeats"] if x["status"] == "ok"]
+            tb = [x["train_time_s"] for x in b["repeats"] if x["status"] == "ok"]
+            comparisons.append({"a": a["framework"], "b": b["framework"], "a_mode": a["mode"],
+                                "b_mode": b["mode"], "metric": "train_time_s", **diff_ci(ta, tb)})
+    run.results["timing_comparisons"] = comparisons
+    return True
+
+
+def _determinism(run: "Run", t: dict) -> dict:
+    """Are the repeats' final weights bit-identical? (Same seed, data, threads, machine.)"""
+    base = run.store.framework_dir(t["framework"], t["mode"], run.cfg.modes[0])
+    files = [base / "final_weights.npz"] + [base / "repeats" / f"r{x['repeat']}" / "final_weights.npz"
+                                             for x in t["repeats"][1:] if x["status"] == "ok"]
+    files = [f for f in files if f.exists()]
+    digests = {data.sha256_file(f) for f in files}
+    return {"repeats_compared": len(files), "bit_identical_weights": len(digests) == 1 if files else None}
+
+
+def twin(run: "Run", job: Job) -> bool:
+    from edgebench.measure.drift import twin_drift
+
+    ok = [t["framework"] for t in run.results["trainings"] if t["status"] == "ok" and t["mode"] == "eager"]
+    if len(ok) < 2:
+        run.results["twin"] = {"status": "skipped", "reason": "needs two frameworks that trained"}
+        return True
+    steps_per_epoch = -(-len(run.dataset.y_train) // run.cfg.batch_size)
+    try:
+        drift = twin_drift(run.store.dir, ok, list(run.cfg.twin_steps), steps_per_epoch * run.cfg.epochs,
+                           run.dataset.x_test)
+        run.results["twin"] = {"status": "ok", **drift}
+    except (OSError, KeyError, ValueError) as e:
+        run.results["twin"] = {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
+    return True
+
+
+def verify(run: "Run", job: Job) -> bool:
+    art = run.artifact(job.artifact)
+    if art is None or art["status"] != "ok":
+        return False  # not exported (failed, skipped, or its training failed): nothing to verify
+    fw, fmt, prec = job.artifact
+    label = f"{fw}/{fmt}-{prec}"
+    info = registry.runtimes()[art["runtime"]]
+    missing = info.missing_module()
+    if missing:
+        art.update(status="skipped", error=f"runtime {info.name} is not installed "
+                                           f"(module '{missing}'; {info.install_hint})")
+        return True
+    name = f"verify-{fw}-{fmt}-{prec}"
+    cfg = run.cfg
+    task = VerifyTask(
+        name=name, file=str(run.store.dir / art["file"]), runtime=art["runtime"], precision=prec,
+        data=run.data_ref, threads=cfg.bench_threads, raw_dir=str(run.store.latency),
+        bench=Bench(cfg.latency_min_iters, cfg.latency_min_time_s, cfg.throughput_batch),
+        source_logits=str(run.store.dir / fw / "test_logits.npy"), logits_path=str(run.store.logits_path(job.artifact)))
+    run.on_event(label, {"event": "start", "kind": "verify", "total": len(run.dataset.y_test)})
+    res = run.child(task, cfg.bench_threads, label)
+    if not res.ok:
+        art.update(status="failed", error=res.failure(f"{label} verification"), exit_code=res.returncode)
+        run.on_event(label, {"event": "failed", "error": art["error"]})
+        return True
+    art.update(res.outcome.record)
+    art["verify_log"] = f"logs/{name}.log"
+    run.on_event(label, {"event": "done", "kind": "verify"})
+    return True
+
+
+def microcontroller(run: "Run", job: Job) -> bool:
+    art = run.artifact(job.artifact)
+    if art is None or art["status"] != "ok" or "top1_agreement" not in art:
+        return False  # runs only what verified on the host: its logits are the reference
+    rt = registry.runtimes()[job.runtime]
+    fw, fmt, prec = job.artifact
+    label = f"{fw}/{fmt}-{prec} on {rt.name.upper()}"
+    entry: dict = {"runtime": rt.name}
+    art["microcontroller"] = entry
+    missing = rt.missing_module()
+    if missing:
+        entry.update(status="skipped", reason=f"{rt.display} is not installed (module '{missing}'; {rt.install_hint})")
+        return True
+    name = f"mcu-{fw}-{fmt}-{prec}"
+    cfg = run.cfg
+    task = MicrocontrollerTask(
+        name=name, runtime=rt.name, file=str(run.store.dir / art["file"]), run_dir=str(run.store.dir),
+        data=run.data_ref, reference_logits=str(run.store.logits_path(job.artifact)),
+        c_dir=str(run.store.dir / fw / "mcu" / Path(art["file"]).stem), boards=tuple(b.to_dict() for b in run.boards),
+        bench=Bench(cfg.latency_min_iters, cfg.latency_min_time_s))
+    run.on_event(label, {"event": "start", "kind": "verify", "total": len(run.dataset.y_test)})
+    res = run.child(task, 1, label)
+    if res.returncode != 0 or res.outcome is None or res.outcome.status not in ("ok", "unsupported"):
+        entry.update(status="failed", reason=res.failure(rt.display), exit_code=res.returncode)
+        run.on_event(label, {"event": "failed", "error": entry["reason"]})
+        return True
+    entry.update(status=res.outcome.status, **res.outcome.record)
+    entry["log"] = f"logs/{name}.log"
+    run.on_event(label, {"event": "done", "kind": "verify"})
+    return True
+
+
+HANDLERS = {SPEED_LIMIT: speed_limit, TRAIN: train, TIMING: timing, TWIN: twin, VERIFY: verify,
+            MICROCONTROLLER: microcontroller}

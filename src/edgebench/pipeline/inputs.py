@@ -1,0 +1,107 @@
+"""The shared inputs of a run (initial weights, batch order, calibration images), made once from
+the seed, and the results skeleton that records them with every fairness choice."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgebench import __version__, data, results
+from edgebench.config import RunConfig
+from edgebench.model import INIT_SCHEME, initial_weights, macs, save_weights
+from edgebench.pipeline.store import INPUTS, RunStore
+
+ADAM_EPSILON_NOTE = (
+    "Keras and PyTorch place Adam's epsilon differently. Keras: "
+    "w -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps), i.e. eps is added before the bias "
+    "correction ('epsilon hat' in Kingma & Ba, sec. 2); PyTorch: "
+    "w -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). With the same eps, Keras' effective "
+    "epsilon is eps/sqrt(1-b2^t) in PyTorch's terms: 31.6x eps at step 1, 1.26x at step 1000. "
+    "It matters where sqrt(v_hat) is small (rare pixels, dead units)."
+)
+PLACEMENT_NOTE = {
+    "aligned": "Placement aligned: every framework follows Keras' rule; PyTorch's stock Adam gets "
+               "eps_t = eps/sqrt(1-b2^t) before step t, which makes its update algebraically equal.",
+    "native": "Placement native: each framework runs its stock rule, so the updates differ as above.",
+}
+
+
+def write_inputs(cfg: RunConfig, ds, store: RunStore, boards: list) -> dict:
+    """The shared inputs, made once in NumPy from the seed and saved in inputs/, and the results
+    skeleton that records them and every fairness choice."""
+    inputs = store.inputs
+    inputs.mkdir()
+    w_path = inputs / INPUTS[0]
+    save_weights(initial_weights(cfg.model, cfg.seed), w_path)
+    o_path = inputs / INPUTS[1]
+    order = data.batch_order(len(ds.y_train), cfg.epochs, cfg.seed)
+    np.save(o_path, order)
+    c_path = inputs / INPUTS[2]
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 2]))
+    n_cal = min(cfg.calibration_samples, len(ds.y_train))
+    np.save(c_path, np.sort(rng.choice(len(ds.y_train), size=n_cal, replace=False)).astype(np.int64))
+    config = cfg.to_dict()
+    config["out"] = str(store.dir)
+    config["dataset_sha256"] = ds.checksums
+    return {
+        "schema_version": results.SCHEMA_VERSION,
+        "edgebench_version": __version__,
+        "created_at": results.now_iso(),
+        "status": "running",
+        "config": config,
+        "dataset": ds.describe(),
+        "model": {
+            "layers": [{"in": i, "out": o, "activation": "relu" if k < len(cfg.model.hidden) else "none"}
+                       for k, (i, o) in enumerate(cfg.model.layer_sizes)],
+            "parameter_count": cfg.model.parameter_count,
+            "macs_per_sample": macs(cfg.model),
+        },
+        "fairness": {
+            "initial_weights": {"file": "inputs/initial_weights.npz", "sha256": data.sha256_file(w_path),
+                                "scheme": INIT_SCHEME, "seed": cfg.seed},
+            "batch_order": {"file": "inputs/batch_order.npy", "sha256": data.sha256_file(o_path),
+                            "shape": list(order.shape), "seed": cfg.seed,
+                            "note": "one permutation per epoch, shared by every framework; "
+                                    "the last batch of an epoch may be short"},
+            "optimizer": {**config["optimizer"], "epsilon_note": ADAM_EPSILON_NOTE + " "
+                          + PLACEMENT_NOTE[cfg.optimizer.epsilon_placement]},
+            "calibration": {"file": "inputs/calibration_indices.npy", "samples": n_cal,
+                            "note": "training images drawn without replacement from the seed; the "
+                                    "same images calibrate every static int8 export"},
+            "inference": {"threads": cfg.bench_threads,
+                          "latency": f"batch 1, session loaded once, 20 warm-up calls, then at least "
+                                     f"{cfg.latency_min_iters} calls and {cfg.latency_min_time_s:g} s timed "
+                                     "one by one with perf_counter_ns; raw samples in latency/",
+                          "throughput": f"batch {cfg.throughput_batch} where the artifact takes a "
+                                        "dynamic batch: images / median batch time"},
+            "loss": "softmax cross-entropy from logits, mean over the batch",
+            "dtype": "float32",
+            "threads": {"count": cfg.threads,
+                        "how": "each child pinned to N cores (sched_setaffinity) when N is below the "
+                               "core count; TensorFlow intra/inter-op = N; PyTorch set_num_threads(N) and "
+                               "set_num_interop_threads(N); JAX/XLA: the affinity, plus single-threaded "
+                               "Eigen when N = 1; OMP/MKL/OpenBLAS env = N"},
+            "isolation": "one child process per framework and per artifact verification",
+            "modes": {"eager": "what a typical user writes: Keras fit (jit_compile=False), a PyTorch "
+                               "eager loop, a jax.jit step per batch",
+                      "compiled": "each framework's fast path: Keras jit_compile=True with "
+                                  "steps_per_execution=100, torch.compile (Inductor) on the model with "
+                                  "an eager optimizer, a whole JAX epoch in one jitted lax.scan"},
+            "train_time": "sum of per-epoch wall times (time.perf_counter); each epoch covers its "
+                          "batches, gathered by the shared permutation from the framework's own copy "
+                          "of the training set (TensorFlow: tf.gather per epoch, then fit; PyTorch: "
+                          "index per batch; JAX: jnp.take per batch inside the jitted step), and all "
+                          "its training steps; excludes reading data, the one-time copy of the "
+                          "training set into the framework (data_load_s), building the model, "
+                          "evaluation and export",
+            "evaluation": "test loss and accuracy from the framework's logits on all test images, "
+                          "loss computed by edgebench in float64 from those logits",
+        },
+        "boards": [b.to_dict() for b in boards],
+        "boards_note": "fit counts the model bytes in flash and the TFLM tensor arena (inputs and "
+                       "outputs live inside it) in RAM; it leaves out the TFLM runtime's code, the "
+                       "application's code, stack and buffers, and RAM reserved by an RTOS or radio stack",
+        "environment": results.environment(),
+        "trainings": [],
+        "artifacts": [],
+        "progress": {"done": [], "note": "ids of the finished jobs (ok, failed or skipped): what --resume skips"},
+    }

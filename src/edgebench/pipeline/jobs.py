@@ -1,0 +1,154 @@
+"""Typed jobs, and the tasks and outcomes that parent and child exchange.
+
+A Job is one step of a run's plan (frozen, with an id and the ids it needs). A task is what a
+child process is told to do; an outcome is what it reports. Both travel as JSON and are
+validated on read (pydantic), so a field that is missing or of the wrong type is an error that
+names it, never a KeyError deep in a handler.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal, Union
+
+# Job kinds, in the order a run meets them.
+SPEED_LIMIT, TRAIN, TIMING, TWIN, VERIFY, MICROCONTROLLER = (
+    "speed_limit", "train", "timing", "twin", "verify", "microcontroller")
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    kind: str
+    stage: str  # the wall_time_breakdown_s entry its time goes to
+    needs: tuple[str, ...] = ()
+    framework: str | None = None
+    mode: str | None = None
+    repeat: int | None = None
+    artifact: tuple[str, str, str] | None = None  # (framework, format, precision)
+    runtime: str | None = None
+
+
+def train_id(fw: str, mode: str, repeat: int) -> str:
+    return f"train:{fw}:{mode}:r{repeat}"
+
+
+def artifact_id(key: tuple[str, str, str]) -> str:
+    return ":".join(key)
+
+
+@dataclass(frozen=True)
+class DataRef:
+    """Where a child reads the data: the parent's decoded copy when it made one, else the files."""
+
+    dataset: str
+    limit_train: int | None = None
+    limit_test: int | None = None
+    cache: str | None = None
+
+
+@dataclass(frozen=True)
+class Bench:
+    min_iters: int
+    min_time_s: float
+    throughput_batch: int = 256
+
+
+@dataclass(frozen=True)
+class TrainTask:
+    name: str
+    framework: str
+    fw_dir: str
+    data: DataRef
+    threads: int
+    model: dict  # ModelSpec as a dict
+    optimizer: dict  # OptimizerSpec as a dict
+    batch_size: int
+    weights_path: str
+    order_path: str
+    calibration_path: str
+    exports: tuple[str, ...]  # exporter names ("framework:format:precision"), in registry order
+    snapshot_steps: tuple[int, ...]
+    mode: str
+    result_path: str = ""
+    kind: Literal["train"] = "train"
+
+
+@dataclass(frozen=True)
+class VerifyTask:
+    name: str
+    file: str
+    runtime: str
+    precision: str
+    data: DataRef
+    threads: int
+    raw_dir: str
+    bench: Bench
+    source_logits: str
+    logits_path: str
+    result_path: str = ""
+    kind: Literal["verify"] = "verify"
+
+
+@dataclass(frozen=True)
+class MicrocontrollerTask:
+    name: str
+    runtime: str
+    file: str
+    run_dir: str
+    data: DataRef
+    reference_logits: str
+    c_dir: str
+    boards: tuple[dict, ...]
+    bench: Bench
+    result_path: str = ""
+    kind: Literal["microcontroller"] = "microcontroller"
+
+
+Task = Union[TrainTask, VerifyTask, MicrocontrollerTask]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a child reports. `record` holds the figures that go into results.json as they are;
+    `artifacts` (training only) the exports it attempted, in order."""
+
+    status: Literal["ok", "failed", "unsupported"]
+    error: str | None = None
+    record: dict = field(default_factory=dict)
+    artifacts: tuple[dict, ...] = ()
+
+
+def _adapter(cls):
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(cls)
+
+
+def task_to_json(task: Task) -> str:
+    return json.dumps(asdict(task), indent=1)
+
+
+def task_from_json(text: str) -> Task:
+    from pydantic import Field
+    from typing import Annotated
+
+    return _adapter(Annotated[Task, Field(discriminator="kind")]).validate_json(text)
+
+
+def outcome_to_json(outcome: Outcome) -> str:
+    return json.dumps(asdict(outcome), indent=1, default=_jsonable)
+
+
+def outcome_from_json(text: str) -> Outcome:
+    return _adapter(Outcome).validate_json(text)
+
+
+def _jsonable(obj):
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")

@@ -1,0 +1,62 @@
+"""The plan: a pure function from a run's configuration (and, on resume, the ids of the jobs
+already done) to the ordered list of jobs still to run. No framework, file or process here."""
+
+from __future__ import annotations
+
+from edgebench.config import RunConfig, export_selected
+from edgebench.pipeline.jobs import (MICROCONTROLLER, SPEED_LIMIT, TIMING, TRAIN, TWIN, VERIFY, Job, artifact_id,
+                                     train_id)
+from edgebench.registry import Exporter, Runtime
+
+STAGE_SPEED = "speed limit (GEMM benchmarks)"
+STAGE_FIRST = "training, first repeat, with exports"
+STAGE_REPEATS = "training, later repeats"
+STAGE_VERIFY = "verification on runtimes"
+
+
+def selected_exporters(cfg: RunConfig, framework: str, exporters: list[Exporter]) -> list[Exporter]:
+    """The exports of one framework that --formats selects, in registry order."""
+    return [e for e in exporters
+            if e.source == framework and export_selected(cfg.formats, framework, e.format, e.precision)]
+
+
+def plan(cfg: RunConfig, done: frozenset[str] | set[str] = frozenset(), exporters: list[Exporter] | None = None,
+         runtimes: dict[str, Runtime] | None = None) -> list[Job]:
+    """Every job of the run in execution order, less those in `done`.
+
+    Repeats are interleaved (A B C, B C A, C A B, ...) so that a slow spell of the machine does not
+    land on one framework. Repeat 1 of the first mode also exports; each export is then verified
+    on its runtime and, where a runtime with the microcontroller capability runs its format,
+    checked there. The timing summary is derived from the trainings and is always planned.
+    """
+    from edgebench import registry
+
+    exporters = registry.exporters() if exporters is None else exporters
+    runtimes = registry.runtimes() if runtimes is None else runtimes
+    micro = [r for r in runtimes.values() if registry.MICROCONTROLLER in r.capabilities]
+    jobs = [Job(SPEED_LIMIT, SPEED_LIMIT, STAGE_SPEED)]
+    fws, first = list(cfg.frameworks), cfg.modes[0]
+    trains = []
+    for r in range(1, cfg.repeats + 1):
+        k = (r - 1) % len(fws)
+        for fw in fws[k:] + fws[:k]:
+            for mode in cfg.modes:
+                needs = () if r == 1 else (train_id(fw, mode, 1),)
+                trains.append(Job(train_id(fw, mode, r), TRAIN, STAGE_FIRST if r == 1 else STAGE_REPEATS, needs,
+                                  framework=fw, mode=mode, repeat=r))
+    jobs += trains
+    jobs.append(Job(TIMING, TIMING, "", tuple(j.id for j in trains)))
+    if cfg.twin:
+        jobs.append(Job(TWIN, TWIN, "", tuple(train_id(fw, "eager", 1) for fw in fws)))
+    for fw in fws:
+        for e in selected_exporters(cfg, fw, exporters):
+            verify = Job(f"{VERIFY}:{artifact_id(e.key)}", VERIFY, STAGE_VERIFY, (train_id(fw, first, 1),),
+                         framework=fw, artifact=e.key, runtime=e.runtime)
+            jobs.append(verify)
+            if not cfg.microcontroller:
+                continue
+            for rt in micro:
+                if e.format in rt.formats:
+                    jobs.append(Job(f"{MICROCONTROLLER}:{rt.name}:{artifact_id(e.key)}", MICROCONTROLLER,
+                                    rt.display, (verify.id,), framework=fw, artifact=e.key, runtime=rt.name))
+    return [j for j in jobs if j.id not in done or j.kind == TIMING]

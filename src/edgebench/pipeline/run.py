@@ -1,0 +1,170 @@
+"""One benchmark run: plan the jobs, hand each to its handler, save after each. Orchestration
+only: it imports no framework. Every framework and runtime runs in a child process."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from edgebench import data, results
+from edgebench.config import RunConfig, validate
+from edgebench.measure.boards import BOARDS, parse_board
+from edgebench.pipeline.handlers import HANDLERS
+from edgebench.pipeline.inputs import write_inputs
+from edgebench.pipeline.jobs import DataRef, Job, Task
+from edgebench.pipeline.plan import plan
+from edgebench.pipeline.runner import ChildResult, run_child
+from edgebench.pipeline.store import RunStore, default_run_dir, done_jobs, forget_unfinished
+
+# Events go to the UI: (label, event dict). The CLI draws progress bars from them.
+EventSink = Callable[[str, dict], None]
+
+
+class Run:
+    """Owns one run folder (through its RunStore) and results.json."""
+
+    def __init__(self, cfg: RunConfig, on_event: EventSink | None = None, resume: dict | None = None):
+        """resume: the results.json of an unfinished run in cfg.out, to continue it."""
+        validate(cfg)
+        self.on_event = on_event or (lambda label, ev: None)
+        self.t0 = time.perf_counter()
+        # Read and check the data before anything is written, so bad input leaves no debris.
+        self.dataset = data.load(cfg.dataset, limit_train=cfg.limit_train, limit_test=cfg.limit_test)
+        if self.dataset.input_size != cfg.model.input_size or self.dataset.num_classes != cfg.model.num_classes:
+            cfg = replace(cfg, model=replace(cfg.model, input_size=self.dataset.input_size,
+                                             num_classes=self.dataset.num_classes))
+        self.cfg = cfg
+        self.store = RunStore.reopen(Path(cfg.out)) if resume else RunStore.create(cfg.out or default_run_dir())
+        self.dir = self.store.dir
+        self.results: dict = resume or {}
+        self.resuming = resume is not None
+        self.boards = list(BOARDS) + [parse_board(b) for b in cfg.boards]
+        self.data_ref = DataRef(cfg.dataset, cfg.limit_train, cfg.limit_test)
+
+    # -- what handlers use --------------------------------------------------------------
+    def child(self, task: Task, threads: int, label: str) -> ChildResult:
+        return run_child(task, self.store.work, self.store.logs / f"{task.name}.log", threads,
+                         lambda ev: self.on_event(label, ev))
+
+    def training(self, fw: str, mode: str) -> dict | None:
+        return next((t for t in self.results["trainings"] if t["framework"] == fw and t["mode"] == mode), None)
+
+    def artifact(self, key: tuple[str, str, str]) -> dict | None:
+        return next((a for a in self.results["artifacts"]
+                     if (a["framework"], a["format"], a["precision"]) == tuple(key)), None)
+
+    # -- the run -----------------------------------------------------------------------
+    def execute(self) -> dict:
+        """All jobs; results.json is rewritten after each. Interrupted (Ctrl-C, SIGTERM), the run
+        keeps what finished, marks what was cut short, and is saved as partial."""
+        try:
+            return self._with_data_copy()
+        except KeyboardInterrupt:
+            self._interrupted()
+            raise
+
+    def _with_data_copy(self) -> dict:
+        cache = self.store.work / "data"
+        try:
+            data.save_arrays(self.dataset, cache)
+            self.data_ref = replace(self.data_ref, cache=str(cache))
+        except OSError:  # no room for the scratch copy: each child reads the IDX files itself
+            pass
+        try:
+            return self._jobs()
+        finally:
+            # 220 MB of decoded arrays for MNIST: scratch, not a result.
+            shutil.rmtree(cache, ignore_errors=True)
+
+    @property
+    def data_cache(self) -> Path | None:
+        return Path(self.data_ref.cache) if self.data_ref.cache else None
+
+    def _jobs(self) -> dict:
+        if self.resuming:
+            self._reopen()
+        else:
+            self.results = write_inputs(self.cfg, self.dataset, self.store, self.boards)
+            self.save()
+        done = set(self.results["progress"]["done"])
+        for job in plan(self.cfg, done):
+            self._run_job(job, done)
+        self._finish()
+        return self.results
+
+    def _run_job(self, job: Job, done: set[str]) -> None:
+        with self._stage(job.stage):
+            finished = HANDLERS[job.kind](self, job)
+        if finished and job.id not in done and job.kind != "timing":  # the timing summary is derived: redone
+            done.add(job.id)
+            self.results["progress"]["done"].append(job.id)
+        self.save()
+
+    def _reopen(self) -> None:
+        """Continue an unfinished run: check its inputs, forget what was cut short."""
+        self.store.check_inputs(self.results)
+        done = done_jobs(self.results, self.cfg.modes[0])
+        forget_unfinished(self.results, done, self.cfg.modes[0])
+        self.results["progress"] = {"done": sorted(done), "note": "ids of the finished jobs (ok, failed or "
+                                                                  "skipped): what --resume skips"}
+        self.results.pop("interrupted", None)
+        self.results["status"] = "running"
+        self.results.setdefault("resumed_at", []).append(results.now_iso())
+        self.save()
+
+    def _finish(self) -> None:
+        statuses = [t["status"] for t in self.results["trainings"]] + [a["status"] for a in self.results["artifacts"]]
+        if statuses and all(s == "ok" for s in statuses):
+            self.results["status"] = "complete"
+        elif any(s == "ok" for s in statuses):
+            self.results["status"] = "partial"
+        else:
+            self.results["status"] = "failed"
+        self.results["finished_at"] = results.now_iso()
+        self.results["wall_time_s"] = self._wall()
+        self.save(final=True)
+        # The final reports (plots) took time too: results.json gets the figure that includes them.
+        self.results["wall_time_s"] = self._wall()
+        self.store.save(self.results)
+
+    def _interrupted(self) -> None:
+        for entry in self.results.get("trainings", []):
+            if entry["status"] == "running":
+                entry.update(status="interrupted", error="interrupted before this training finished")
+        verified = {tuple(j.split(":")[1:]) for j in (self.results.get("progress") or {}).get("done", [])
+                    if j.startswith("verify:")}
+        for art in self.results.get("artifacts", []):
+            if art["status"] == "ok" and (art["framework"], art["format"], art["precision"]) not in verified:
+                art.update(status="interrupted", error="interrupted before this artifact was verified")
+        wall = self._wall()
+        self.results.update(status="partial", interrupted=True, finished_at=results.now_iso(),
+                            wall_time_s=wall, wall_time_before_resume_s=wall)
+        if self.results.get("schema_version"):
+            self.save()
+
+    def _wall(self) -> float:
+        return self.results.get("wall_time_before_resume_s", 0.0) + time.perf_counter() - self.t0
+
+    def save(self, final: bool = False) -> None:
+        # results.json first: it is the source of truth, and must not wait on a report.
+        self.store.save(self.results)
+        with self._stage("results and reports"):
+            from edgebench.report import write_reports
+
+            write_reports(self.results, self.dir, figures=final)
+
+    @contextmanager
+    def _stage(self, key: str):
+        """Adds the wall time of the block to results' wall_time_breakdown_s[key]."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.results and key:
+                spent = self.results.setdefault("wall_time_breakdown_s", {})
+                spent[key] = spent.get(key, 0.0) + time.perf_counter() - t0
+

@@ -1,0 +1,122 @@
+"""The run folder: its layout, results.json saved atomically, and reopening an unfinished run.
+
+Progress is explicit: results.json's `progress.done` lists the ids of the finished jobs (ok,
+failed or skipped alike), so a resumed run knows what is left without guessing from missing keys.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from edgebench import data, results
+from edgebench.errors import UserError
+from edgebench.pipeline.jobs import MICROCONTROLLER, VERIFY, artifact_id, train_id
+
+INPUTS = ("initial_weights.npz", "batch_order.npy", "calibration_indices.npy")
+
+
+def default_run_dir() -> Path:
+    return Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+class RunStore:
+    """Paths inside one run folder, and results.json."""
+
+    def __init__(self, folder: Path):
+        self.dir = Path(folder)
+        self.work = self.dir / ".work"
+        self.logs = self.dir / "logs"
+        self.latency = self.dir / "latency"
+        self.logits = self.dir / "logits"
+        self.inputs = self.dir / "inputs"
+
+    @classmethod
+    def create(cls, out: Path) -> "RunStore":
+        """A new run folder; never one that holds anything (a run or the user's files)."""
+        if out.exists():
+            if not out.is_dir():
+                raise UserError(f"--out {out}: exists and is a file; choose another folder")
+            if (out / results.RESULTS_FILE).exists():
+                raise UserError(f"--out {out}: already holds an edgebench run; choose a new folder")
+            if any(out.iterdir()):
+                raise UserError(f"--out {out}: exists, is not empty and is not an edgebench run; "
+                                "choose a new folder (nothing was written)")
+        out.mkdir(parents=True, exist_ok=True)
+        store = cls(out)
+        store._folders(exist_ok=False)
+        return store
+
+    @classmethod
+    def reopen(cls, folder: Path) -> "RunStore":
+        store = cls(folder)
+        store._folders(exist_ok=True)
+        return store
+
+    def _folders(self, exist_ok: bool) -> None:
+        for d in (self.work, self.logs, self.latency, self.logits):
+            d.mkdir(exist_ok=exist_ok)
+
+    def input_path(self, name: str) -> Path:
+        return self.inputs / name
+
+    def framework_dir(self, fw: str, mode: str, first_mode: str) -> Path:
+        """The first mode's model is the one exported, in the framework's own folder."""
+        return self.dir / fw if mode == first_mode else self.dir / fw / mode
+
+    def logits_path(self, key: tuple[str, str, str]) -> Path:
+        return self.logits / f"{'-'.join(key)}.npy"
+
+    def save(self, r: dict) -> None:
+        results.write_json_atomic(self.dir / results.RESULTS_FILE, r)
+
+    def check_inputs(self, r: dict) -> None:
+        """A resumed run trains from the same inputs it started with, or not at all."""
+        fair = r["fairness"]
+        for key, name in (("initial_weights", INPUTS[0]), ("batch_order", INPUTS[1])):
+            path = self.input_path(name)
+            if not path.exists() or data.sha256_file(path) != fair[key]["sha256"]:
+                raise UserError(f"--resume {self.dir}: {path} is missing or changed since the run started; "
+                                "start a new run")
+
+
+def done_jobs(r: dict, first_mode: str) -> set[str]:
+    """The finished jobs of a run: its own record, or, for a run written before jobs were
+    recorded, what its entries show (the previous version's markers)."""
+    if "progress" in r:
+        return set(r["progress"]["done"])
+    done: set[str] = set()
+    for t in r.get("trainings", []):
+        if t["status"] not in ("ok", "failed", "skipped"):
+            continue
+        done.add(train_id(t["framework"], t["mode"], 1))
+        done |= {train_id(t["framework"], t["mode"], x["repeat"]) for x in t.get("repeats", [])
+                 if x.get("status") in ("ok", "failed")}
+    for a in r.get("artifacts", []):
+        key = (a["framework"], a["format"], a["precision"])
+        if a["status"] != "ok" or "top1_agreement" in a:
+            done.add(f"{VERIFY}:{artifact_id(key)}")
+        m = a.get("microcontroller") or {}
+        if "status" in m:
+            done.add(f"{MICROCONTROLLER}:{m.get('runtime', 'tflm')}:{artifact_id(key)}")
+    if (r.get("twin") or {}).get("status") == "ok":
+        done.add("twin")
+    if "speed_limit" in r:
+        done.add("speed_limit")
+    return done
+
+
+def forget_unfinished(r: dict, done: set[str], first_mode: str) -> None:
+    """Drop what an interrupted run left half-done, so its jobs run again from the start."""
+    r["trainings"] = [t for t in r["trainings"] if train_id(t["framework"], t["mode"], 1) in done]
+    kept = {(t["framework"], t["mode"]) for t in r["trainings"]}
+    r["artifacts"] = [a for a in r["artifacts"] if (a["framework"], first_mode) in kept]
+    for t in r["trainings"]:
+        t["repeats"] = [x for x in t.get("repeats", []) if train_id(t["framework"], t["mode"], x["repeat"]) in done]
+    for a in r["artifacts"]:
+        key = artifact_id((a["framework"], a["format"], a["precision"]))
+        if a["status"] == "interrupted":
+            a.update(status="ok", error=None)
+        m = a.get("microcontroller")
+        if m is not None and f"{MICROCONTROLLER}:{m.get('runtime', 'tflm')}:{key}" not in done:
+            del a["microcontroller"]
