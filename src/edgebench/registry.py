@@ -37,7 +37,7 @@ class Plugin:
 
     @property
     def install_hint(self) -> str:
-        return f"pip install 'edgebench[{self.extra}]'"
+        return f"pip install 'edgebench[{self.extra}]'" if self.extra else "pip install edgebench"
 
     def missing_module(self) -> str | None:
         for mod in self.modules:

@@ -26,13 +26,13 @@ def now_iso() -> str:
 def write_json_atomic(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=False, default=_jsonable)
+        json.dump(data, f, indent=2, sort_keys=False, default=jsonable)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
-def _jsonable(obj):
+def jsonable(obj):
     if hasattr(obj, "tolist"):
         return obj.tolist()
     if isinstance(obj, Path):

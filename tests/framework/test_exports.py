@@ -8,7 +8,7 @@ from edgebench.config import ModelSpec
 from edgebench.exporters import ExportContext
 from edgebench.measure.parity import compare, tolerance_for
 from edgebench.model import initial_weights
-from edgebench.runtimes import REGISTRY as RUNTIMES
+from edgebench import registry
 from tests.conftest import have, needs_tf, needs_torch
 
 pytestmark = pytest.mark.framework
@@ -33,12 +33,13 @@ def _check_all_targets(adapter, tmp_path, expected):
     ref = adapter.predict(model, x)
     ctx = ExportContext(spec=SPEC, calibration=_inputs(100, seed=2))
     seen = []
-    for target in adapter.export_targets():
+    targets = registry.exporters_for(adapter.name)
+    for target in targets:
         path = tmp_path / target.filename
-        target.export(model, path, ctx)
+        target.load()(model, path, ctx)
         ctx.produced[(target.format, target.precision)] = path
         seen.append((target.format, target.precision))
-        session = RUNTIMES[target.runtime].load()(path, threads=1)
+        session = registry.runtimes()[target.runtime].load()(path, threads=1)
         got = session.predict(x)
         assert got.shape == ref.shape and got.dtype == np.float32
         res = compare(ref, got, ref.argmax(axis=1), target.precision)
@@ -69,7 +70,7 @@ def _check_all_targets(adapter, tmp_path, expected):
         session.close()
     assert seen == expected
     sizes = {k: (tmp_path / t.filename).stat().st_size for k, t in
-             zip(seen, adapter.export_targets())}
+             zip(seen, targets)}
     for (fmt, prec), size in sizes.items():
         if prec.startswith("int8"):
             assert size < sizes[(fmt, "float32")], (fmt, prec)

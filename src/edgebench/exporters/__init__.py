@@ -28,46 +28,62 @@ class ExportContext:
         return path
 
 
-def _exporters() -> None:
-    from edgebench.registry import Exporter, register
 
-    tf, onnx_keras, torch_onnx, ort_q = ("tensorflow",), ("tensorflow", "tf2onnx"), ("torch", "onnxscript"), ("onnx", "onnxruntime")
-    litert_torch, et, jax2tf = ("torch", "litert_torch"), ("torch", "executorch"), ("jax", "tensorflow")
-    rows = [
-        # source, format, precision, runtime, file, function, modules, extra, converter, needs
-        ("tensorflow", "tflite", "float32", "litert", "model.tflite", "tflite:from_keras", tf, "tf", "TFLite converter", None),
-        ("tensorflow", "tflite", "float16", "litert", "model_float16.tflite", "tflite:from_keras_float16", tf, "tf",
-         "TFLite converter", None),
-        ("tensorflow", "tflite", "int8-dynamic", "litert", "model_int8_dynamic.tflite", "tflite:from_keras_dynamic_int8",
-         tf, "tf", "TFLite converter", None),
-        ("tensorflow", "tflite", "int8", "litert", "model_int8.tflite", "tflite:from_keras_int8", tf, "tf",
-         "TFLite converter", None),
-        ("tensorflow", "onnx", "float32", "onnxruntime", "model.onnx", "onnx:from_keras", onnx_keras, "onnx", "tf2onnx", None),
-        ("tensorflow", "onnx", "int8-static", "onnxruntime", "model_int8_static.onnx", "onnx:quantize_static", ort_q,
-         "onnx", "onnxruntime.quantization", ("onnx", "float32")),
-        ("tensorflow", "onnx", "int8-dynamic", "onnxruntime", "model_int8_dynamic.onnx", "onnx:quantize_dynamic", ort_q,
-         "onnx", "onnxruntime.quantization", ("onnx", "float32")),
-        ("pytorch", "onnx", "float32", "onnxruntime", "model.onnx", "onnx:from_torch", torch_onnx, "torch",
-         "torch.onnx (dynamo)", None),
-        ("pytorch", "onnx", "int8-static", "onnxruntime", "model_int8_static.onnx", "onnx:quantize_static", ort_q,
-         "torch", "onnxruntime.quantization", ("onnx", "float32")),
-        ("pytorch", "onnx", "int8-dynamic", "onnxruntime", "model_int8_dynamic.onnx", "onnx:quantize_dynamic", ort_q,
-         "torch", "onnxruntime.quantization", ("onnx", "float32")),
-        ("pytorch", "tflite", "float32", "litert", "model.tflite", "tflite:from_torch", litert_torch, "litert",
-         "litert-torch", None),
-        ("pytorch", "tflite", "int8", "litert", "model_int8.tflite", "tflite:from_torch_int8", litert_torch, "litert",
-         "litert-torch", None),
-        ("pytorch", "executorch", "float32", "executorch", "model.pte", "executorch:from_torch", et, "executorch",
-         "ExecuTorch exporter", None),
-        ("jax", "tflite", "float32", "litert", "model.tflite", "tflite:from_jax", jax2tf, "jax",
-         "jax2tf", None),
-        ("jax", "tflite", "int8", "litert", "model_int8.tflite", "tflite:from_jax_int8", jax2tf, "jax",
-         "jax2tf", None),
-    ]
-    for source, fmt, prec, runtime, filename, fn, modules, extra, converter, needs in rows:
-        register(Exporter(f"{source}:{fmt}:{prec}", f"edgebench.exporters.{fn}", modules, extra, role=f"{source} -> .{fmt}",
-                          source=source, format=fmt, precision=prec, runtime=runtime, filename=filename,
-                          converter=converter, needs=needs, calibrated=prec in ("int8", "int8-static")))
+# Each converter: the modules it needs and the pip extra that installs them.
+CONVERTERS = {
+    "TFLite converter": (("tensorflow",), "tf"),
+    "tf2onnx": (("tensorflow", "tf2onnx"), "onnx"),
+    "onnxruntime.quantization": (("onnx", "onnxruntime"), "onnx"),
+    "torch.onnx (dynamo)": (("torch", "onnxscript"), "torch"),
+    "litert-torch": (("torch", "litert_torch"), "litert"),
+    "ExecuTorch exporter": (("torch", "executorch"), "executorch"),
+    "jax2tf": (("jax", "tensorflow"), "jax"),
+    "numpy.savez": (("numpy",), ""),
+}
+# Each format: the runtime that runs it and its file suffix.
+FORMATS = {"tflite": ("litert", ".tflite"), "onnx": ("onnxruntime", ".onnx"), "executorch": ("executorch", ".pte"),
+           "npz": ("npz", ".npz")}
+# What each framework can export: (source, format, precision, "module:function", converter). A
+# quantized copy of another export names it in needs (onnxruntime.quantization reads the .onnx).
+TABLE = (
+    ("tensorflow", "tflite", "float32", "tflite:from_keras", "TFLite converter"),
+    ("tensorflow", "tflite", "float16", "tflite:from_keras_float16", "TFLite converter"),
+    ("tensorflow", "tflite", "int8-dynamic", "tflite:from_keras_dynamic_int8", "TFLite converter"),
+    ("tensorflow", "tflite", "int8", "tflite:from_keras_int8", "TFLite converter"),
+    ("tensorflow", "onnx", "float32", "onnx:from_keras", "tf2onnx"),
+    ("tensorflow", "onnx", "int8-static", "onnx:quantize_static", "onnxruntime.quantization", ("onnx", "float32")),
+    ("tensorflow", "onnx", "int8-dynamic", "onnx:quantize_dynamic", "onnxruntime.quantization", ("onnx", "float32")),
+    ("pytorch", "onnx", "float32", "onnx:from_torch", "torch.onnx (dynamo)"),
+    ("pytorch", "onnx", "int8-static", "onnx:quantize_static", "onnxruntime.quantization", ("onnx", "float32")),
+    ("pytorch", "onnx", "int8-dynamic", "onnx:quantize_dynamic", "onnxruntime.quantization", ("onnx", "float32")),
+    ("pytorch", "tflite", "float32", "tflite:from_torch", "litert-torch"),
+    ("pytorch", "tflite", "int8", "tflite:from_torch_int8", "litert-torch"),
+    ("pytorch", "executorch", "float32", "executorch:from_torch", "ExecuTorch exporter"),
+    ("jax", "tflite", "float32", "tflite:from_jax", "jax2tf"),
+    ("jax", "tflite", "int8", "tflite:from_jax_int8", "jax2tf"),
+    ("numpy", "npz", "float32", "npz:from_numpy", "numpy.savez"),
+    ("numpy", "npz", "float16", "npz:from_numpy_float16", "numpy.savez"),
+)
 
 
-_exporters()
+def exporter(source: str, fmt: str, precision: str, function: str, converter: str, needs=None):
+    """A registry entry from one row: runtime and file name follow from the format and precision."""
+    from edgebench.registry import Exporter
+
+    modules, extra = CONVERTERS[converter]
+    runtime, suffix = FORMATS[fmt]
+    filename = "model" + ("" if precision == "float32" else "_" + precision.replace("-", "_")) + suffix
+    return Exporter(f"{source}:{fmt}:{precision}", f"edgebench.exporters.{function}", modules, extra,
+                    role=f"{source} -> {suffix}", source=source, format=fmt, precision=precision, runtime=runtime,
+                    filename=filename, converter=converter, needs=needs,
+                    calibrated=precision in ("int8", "int8-static"))
+
+
+def _register() -> None:
+    from edgebench.registry import register
+
+    for row in TABLE:
+        register(exporter(*row))
+
+
+_register()

@@ -11,3 +11,6 @@ register(Framework("pytorch", "edgebench.frameworks.pytorch:PyTorchAdapter", ("t
                    title="PyTorch", colour="#ee4c2c", role="trains the network (a plain training loop)"))
 register(Framework("jax", "edgebench.frameworks.jax:JaxAdapter", ("jax", "flax", "optax"), "jax",
                    title="JAX", colour="#5e97f6", role="trains the network (Flax + Optax, jax.jit)"))
+register(Framework("numpy", "edgebench.frameworks.numpy_ref:NumpyAdapter", ("numpy",), "",
+                   title="NumPy (reference)", colour="#4d4d4d", default=False,
+                   role="reference: the same MLP, SGD and Adam in plain NumPy (tests, twin checks)"))

@@ -24,7 +24,7 @@ def summarize_ns(samples_ns) -> dict:
 
 
 def mean_ci(values, confidence: float = 0.95) -> dict:
-    """Mean, sample std and the Student-t confidence interval of the mean."""
+    """Mean, sample std and the Student-t confidence interval of the mean (scipy.stats)."""
     from scipy import stats
 
     x = np.asarray(values, dtype=np.float64)
@@ -33,15 +33,17 @@ def mean_ci(values, confidence: float = 0.95) -> dict:
            "max": float(x.max()) if n else None, "values": x.tolist()}
     if n >= 2:
         std = float(x.std(ddof=1))
-        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * std / np.sqrt(n))
-        out.update(std=std, ci_low=out["mean"] - half, ci_high=out["mean"] + half, confidence=confidence)
+        low, high = (stats.t.interval(confidence, n - 1, loc=out["mean"], scale=stats.sem(x)) if std > 0
+                     else (out["mean"], out["mean"]))
+        out.update(std=std, ci_low=float(low), ci_high=float(high), confidence=confidence)
     else:
         out.update(std=None, ci_low=None, ci_high=None, confidence=confidence)
     return out
 
 
 def diff_ci(a, b, confidence: float = 0.95) -> dict:
-    """Difference of means a - b with Welch's t interval (unequal variances) and its p-value."""
+    """Difference of means a - b with Welch's t interval (unequal variances) and its p-value
+    (scipy.stats.ttest_ind with equal_var=False)."""
     from scipy import stats
 
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -49,13 +51,11 @@ def diff_ci(a, b, confidence: float = 0.95) -> dict:
     if len(a) < 2 or len(b) < 2:
         return {"diff": diff, "ci_low": None, "ci_high": None, "p_value": None, "significant": None,
                 "confidence": confidence}
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    se = float(np.sqrt(va + vb))
-    if se == 0.0:
+    if a.var(ddof=1) + b.var(ddof=1) == 0.0:  # no spread at all: the t statistic is undefined
         return {"diff": diff, "ci_low": diff, "ci_high": diff, "p_value": 0.0 if diff else 1.0,
                 "significant": diff != 0.0, "confidence": confidence}
-    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, dof) * se)
-    p = float(2 * stats.t.sf(abs(diff) / se, dof))
-    return {"diff": diff, "ci_low": diff - half, "ci_high": diff + half, "p_value": p,
-            "significant": bool(diff - half > 0 or diff + half < 0), "confidence": confidence, "dof": float(dof)}
+    t = stats.ttest_ind(a, b, equal_var=False)
+    ci = t.confidence_interval(confidence)
+    low, high = float(ci.low), float(ci.high)
+    return {"diff": diff, "ci_low": low, "ci_high": high, "p_value": float(t.pvalue),
+            "significant": bool(low > 0 or high < 0), "confidence": confidence, "dof": float(t.df)}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Literal, Union
 
 # Job kinds, in the order a run meets them.
@@ -77,15 +76,21 @@ class TrainTask:
 
 
 @dataclass(frozen=True)
-class VerifyTask:
+class _ArtifactTask:
+    """What every task on an exported artifact has: the file, the runtime, the test data."""
+
     name: str
     file: str
     runtime: str
-    precision: str
     data: DataRef
+    bench: Bench
+
+
+@dataclass(frozen=True)
+class VerifyTask(_ArtifactTask):
+    precision: str
     threads: int
     raw_dir: str
-    bench: Bench
     source_logits: str
     logits_path: str
     result_path: str = ""
@@ -93,16 +98,11 @@ class VerifyTask:
 
 
 @dataclass(frozen=True)
-class MicrocontrollerTask:
-    name: str
-    runtime: str
-    file: str
+class MicrocontrollerTask(_ArtifactTask):
     run_dir: str
-    data: DataRef
     reference_logits: str
     c_dir: str
     boards: tuple[dict, ...]
-    bench: Bench
     result_path: str = ""
     kind: Literal["microcontroller"] = "microcontroller"
 
@@ -139,16 +139,11 @@ def task_from_json(text: str) -> Task:
 
 
 def outcome_to_json(outcome: Outcome) -> str:
-    return json.dumps(asdict(outcome), indent=1, default=_jsonable)
+    from edgebench.results import jsonable
+
+    return json.dumps(asdict(outcome), indent=1, default=jsonable)
 
 
 def outcome_from_json(text: str) -> Outcome:
     return _adapter(Outcome).validate_json(text)
 
-
-def _jsonable(obj):
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serializable: {type(obj).__name__}")

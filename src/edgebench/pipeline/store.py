@@ -94,7 +94,7 @@ def done_jobs(r: dict, first_mode: str) -> set[str]:
                  if x.get("status") in ("ok", "failed")}
     for a in r.get("artifacts", []):
         key = (a["framework"], a["format"], a["precision"])
-        if a["status"] != "ok" or "top1_agreement" in a:
+        if a["status"] not in ("ok", "interrupted") or "top1_agreement" in a:
             done.add(f"{VERIFY}:{artifact_id(key)}")
         m = a.get("microcontroller") or {}
         if "status" in m:

@@ -14,3 +14,5 @@ register(Runtime("tflm", "edgebench.runtimes.tflm:TFLMSession", ("tflite_micro",
                  title="TFLite Micro", role="runs .tflite on TFLite Micro", distribution="tflite-micro",
                  formats=("tflite",), capabilities=frozenset({MICROCONTROLLER}),
                  check="edgebench.runtimes.tflm:microcontroller_check", reference_runtime="litert"))
+register(Runtime("npz", "edgebench.runtimes.npz:NpzSession", ("numpy",), "", title="NumPy (reference)",
+                 role="runs .npz (the NumPy reference's weights)", formats=("npz",)))
