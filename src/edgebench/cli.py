@@ -1,4 +1,5 @@
-"""The command line: a thin typer layer that builds a RunConfig and calls the library."""
+"""The command line: a thin typer layer over the library. `run`'s options are generated from
+options.OPTIONS, whose defaults are RunConfig's."""
 
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edgebench.config import (ModelSpec, OptimizerSpec, RunConfig, parse_formats, parse_frameworks,
-                              parse_hidden, parse_mode)
+from edgebench.config import RunConfig
 from edgebench.errors import ConfigError, UserError
 from edgebench.report.escape import rich_text as esc
 
@@ -65,86 +65,12 @@ class ProgressView:
             p.console.print(f"[yellow]{label} skipped:[/yellow] {esc(ev['reason'])}")
 
 
-def _artifact_status(a: dict) -> str:
-    if a["status"] != "ok":
-        error = str(a.get("error"))
-        return f"[red]{esc(a['status'])}[/red]: {esc(error if len(error) <= 200 else error[:200] + '…')}"
-    if a.get("within_tolerance") is False:
-        return "[red]out of tol.[/red]"
-    return "[green]ok[/green]"
-
-
 def print_summary(r: dict, run_dir: Path) -> None:
-    from edgebench.report.markdown import (artifact_label, comparison_sentences, highlights, table1_rows,
-                                           title)
+    """Table 1, the comparisons, the deployment matrix and the highlights, from the report's view-model."""
+    from edgebench.report import terminal
+    from edgebench.report.view import build
 
-    t = Table(title="Table 1: training")
-    for col in ("Framework", "Training Time (s)", "95% CI", "Test Accuracy"):
-        t.add_column(col, justify="left" if col == "Framework" else "right")
-    for row in table1_rows(r):
-        t.add_row(*map(esc, row))
-    console.print(t)
-    for sentence in comparison_sentences(r):
-        console.print(esc(sentence), soft_wrap=True)
-    arts = r.get("artifacts", [])
-    if arts:
-        a_t = Table(title="Deployment matrix (each artifact verified on its runtime)",
-                    box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
-        for col in ("Source", "Artifact", "KB", "Acc", "Agree", "p50 us", "Status"):
-            left = col in ("Source", "Artifact", "Status")
-            a_t.add_column(col, justify="left" if left else "right", no_wrap=col != "Status")
-        for a in arts:
-            ok = a["status"] == "ok" and "top1_agreement" in a
-            a_t.add_row(
-                esc(title(a["framework"])), esc(f"{a['format']} {a['precision']}"),
-                f"{a['size_bytes'] / 1000:.1f}" if a.get("size_bytes") else "-",
-                f"{a['test_accuracy']:.4f}" if ok else "-",
-                f"{a['top1_agreement'] * 100:.2f}%" if ok else "-",
-                f"{a['latency_ms']['p50'] * 1000:.1f}" if ok and a.get("latency_ms") else "-",
-                _artifact_status(a),
-            )
-        console.print(a_t)
-    h = highlights(r)
-    if h:
-        console.print(f"Smallest within tolerance: {esc(artifact_label(h['smallest']))} "
-                      f"({h['smallest']['size_bytes'] / 1000:.1f} KB); most accurate: "
-                      f"{esc(artifact_label(h['most_accurate']))} ({h['most_accurate']['test_accuracy']:.4f})"
-                      + (f"; fastest: {esc(artifact_label(h['fastest']))} "
-                         f"({h['fastest']['latency_ms']['p50'] * 1000:.1f} us)" if "fastest" in h else ""),
-                      soft_wrap=True)
-    mcu = [a for a in arts if (a.get("microcontroller") or {}).get("status") == "ok"]
-    if mcu:
-        best = min(mcu, key=lambda a: (a["microcontroller"]["arena_bytes"], a["size_bytes"]))
-        m = best["microcontroller"]
-        fits = [f["board"] for f in m["fit"] if f["fits"]]
-        console.print(f"TFLite Micro: {esc(artifact_label(best))} runs in a {m['arena_bytes']:,}-byte arena with "
-                      f"{m['flash_bytes'] / 1000:.1f} KB of flash (accuracy {m['test_accuracy']:.4f}); "
-                      f"fits {len(fits)}/{len(m['fit'])} boards", soft_wrap=True)
-    console.print(f"Run status: [bold]{esc(r['status'])}[/bold]; wall time {r.get('wall_time_s', 0):.1f} s")
-    console.print(esc(f"Results: {run_dir / 'results.json'}\nReport:  {run_dir / 'report.md'}"
-                      + (f"\n         {run_dir / 'report.html'}" if (run_dir / "report.html").exists() else "")))
-
-
-# Which CLI parameter sets each RunConfig field a preset may change.
-_PRESET_PARAMS = {"frameworks": "frameworks", "formats": "formats", "repeats": "repeats",
-                  "microcontroller": "no_mcu", "limit_train": "limit_train", "limit_test": "limit_test",
-                  "epochs": "epochs", "latency_min_time_s": "latency_min_time"}
-# Parameters a --config file may not set.
-_NOT_IN_CONFIG = {"ctx", "config", "json_output", "resume"}
-
-
-def apply_preset(cfg: RunConfig, preset: str, given: set[str]) -> RunConfig:
-    """Preset values for every field whose parameter was not given (on the command line or in
-    the config file)."""
-    import dataclasses
-
-    from edgebench.config import PRESETS
-
-    name = preset.strip().lower()
-    if name not in PRESETS:
-        raise ConfigError(f"unknown --preset '{preset}'; valid choices: {', '.join(PRESETS)}")
-    changes = {f: v for f, v in PRESETS[name].items() if _PRESET_PARAMS[f] not in given}
-    return dataclasses.replace(cfg, preset=name, **changes)
+    terminal.print_summary(console, build(r), run_dir)
 
 
 def resume_config(run_dir: Path, given: set[str]) -> tuple[RunConfig, dict]:
@@ -166,127 +92,21 @@ def resume_config(run_dir: Path, given: set[str]) -> tuple[RunConfig, dict]:
     return cfg, r
 
 
-def load_config_file(path: Path, params: dict) -> dict:
-    """A TOML file whose keys are `edgebench run` options (dashes or underscores)."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"--config {path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"--config {path}: cannot read ({e})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"--config {path}: not valid TOML ({e})") from None
-    valid = sorted(k for k in params if k not in _NOT_IN_CONFIG)
-    # Types of the options whose default is None.
-    types = {"threads": int, "limit_train": int, "limit_test": int, "formats": str, "out": str, "preset": str,
-             "board": list}
-    out, unknown = {}, []
-    for key, value in data.items():
-        name = key.replace("-", "_")
-        if name not in valid:
-            unknown.append(key)
-            continue
-        want = types.get(name) or type(params[name])
-        if isinstance(value, list) and name in ("frameworks", "formats", "hidden"):
-            if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
-                raise ConfigError(f"--config {path}: '{key}' must be a list of names or numbers, got {value!r}")
-            value = ",".join(str(v) for v in value)
-        if name == "board" and isinstance(value, str):
-            value = [value]
-        if want is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        ok = isinstance(value, want) and not (want is not bool and isinstance(value, bool))
-        if ok and want is list:
-            ok = all(isinstance(v, str) for v in value)
-        if not ok:
-            raise ConfigError(f"--config {path}: '{key}' must be {want.__name__}, got {value!r}")
-        out[name] = Path(value) if name == "out" else value
-    if unknown:
-        raise ConfigError(f"--config {path}: unknown key(s) {', '.join(unknown)}; valid keys: "
-                          + ", ".join(k.replace("_", "-") for k in valid))
-    return out
-
-
-@app.command()
-def run(
-    ctx: typer.Context,
-    config: Optional[Path] = typer.Option(None, help="TOML file of run options (keys as the flags below); "
-                                                     "flags given on the command line override it."),
-    resume: Optional[Path] = typer.Option(None, help="Continue an interrupted run in this folder with its own "
-                                                     "configuration; finished work is not redone."),
-    json_output: bool = typer.Option(False, "--json", help="Print results.json to stdout at the end (progress "
-                                                           "goes to stderr), for scripts."),
-    preset: Optional[str] = typer.Option(None, help="lab (the published lab: TF + PyTorch, one float export "
-                                                    "each), quick (a small slice, seconds), full (everything); "
-                                                    "flags given explicitly override it."),
-    frameworks: str = typer.Option("tensorflow,pytorch,jax", help="Comma list: tensorflow, pytorch, jax."),
-    epochs: int = typer.Option(5, help="Training epochs."),
-    batch_size: int = typer.Option(64, help="Mini-batch size."),
-    hidden: str = typer.Option("64", help="Hidden layer sizes, comma list (e.g. 128,64)."),
-    lr: float = typer.Option(1e-3, help="Learning rate."),
-    optimizer: str = typer.Option("adam", help="adam or sgd."),
-    adam_epsilon: float = typer.Option(1e-8, help="Adam epsilon, set in every framework."),
-    adam_epsilon_placement: str = typer.Option(
-        "aligned", help="aligned: every framework uses Keras' epsilon placement; native: each its own."),
-    formats: Optional[str] = typer.Option(None, help="Export formats, comma list (tflite, onnx, executorch), "
-                                                     "or none [default: all]."),
-    bench_threads: int = typer.Option(1, help="Inference threads when timing artifacts (1 = one embedded core)."),
-    calibration_samples: int = typer.Option(500, help="Training images that calibrate static int8 exports."),
-    board: Optional[list[str]] = typer.Option(None, help="Extra microcontroller budget name:flash_kb:ram_kb "
-                                                          "(repeatable)."),
-    mode: str = typer.Option("eager", help="eager (what a typical user writes), compiled (each framework's "
-                                           "fast path: XLA, torch.compile, lax.scan) or both."),
-    repeats: int = typer.Option(3, help="Trainings per framework, each in a fresh process, interleaved; "
-                                        "times are reported as mean with a 95% confidence interval."),
-    twin: bool = typer.Option(False, "--twin", help="Also report how far the frameworks' weights and logits "
-                                                   "drift apart after 1, 10, 100 steps and at the end."),
-    no_mcu: bool = typer.Option(False, "--no-mcu", help="Skip TFLite Micro, C arrays and board fit."),
-    latency_min_time: float = typer.Option(1.0, help="Seconds of timed batch-1 calls per artifact (and >= 200 calls)."),
-    seed: int = typer.Option(0, help="Seed for the initial weights and the batch order."),
-    threads: Optional[int] = typer.Option(None, help="Threads per framework [default: all cores]."),
-    dataset: str = typer.Option("mnist", help="mnist, fashion-mnist, or a folder of IDX files."),
-    limit_train: Optional[int] = typer.Option(None, help="Use only the first N training images."),
-    limit_test: Optional[int] = typer.Option(None, help="Use only the first N test images."),
-    out: Optional[Path] = typer.Option(None, help="Run folder [default: runs/<timestamp>]."),
-) -> None:
+def _run(ctx: typer.Context, config: Optional[Path], resume: Optional[Path], json_output: bool,
+         preset: Optional[str], **values) -> None:
     """Train, export, verify and report."""
-    o = {k: v for k, v in locals().items() if k != "ctx"}  # first: every parameter, nothing else
+    from edgebench.options import apply_preset, load_file, to_config
     from edgebench.pipeline import Run
 
-    given = {k for k in o if (src := ctx.get_parameter_source(k)) is not None and src.name != "DEFAULT"}
+    given = {p.name for p in ctx.command.params
+             if (src := ctx.get_parameter_source(p.name)) is not None and src.name != "DEFAULT"}
     if config is not None:
-        from_file = load_config_file(config, o)
-        o.update({k: v for k, v in from_file.items() if k not in given})  # the command line wins
+        from_file = load_file(config)
+        values.update({k: v for k, v in from_file.items() if k not in given})  # the command line wins
         given |= set(from_file)
-    cfg = RunConfig(
-        frameworks=parse_frameworks(o["frameworks"]),
-        dataset=o["dataset"],
-        model=ModelSpec(hidden=parse_hidden(o["hidden"])),
-        optimizer=OptimizerSpec(name=o["optimizer"].lower(), learning_rate=o["lr"], epsilon=o["adam_epsilon"],
-                                epsilon_placement=o["adam_epsilon_placement"].lower()),
-        formats=parse_formats(o["formats"]),
-        bench_threads=o["bench_threads"],
-        calibration_samples=o["calibration_samples"],
-        latency_min_time_s=o["latency_min_time"],
-        boards=tuple(o["board"] or ()),
-        microcontroller=not o["no_mcu"],
-        twin=o["twin"],
-        repeats=o["repeats"],
-        modes=parse_mode(o["mode"]),
-        epochs=o["epochs"],
-        batch_size=o["batch_size"],
-        seed=o["seed"],
-        threads=o["threads"] if o["threads"] is not None else (os.cpu_count() or 1),
-        limit_train=o["limit_train"],
-        limit_test=o["limit_test"],
-        out=o["out"],
-    )
-    if o["preset"] is not None:
-        cfg = apply_preset(cfg, o["preset"], given)
+    cfg = to_config(values)
+    if preset is not None:
+        cfg = apply_preset(cfg, preset, given)
     previous = None
     if resume is not None:
         cfg, previous = resume_config(resume, given)
@@ -317,6 +137,45 @@ def run(
         print_summary(r, job.dir)
     if r["status"] == "failed":
         raise typer.Exit(1)
+
+
+def _run_command():
+    """`edgebench run` with one option per entry of options.OPTIONS (defaults from RunConfig),
+    plus the four that steer the command itself."""
+    import inspect
+
+    from edgebench.options import OPTIONS, defaults
+
+    own = [
+        ("config", Optional[Path], typer.Option(None, help="TOML file of run options (keys as the flags below); "
+                                                           "flags given on the command line override it.")),
+        ("resume", Optional[Path], typer.Option(None, help="Continue an interrupted run in this folder with its "
+                                                           "own configuration; finished work is not redone.")),
+        ("json_output", bool, typer.Option(False, "--json", help="Print results.json to stdout at the end "
+                                                                 "(progress goes to stderr), for scripts.")),
+        ("preset", Optional[str], typer.Option(None, help="lab (the published lab: TF + PyTorch, one float export "
+                                                          "each), quick (a small slice, seconds), full (everything); "
+                                                          "flags given explicitly override it.")),
+    ]
+    d = defaults()
+    params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
+    params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=t)
+               for name, t, default in own]
+    params += [inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, annotation=o.type,
+                                 default=typer.Option(d[o.name], *o.flags, help=o.help,
+                                                      show_default=o.shown_default or True)) for o in OPTIONS]
+
+    def run(ctx: typer.Context, **kwargs) -> None:
+        own_values = {name: kwargs.pop(name) for name, _, _ in own}
+        _run(ctx, **own_values, **kwargs)
+
+    run.__doc__ = _run.__doc__
+    run.__signature__ = inspect.Signature(params)
+    run.__annotations__ = {p.name: p.annotation for p in params}
+    return run
+
+
+run = app.command()(_run_command())
 
 
 @app.command()

@@ -164,6 +164,15 @@ def microcontroller_runtimes(fmt: str) -> list[Runtime]:
     return [r for r in runtimes().values() if MICROCONTROLLER in r.capabilities and fmt in r.formats]
 
 
+def distributions() -> list[str]:
+    """The distributions every plug-in needs (recorded with their versions in results.json)."""
+    names = ["edgebench", "numpy"]
+    for p in [*frameworks().values(), *exporters(), *runtimes().values()]:
+        for i, module in enumerate(p.modules):
+            names.append(p.distribution if i == 0 and p.distribution else module.replace("_", "-"))
+    return list(dict.fromkeys(names))
+
+
 def framework_title(name: str) -> str:
     fw = frameworks().get(name)
     return fw.display if fw else name

@@ -13,10 +13,6 @@ from pathlib import Path
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.json"
 
-# Distributions whose versions are recorded (read from metadata: nothing is imported).
-PACKAGES = ("edgebench", "numpy", "tensorflow-cpu", "tensorflow", "keras", "torch", "onnx", "onnxscript",
-            "onnxruntime", "ai-edge-litert", "tf2onnx", "litert-torch", "executorch", "tflite-micro",
-            "jax", "jaxlib", "flax", "optax")
 
 
 def now_iso() -> str:
@@ -106,7 +102,9 @@ def _memory_bytes() -> int | None:
 
 def environment() -> dict:
     versions = {}
-    for name in PACKAGES:
+    from edgebench import registry
+
+    for name in registry.distributions():  # read from metadata: nothing is imported
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

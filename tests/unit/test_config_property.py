@@ -6,11 +6,12 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgebench.cli import load_config_file
 from edgebench.errors import ConfigError
+from edgebench.options import defaults, load_file
 
-PARAMS = {"epochs": 5, "batch_size": 64, "lr": 1e-3, "frameworks": "tensorflow", "twin": False, "threads": None,
-          "formats": None, "board": None, "out": None, "dataset": "mnist", "hidden": "64"}
+PARAMS = {k: v for k, v in defaults().items()
+          if k in ("epochs", "batch_size", "lr", "frameworks", "twin", "threads", "formats", "board", "out",
+                   "dataset", "hidden")}
 KEYS = st.sampled_from(sorted(PARAMS) + ["batch-size", "epoch", "bogus", "limit train"])
 VALUES = st.one_of(st.integers(-5, 10**6), st.floats(allow_nan=False, allow_infinity=False), st.booleans(),
                    st.text(max_size=12), st.lists(st.text(max_size=6), max_size=3))
@@ -35,7 +36,7 @@ def test_config_loader_is_total(tmp_path_factory, doc):
     path = tmp_path_factory.mktemp("cfg") / "run.toml"
     path.write_text(_toml(doc))
     try:
-        out = load_config_file(path, PARAMS)
+        out = load_file(path)
     except ConfigError as e:
         assert str(path) in str(e) and "\n" not in str(e)
         return

@@ -12,6 +12,17 @@ from edgebench.errors import UserError
 from edgebench.pipeline import run as run_module
 
 
+@pytest.fixture(autouse=True)
+def quick_speed_limit(monkeypatch):
+    """The GEMM benchmarks time themselves for 1.5 s by default: a tenth of that tests the same code."""
+    import functools
+
+    from edgebench.measure import speed
+
+    monkeypatch.setattr(speed, "gemm_peak", functools.partial(speed.gemm_peak, n=256, min_time_s=0.05))
+    monkeypatch.setattr(speed, "step_gemm_time", functools.partial(speed.step_gemm_time, min_time_s=0.05))
+
+
 @pytest.fixture
 def no_frameworks(monkeypatch):
     for name, p in registry.frameworks().items():
@@ -200,3 +211,97 @@ def test_runs_written_before_progress_was_recorded_resume_from_their_markers():
     assert [(a["format"], a["precision"], a["status"]) for a in old["artifacts"]] == [
         ("tflite", "float32", "ok"), ("onnx", "float32", "ok"), ("tflite", "int8", "ok")]
     assert "microcontroller" not in old["artifacts"][2] and "microcontroller" in old["artifacts"][0]
+
+
+REFERENCE_PLUGIN = '''
+"""A second NumPy framework (to twin with the first) and a microcontroller runtime for .npz
+files, added through the registries alone."""
+from pathlib import Path
+
+import numpy as np
+
+from edgebench.registry import MICROCONTROLLER, Framework, Runtime, register
+
+register(Framework("numpy2", "edgebench.frameworks.numpy_ref:NumpyAdapter", ("numpy",), "", title="NumPy again",
+                   default=False))
+register(Runtime("refmicro", "edgebench.runtimes.npz:NpzSession", ("numpy",), "", title="Reference micro",
+                 formats=("npz",), capabilities=frozenset({MICROCONTROLLER}), check="edgebench_refmicro:check",
+                 reference_runtime="npz"))
+
+
+def check(task, ds):
+    from edgebench.exporters import c_array
+    from edgebench.measure import boards
+    from edgebench.pipeline.jobs import Outcome
+    from edgebench.runtimes.npz import NpzSession
+
+    session = NpzSession(Path(task.file))
+    logits = session.predict(ds.x_test)
+    ref = np.load(task.reference_logits)
+    widths = [session.layers[0][0].shape[0]] + [k.shape[1] for k, _ in session.layers]
+    arena = 4 * max(a + b for a, b in zip(widths, widths[1:]))  # two float32 activations alive at once
+    model = Path(task.file).read_bytes()
+    io = {"input": {"dtype": "float32", "shape": [1, widths[0]], "bytes": 4 * widths[0]},
+          "output": {"dtype": "float32", "shape": [1, widths[-1]], "bytes": 4 * widths[-1]}}
+    info = c_array.write(model, Path(task.c_dir), source_name=Path(task.file).name, arena_bytes=arena, io=io)
+    info.update(c_array.compile_check(Path(task.c_dir), model), dir=str(Path(task.c_dir).relative_to(task.run_dir)))
+    pred, rpred = logits.argmax(1), ref.argmax(1)
+    acc, racc = float(np.mean(pred == ds.y_test)), float(np.mean(rpred == ds.y_test))
+    return Outcome("ok", record={
+        "runtime_version": "0.1", "flash_bytes": len(model), "arena_bytes": arena, "arena_minus_one_fails": True,
+        "arena_reported_bytes": None, "io": io, "test_samples": len(ds.y_test), "test_accuracy": acc,
+        "litert_test_accuracy": racc, "accuracy_change_vs_litert": acc - racc,
+        "agreement_with_litert": float(np.mean(pred == rpred)),
+        "max_abs_diff_vs_litert": float(np.abs(logits - ref).max()), "c_array": info,
+        "fit": [boards.fit(boards.Board(**b), len(model), arena) for b in task.boards]})
+'''
+
+
+@pytest.fixture
+def reference_plugin(tmp_path, monkeypatch):
+    """The plug-in above, loaded here and (through PYTHONPATH and its entry point) in every child."""
+    import importlib
+    import sys
+
+    from tests.plugin_site import install
+
+    env = install(tmp_path / "site", "edgebench_refmicro", REFERENCE_PLUGIN)
+    monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
+    registry.load_all()  # the built-ins first, into the real registries
+    for name in ("FRAMEWORKS", "RUNTIMES", "EXPORTERS"):  # what the plug-in adds is undone after the test
+        monkeypatch.setattr(registry, name, dict(getattr(registry, name)))
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    sys.modules.pop("edgebench_refmicro", None)
+    importlib.import_module("edgebench_refmicro")
+    yield
+    sys.modules.pop("edgebench_refmicro", None)
+
+
+def test_twin_modes_and_a_second_microcontroller_runtime(tmp_path, reference_plugin):
+    """Two frameworks twinned (the reference against itself: bit for bit), both modes compared,
+    and a microcontroller runtime that a plug-in added, scheduled by its capability."""
+    cfg = _numpy_cfg(tmp_path / "run", frameworks=("numpy", "numpy2"), modes=("eager", "compiled"), twin=True,
+                     twin_steps=(1, 5), formats=("numpy:npz:float32",), boards=("kit:64:8",))
+    r = pipeline.Run(cfg).execute()
+    assert r["status"] == "complete", [(t["framework"], t["status"], t["error"]) for t in r["trainings"]]
+    assert r["twin"]["status"] == "ok"
+    (pair,) = r["twin"]["pairs"]
+    assert pair["pair"] == ["numpy", "numpy2"] and all(p["max_abs_weight_diff"] == 0.0 for p in pair["points"])
+    kinds = {(c["a"], c["a_mode"], c["b"], c["b_mode"]) for c in r["timing_comparisons"]}
+    assert ("numpy", "eager", "numpy", "compiled") in kinds and ("numpy", "eager", "numpy2", "eager") in kinds
+    (art,) = r["artifacts"]
+    m = art["microcontroller"]
+    assert m["runtime"] == "refmicro" and m["status"] == "ok" and m["agreement_with_litert"] == 1.0
+    assert m["c_array"]["compiles"] in (True, None) and [f["board"] for f in m["fit"]][-1] == "kit"
+    assert "microcontroller:refmicro:numpy:npz:float32" in r["progress"]["done"]
+    assert "Reference micro" in r["wall_time_breakdown_s"]
+    assert (tmp_path / "run" / "twin.md").exists() and (tmp_path / "run" / "numpy" / "mcu" / "model").is_dir()
+
+
+def test_a_failed_training_leaves_its_exports_unverified(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEBENCH_INJECT_FAULT", "train-numpy=raise")
+    r = pipeline.Run(_numpy_cfg(tmp_path / "run", repeats=2)).execute()
+    (t,) = r["trainings"]
+    assert r["status"] == "failed" and t["status"] == "failed"
+    assert t["error"] == "RuntimeError: fault injected into train-numpy" and t["exit_code"] == 1
+    assert r["artifacts"] == [] and r["progress"]["done"] == ["speed_limit", "train:numpy:eager:r1"]

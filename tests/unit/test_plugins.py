@@ -3,10 +3,10 @@ and its registry lines (here from outside the package, through an `edgebench.plu
 point), no other file edited. `edgebench doctor`, `edgebench run` and the report pick them up."""
 
 import json
-import os
 import subprocess
 import sys
-import textwrap
+
+from tests.plugin_site import install
 
 PLUGIN = '''
 """A packed-float format: every weight in one float32 vector, shapes in a small int header."""
@@ -75,25 +75,13 @@ register(Exporter("numpy:packed:float32", "edgebench_packed:export_packed", ("nu
 '''
 
 
-def _install_plugin(root):
-    """An importable module and a dist-info declaring its entry point, as `pip install` would."""
-    root.mkdir()
-    (root / "edgebench_packed.py").write_text(textwrap.dedent(PLUGIN))
-    info = root / "edgebench_packed-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: edgebench-packed\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[edgebench.plugins]\npacked = edgebench_packed\n")
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
-            "COLUMNS": "200"}
-
-
 def _edgebench(env, *args):
     return subprocess.run([sys.executable, "-m", "edgebench", *args], capture_output=True, text=True, env=env,
                           timeout=300)
 
 
 def test_a_plugin_exporter_and_runtime_reach_doctor_run_and_report(tmp_path):
-    env = _install_plugin(tmp_path / "site")
+    env = install(tmp_path / "site", "edgebench_packed", PLUGIN)
     p = _edgebench(env, "doctor")
     assert p.returncode == 0, p.stderr
     assert "packed writer" in p.stdout and "runs .packed" in p.stdout

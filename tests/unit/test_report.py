@@ -53,7 +53,7 @@ def test_render_without_results_yet():
 
 def test_speed_section_and_significance():
     from edgebench.measure.stats import diff_ci, mean_ci
-    from edgebench.report.markdown import comparison_sentences
+    from edgebench.report.view import build
 
     r = _results()
     r["config"]["repeats"] = 3
@@ -69,7 +69,7 @@ def test_speed_section_and_significance():
                        "efficiency": {"gflops": 6.1, "fraction_of_peak": 0.061, "overhead_per_step_us": 2000.0},
                        "peak_rss_bytes": 2**30, "test_accuracy": {"mean": 0.97, "min": 0.97, "max": 0.97, "identical": True}}
     r["timing_comparisons"] = [{"a": "tensorflow", "b": "pytorch", **diff_ci(times["tensorflow"], times["pytorch"])}]
-    (sentence,) = comparison_sentences(r)
+    (sentence,) = build(r).comparisons
     assert sentence.startswith("PyTorch is faster than TensorFlow by 6.40 s, 95% CI [")
     md = render(r)
     assert "## How fast, and how sure" in md and "| TensorFlow | 12.50 [" in md and "| 6.1 | 6.1% | 2000 | - | 1024 |" in md

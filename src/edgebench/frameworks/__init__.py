@@ -9,7 +9,7 @@ register(Framework("tensorflow", "edgebench.frameworks.tensorflow:TensorFlowAdap
                    distribution="tensorflow-cpu"))
 register(Framework("pytorch", "edgebench.frameworks.pytorch:PyTorchAdapter", ("torch",), "torch",
                    title="PyTorch", colour="#ee4c2c", role="trains the network (a plain training loop)"))
-register(Framework("jax", "edgebench.frameworks.jax:JaxAdapter", ("jax", "flax", "optax"), "jax",
+register(Framework("jax", "edgebench.frameworks.jax:JaxAdapter", ("jax", "jaxlib", "flax", "optax"), "jax",
                    title="JAX", colour="#5e97f6", role="trains the network (Flax + Optax, jax.jit)"))
 register(Framework("numpy", "edgebench.frameworks.numpy_ref:NumpyAdapter", ("numpy",), "",
                    title="NumPy (reference)", colour="#4d4d4d", default=False,

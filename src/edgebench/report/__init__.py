@@ -1,4 +1,8 @@
-"""Reports: pure functions of a results dict (plus the raw samples the run folder keeps)."""
+"""Reports: pure functions of a results dict (plus the raw samples the run folder keeps).
+
+view.py works out what they show, once; markdown.py (report.md, twin.md, compare.md), html.py
+(report.html), plots.py (the figures) and terminal.py (the CLI summary) render it, each escaping
+outside text for its own format (escape.py). The CSV files are data, written from the dict."""
 
 from __future__ import annotations
 
@@ -8,19 +12,21 @@ from pathlib import Path
 def write_reports(r: dict, run_dir: Path, figures: bool = True) -> dict[str, str]:
     """report.md, and with figures the PNGs in plots/ and the self-contained report.html."""
     from edgebench.report import markdown
+    from edgebench.report.view import build
 
+    v = build(r)
     plots = {}
     if figures:
         from edgebench.report import html, plots as plot_mod
 
-        plots = plot_mod.draw_all(r, run_dir)
+        plots = plot_mod.draw_all(v, run_dir)
     write_csv(r, run_dir)
-    text = markdown.render(r, plots)
+    text = markdown.render(v, plots)
     (run_dir / "report.md").write_text(text)
     if figures:
-        (run_dir / "report.html").write_text(html.render(r, text, run_dir))
+        (run_dir / "report.html").write_text(html.render(v, text, run_dir))
     if r.get("twin"):
-        (run_dir / "twin.md").write_text(markdown.twin_page(r))
+        (run_dir / "twin.md").write_text(markdown.twin_page(v))
     return plots
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from edgebench.measure.stats import diff_ci
-from edgebench.report.escape import escape_tree
-from edgebench.report.markdown import _table, run_label
+from edgebench.report.markdown import render_template
+from edgebench.report.view import DASH, fmt, join, own, run_label
 
 
 def _times(t: dict) -> list[float]:
@@ -47,35 +47,30 @@ def compare(a: dict, b: dict, dir_a: Path, dir_b: Path) -> dict:
             "only_in_a": sorted(map(list, set(aa) - set(ab))), "only_in_b": sorted(map(list, set(ab) - set(aa)))}
 
 
+def _change(d: dict):
+    if d.get("ci_low") is None:
+        return own("n/a (one run on a side)")
+    if d["significant"]:
+        return fmt("{}, 95% CI [{:+.2f}, {:+.2f}] s, p = {:.2g}", own("slower" if d["diff"] > 0 else "faster"),
+                   d["ci_low"], d["ci_high"], d["p_value"])
+    return fmt("no significant change (p = {:.2g})", d["p_value"])
+
+
 def render(c: dict, a: dict) -> str:
-    """compare.md; names and paths are escaped here, once."""
-    c, a = escape_tree(c), escape_tree(a)
-    out = ["# edgebench compare", "", f"A: {c['a']}  ", f"B: {c['b']}", "", "## Training", ""]
-    rows = []
-    for t in c["trainings"]:
-        d = t["change"]
-        if d.get("ci_low") is None:
-            sig = "n/a (one run on a side)"
-        else:
-            sig = (f"{'slower' if d['diff'] > 0 else 'faster'}, 95% CI [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}] s, "
-                   f"p = {d['p_value']:.2g}" if d["significant"] else f"no significant change (p = {d['p_value']:.2g})")
-        rows.append([run_label({"framework": t["framework"], "mode": t["mode"]}, a), f"{t['a_time_s']:.2f} (n={t['n_a']})",
-                     f"{t['b_time_s']:.2f} (n={t['n_b']})", f"{t['ratio']:.3f}", sig, f"{t['a_accuracy']:.4f}",
-                     f"{t['b_accuracy']:.4f}"])
-    out.append(_table(["Framework", "A time (s)", "B time (s)", "B / A", "Change in B", "A accuracy", "B accuracy"], rows)
-               if rows else "No training in common.")
-    out += ["", "## Artifacts", ""]
-    rows = []
+    """compare.md, through report.md's Markdown environment: names and paths escaped there."""
+    trainings = [[run_label({"framework": t["framework"], "mode": t["mode"]}, a),
+                  fmt("{:.2f} (n={})", t["a_time_s"], t["n_a"]), fmt("{:.2f} (n={})", t["b_time_s"], t["n_b"]),
+                  fmt("{:.3f}", t["ratio"]), _change(t["change"]), fmt("{:.4f}", t["a_accuracy"]),
+                  fmt("{:.4f}", t["b_accuracy"])] for t in c["trainings"]]
+    artifacts = []
     for x in c["artifacts"]:
-        fw, fmt, prec = x["artifact"]
-        lat = (f"{x['a_p50_ms'] * 1000:.1f} -> {x['b_p50_ms'] * 1000:.1f}" if x["a_p50_ms"] and x["b_p50_ms"] else "-")
         p = x["latency_p_value"]
-        rows.append([f"{fw} {fmt} {prec}", f"{x['a_size']:,} -> {x['b_size']:,}",
-                     f"{x['a_accuracy']:.4f} -> {x['b_accuracy']:.4f}", lat,
-                     "-" if p is None else (f"p = {p:.2g}" + (" (changed)" if p < 0.05 else ""))])
-    out.append(_table(["Artifact", "Size (bytes)", "Accuracy", "p50 latency (us)", "Latency change (Mann-Whitney)"],
-                      rows) if rows else "No artifact in common.")
-    for side in ("a", "b"):
-        if c[f"only_in_{side}"]:
-            out.append(f"\nOnly in {side.upper()}: " + ", ".join(" ".join(k) for k in c[f"only_in_{side}"]))
-    return "\n".join(out) + "\n"
+        artifacts.append([
+            join(" ", x["artifact"]), fmt("{:,} -> {:,}", x["a_size"], x["b_size"]),
+            fmt("{:.4f} -> {:.4f}", x["a_accuracy"], x["b_accuracy"]),
+            fmt("{:.1f} -> {:.1f}", x["a_p50_ms"] * 1000, x["b_p50_ms"] * 1000) if x["a_p50_ms"] and x["b_p50_ms"]
+            else DASH,
+            DASH if p is None else fmt("p = {:.2g}{}", p, own(" (changed)" if p < 0.05 else ""))])
+    only = [(side.upper(), join(", ", (join(" ", k) for k in c[f"only_in_{side}"])))
+            for side in ("a", "b") if c[f"only_in_{side}"]]
+    return render_template("compare.md.j2", a=c["a"], b=c["b"], trainings=trainings, artifacts=artifacts, only=only)

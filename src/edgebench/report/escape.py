@@ -1,16 +1,17 @@
 """Text edgebench did not write itself (names, paths, messages, anything read back from a
 results.json that may have been edited), made safe for the format it lands in.
 
-One rule: a report never interprets such text. Markdown gets backslash escapes and entities and
-never raw HTML; report.html gets the Markdown rendered with raw HTML switched off and jinja2's
-autoescape for everything else; CSV cells cannot start a spreadsheet formula; the terminal gets
+One rule: a report never interprets such text. The view-model (view.py) keeps it raw and each
+renderer escapes it where it lands: Markdown gets backslash escapes and entities and never raw
+HTML; report.html gets the Markdown rendered with raw HTML switched off and jinja2's autoescape
+for everything else; CSV cells cannot start a spreadsheet formula; the terminal gets
 rich's markup escaped; matplotlib labels cannot start mathtext.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from typing import Any
 
 # Markdown characters that start emphasis, code, links or table cells: backslash-escaped (both
 # Python-Markdown with its tables extension and GitHub honour these escapes).
@@ -47,17 +48,10 @@ def shorten_md(escaped: str, limit: int = 160) -> str:
     return cut.rstrip() + ELLIPSIS
 
 
-def escape_tree(obj: Any, escape: Callable[[Any], str] = md) -> Any:
-    """A copy of a results dict in which every string value, and every key that is not one of
-    edgebench's own identifiers, is escaped. Numbers, booleans and None are unchanged."""
-    if isinstance(obj, str):
-        return escape(obj)
-    if isinstance(obj, dict):
-        return {(k if not isinstance(k, str) or _IDENTIFIER.fullmatch(k) else escape(k)): escape_tree(v, escape)
-                for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [escape_tree(v, escape) for v in obj]
-    return obj
+def is_own_key(key: str) -> bool:
+    """A results dict key that is one of edgebench's own identifiers (a package or stage name):
+    nothing in it is markup in any format, so it needs no escaping."""
+    return _IDENTIFIER.fullmatch(key) is not None
 
 
 def csv_cell(value: Any) -> Any:

@@ -1,5 +1,6 @@
-"""Figures of a run, drawn with matplotlib from results.json (and the raw latency samples the run
-folder keeps). Each function returns the PNG path it wrote, or None when there is nothing to draw."""
+"""Figures of a run, drawn with matplotlib from the view-model (its labels and framework colours,
+the results' figures, and the raw latency samples the run folder keeps). Each function returns the
+PNG path it wrote, or None when there is nothing to draw."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebench.report.escape import plot_label
-from edgebench.report.markdown import artifact_label, run_label, title
-
-COLORS = {"tensorflow": "#ff8f00", "pytorch": "#ee4c2c", "jax": "#5e97f6"}
+from edgebench.report.view import ReportView, colour, run_label
 
 
 def _plt():
@@ -40,8 +39,8 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def training_curves(r: dict, out: Path) -> Path | None:
-    ok = [t for t in r.get("trainings", []) if t["status"] == "ok" and t.get("epochs")]
+def training_curves(v: ReportView, out: Path) -> Path | None:
+    ok = [t for t in v.trainings if t["status"] == "ok" and t.get("epochs")]
     if not ok:
         return None
     plt = _plt()
@@ -49,10 +48,9 @@ def training_curves(r: dict, out: Path) -> Path | None:
     for t in ok:
         ep = [e["epoch"] for e in t["epochs"]]
         style = "-" if t.get("mode", "eager") == "eager" else "--"
-        color = COLORS.get(t["framework"])
-        ax1.plot(ep, [e["loss"] for e in t["epochs"]], style, marker="o", color=color, label=plot_label(run_label(t, r)))
-        ax2.plot(ep, [e["accuracy"] for e in t["epochs"]], style, marker="o", color=color,
-                 label=plot_label(run_label(t, r)))
+        color, label = colour(t["framework"]), plot_label(run_label(t, v.r))
+        ax1.plot(ep, [e["loss"] for e in t["epochs"]], style, marker="o", color=color, label=label)
+        ax2.plot(ep, [e["accuracy"] for e in t["epochs"]], style, marker="o", color=color, label=label)
     ax1.set(xlabel="epoch", ylabel="training loss", title="Training loss (running, per epoch)")
     ax2.set(xlabel="epoch", ylabel="training accuracy", title="Training accuracy (running, per epoch)")
     ax1.legend()
@@ -62,8 +60,8 @@ def training_curves(r: dict, out: Path) -> Path | None:
     return _save(fig, out / "training_curves.png")
 
 
-def training_times(r: dict, out: Path) -> Path | None:
-    ok = [t for t in r.get("trainings", []) if t["status"] == "ok" and t.get("timing")]
+def training_times(v: ReportView, out: Path) -> Path | None:
+    ok = [t for t in v.trainings if t["status"] == "ok" and t.get("timing")]
     if not ok:
         return None
     plt = _plt()
@@ -71,19 +69,18 @@ def training_times(r: dict, out: Path) -> Path | None:
     labels, means, lo, hi = [], [], [], []
     for t in ok:
         s = t["timing"]["train_time_s"]
-        labels.append(plot_label(run_label(t, r)))
+        labels.append(plot_label(run_label(t, v.r)))
         means.append(s["mean"])
         lo.append(s["mean"] - (s["ci_low"] if s.get("ci_low") is not None else s["mean"]))
         hi.append((s["ci_high"] if s.get("ci_high") is not None else s["mean"]) - s["mean"])
     y = np.arange(len(ok))
-    ax.barh(y, means, xerr=[lo, hi], capsize=4, color=[COLORS.get(t["framework"], "grey") for t in ok])
+    ax.barh(y, means, xerr=[lo, hi], capsize=4, color=[colour(t["framework"]) for t in ok])
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
     n = ok[0]["timing"]["train_time_s"]["n"]
     xlabel = "training time (s)"
-    bound = r.get("speed_limit", {})
-    if bound.get("gemm_peak"):
-        limit = bound["train_flops_per_epoch"] * r["config"]["epochs"] / (bound["gemm_peak"]["gflops"] * 1e9)
+    limit = v.flop_bound_s
+    if limit is not None:
         ax.axvline(limit, color="black", ls=":")
         xlabel += f"; dotted: FLOP-bound time at this machine's GEMM peak ({limit:.2f} s)"
     ax.set(xlabel=xlabel, title=f"Training time, mean and 95% CI (n={n} each)")
@@ -91,17 +88,18 @@ def training_times(r: dict, out: Path) -> Path | None:
     return _save(fig, out / "training_times.png")
 
 
-def size_vs_accuracy(r: dict, out: Path) -> Path | None:
-    arts = [a for a in r.get("artifacts", []) if a["status"] == "ok" and "test_accuracy" in a]
+def size_vs_accuracy(v: ReportView, out: Path) -> Path | None:
+    arts = [x for x in v.artifacts if x.status == "ok" and "test_accuracy" in x.raw]
     if not arts:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 4.6))
     markers = {"tflite": "o", "onnx": "s", "executorch": "^"}
-    for a in arts:
+    for x in arts:
+        a = x.raw
         ax.scatter(a["size_bytes"] / 1000, a["test_accuracy"], marker=markers.get(a["format"], "x"), s=45,
-                   color=COLORS.get(a["framework"], "grey"))
-        ax.annotate(plot_label(f"{title(a['framework'])} {a['format']} {a['precision']}"), (a["size_bytes"] / 1000, a["test_accuracy"]),
+                   color=colour(a["framework"]))
+        ax.annotate(plot_label(f"{x.source} {x.kind}"), (a["size_bytes"] / 1000, a["test_accuracy"]),
                     fontsize=6.5, xytext=(4, 2), textcoords="offset points")
     ax.set_xscale("log")
     _plain_log_axis(ax.xaxis)
@@ -111,14 +109,14 @@ def size_vs_accuracy(r: dict, out: Path) -> Path | None:
     return _save(fig, out / "size_vs_accuracy.png")
 
 
-def latency_distributions(r: dict, run_dir: Path, out: Path) -> Path | None:
-    arts = [a for a in r.get("artifacts", []) if a["status"] == "ok" and a.get("latency_raw")]
+def latency_distributions(v: ReportView, run_dir: Path, out: Path) -> Path | None:
+    arts = [x for x in v.artifacts if x.status == "ok" and x.raw.get("latency_raw")]
     data, labels = [], []
-    for a in arts:
-        f = run_dir / a["latency_raw"]
+    for x in arts:
+        f = run_dir / x.raw["latency_raw"]
         if f.exists():
             data.append(np.load(f) / 1000.0)  # ns -> us
-            labels.append(plot_label(f"{artifact_label(a)} ({a['runtime']})"))
+            labels.append(plot_label(f"{x.label} ({x.runtime})"))
     if not data:
         return None
     plt = _plt()
@@ -134,9 +132,9 @@ def latency_distributions(r: dict, run_dir: Path, out: Path) -> Path | None:
     return _save(fig, out / "latency.png")
 
 
-def confusion_matrices(r: dict, out: Path) -> Path | None:
-    ok = [t for t in r.get("trainings", []) if t["status"] == "ok" and t.get("confusion_matrix")
-          and t.get("mode", "eager") == r.get("config", {}).get("modes", ["eager"])[0]]
+def confusion_matrices(v: ReportView, out: Path) -> Path | None:
+    ok = [t for t in v.trainings if t["status"] == "ok" and t.get("confusion_matrix")
+          and t.get("mode", "eager") == v.config.get("modes", ["eager"])[0]]
     if not ok:
         return None
     plt = _plt()
@@ -149,22 +147,22 @@ def confusion_matrices(r: dict, out: Path) -> Path | None:
                 if cm[i, j]:
                     ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=5.5,
                             color="white" if i == j else "black")
-        ax.set(xlabel="predicted", ylabel="true", title=plot_label(f"{run_label(t, r)}: {t['test_accuracy']:.4f}"))
+        ax.set(xlabel="predicted", ylabel="true", title=plot_label(f"{run_label(t, v.r)}: {t['test_accuracy']:.4f}"))
         ax.set_xticks(range(cm.shape[1]))
         ax.set_yticks(range(cm.shape[0]))
         ax.tick_params(labelsize=6)
     return _save(fig, out / "confusion.png")
 
 
-def draw_all(r: dict, run_dir: Path) -> dict[str, str]:
+def draw_all(v: ReportView, run_dir: Path) -> dict[str, str]:
     """Every figure into run_dir/plots/; returns {name: path relative to run_dir}."""
     out = run_dir / "plots"
     out.mkdir(exist_ok=True)
     made = {
-        "training_curves": training_curves(r, out),
-        "training_times": training_times(r, out),
-        "size_vs_accuracy": size_vs_accuracy(r, out),
-        "latency": latency_distributions(r, run_dir, out),
-        "confusion": confusion_matrices(r, out),
+        "training_curves": training_curves(v, out),
+        "training_times": training_times(v, out),
+        "size_vs_accuracy": size_vs_accuracy(v, out),
+        "latency": latency_distributions(v, run_dir, out),
+        "confusion": confusion_matrices(v, out),
     }
     return {k: str(p.relative_to(run_dir)) for k, p in made.items() if p is not None}

@@ -1,0 +1,61 @@
+"""The run options: one table that the command line, the --config file and the presets read,
+whose defaults are RunConfig's own."""
+
+import inspect
+
+import pytest
+
+from edgebench import options
+from edgebench.config import PRESETS, RunConfig
+from edgebench.errors import ConfigError
+
+
+def test_option_defaults_make_the_default_config():
+    assert options.to_config({**options.defaults(), "threads": 3}) == RunConfig(threads=3)
+
+
+def test_every_cli_flag_is_an_option_with_the_same_default():
+    from edgebench import cli
+
+    params = inspect.signature(cli.run).parameters
+    own = {"ctx", "config", "resume", "json_output", "preset"}
+    assert set(params) - own == {o.name for o in options.OPTIONS}
+    defaults = options.defaults()
+    for o in options.OPTIONS:
+        assert params[o.name].default.default == defaults[o.name], o.name
+
+
+def test_presets_only_touch_fields_an_option_owns():
+    owned = {o.field for o in options.OPTIONS if o.field}
+    for name, values in PRESETS.items():
+        assert set(values) <= owned, name
+    cfg = options.apply_preset(RunConfig(threads=1, epochs=2), "quick", given={"epochs"})
+    assert cfg.epochs == 2 and cfg.limit_train == PRESETS["quick"]["limit_train"] and cfg.preset == "quick"
+    with pytest.raises(ConfigError, match="unknown --preset 'fast'; valid choices: lab, quick, full"):
+        options.apply_preset(RunConfig(threads=1), "fast", set())
+
+
+@pytest.mark.parametrize("text, message", [
+    ('epochs = "3"\n', "'epochs' must be int, got '3'"),
+    ("twin = 1\n", "'twin' must be bool, got 1"),
+    ("lr = true\n", "'lr' must be float, got True"),
+    ("board = [1]\n", "'board' must be list, got [1]"),
+    ("bogus = 1\n", "unknown key(s) bogus; valid keys: adam-epsilon, adam-epsilon-placement, batch-size"),
+    ("epochs = \n", "not valid TOML"),
+])
+def test_config_file_errors_name_the_key_and_the_value(tmp_path, text, message):
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        options.load_file(path)
+    assert str(path) in str(e.value) and message in str(e.value)
+
+
+def test_config_file_values_come_typed_as_on_the_command_line(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('frameworks = ["tf", "torch"]\nhidden = [128, 64]\nlr = 1\nboard = "kit:512:128"\n'
+                    'no-mcu = true\nout = "r"\n')
+    got = options.load_file(path)
+    assert got == {"frameworks": "tf,torch", "hidden": "128,64", "lr": 1.0, "board": ["kit:512:128"],
+                   "no_mcu": True, "out": options.Path("r")}
+    assert isinstance(got["lr"], float)
