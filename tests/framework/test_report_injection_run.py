@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.conftest import make_idx_folder, needs_tf
-from tests.injection import CHROMIUM, assert_md_tables_intact, assert_page_safe
+from tests.injection import assert_md_tables_intact, assert_page_safe
 
 pytestmark = [pytest.mark.framework, pytest.mark.slow, needs_tf]
 
@@ -28,8 +28,7 @@ def _check(run, tmp_path):
     md_text = (run / "report.md").read_text()
     assert assert_md_tables_intact(md_text) >= 5
     assert "<img" not in md_text and "<svg" not in md_text
-    if CHROMIUM:
-        assert_page_safe(run / "report.html", [DATA, BOARD, OUT], tmp_path)
+    assert_page_safe(run / "report.html", [DATA, BOARD, OUT], tmp_path)
 
 
 def test_hostile_names_in_a_real_run(tmp_path):

@@ -71,7 +71,9 @@ def test_float32_runs_and_matches_litert(models):
     session = tflm.TFLMSession(models["float32"])
     x = _x()
     np.testing.assert_allclose(session.predict(x), LiteRTSession(models["float32"]).predict(x), atol=1e-5)
-    assert tflm.min_arena(models["float32"].read_bytes(), x[:1], upper=10 * models["float32"].stat().st_size) > 0
+    model = models["float32"].read_bytes()
+    arena = tflm.min_arena(model, x[:1], upper=10 * len(model))
+    assert tflm.probe(model, arena, x[:1]).ok and not tflm.probe(model, arena - 1, x[:1]).ok
 
 
 def test_float16_is_reported_unsupported_with_tflm_reason(models):

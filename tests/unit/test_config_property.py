@@ -2,6 +2,7 @@
 the right types or is refused with a ConfigError; nothing else escapes."""
 
 import json
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -42,10 +43,25 @@ def test_config_loader_is_total(tmp_path_factory, doc):
         return
     for name, value in out.items():
         assert name in PARAMS
-        default = PARAMS[name]
-        if isinstance(default, bool):
-            assert isinstance(value, bool)
-        elif isinstance(default, int):
-            assert isinstance(value, int) and not isinstance(value, bool)
-        elif isinstance(default, float):
-            assert isinstance(value, (int, float)) and not isinstance(value, bool)
+        assert isinstance(value, TYPES[name]) and not (TYPES[name] is not bool and isinstance(value, bool)), \
+            (name, value)
+
+
+TYPES = {"epochs": int, "batch_size": int, "lr": float, "frameworks": str, "twin": bool, "threads": int,
+         "formats": str, "board": list, "out": Path, "dataset": str, "hidden": str}
+WELL_TYPED = {"epochs": st.integers(1, 100), "lr": st.floats(1e-6, 1.0), "twin": st.booleans(),
+              "threads": st.integers(1, 64), "dataset": st.text("abc-", min_size=1, max_size=8),
+              "hidden": st.lists(st.integers(1, 512), min_size=1, max_size=3),
+              "board": st.lists(st.text("abc:1", min_size=1, max_size=8), max_size=2)}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.fixed_dictionaries({}, optional=WELL_TYPED))
+def test_well_typed_documents_load_as_written(tmp_path_factory, doc):
+    path = tmp_path_factory.mktemp("cfg") / "run.toml"
+    path.write_text(_toml(doc))
+    out = load_file(path)
+    assert set(out) == set(doc)
+    for name, value in doc.items():
+        expected = ",".join(map(str, value)) if name == "hidden" else value
+        assert out[name] == expected, name

@@ -231,7 +231,7 @@ def test_float32_round_trip_gives_the_adapters_logits(tmp_path):
     out = session.predict(x)
     assert out.dtype == np.float32 and out.shape == ref.shape
     assert np.abs(out - ref).max() <= 1e-6
-    np.testing.assert_array_equal(session.batch_call(x[:1])(), session.predict(x[:1]))
+    assert np.abs(session.batch_call(x[:1])() - ref[:1]).max() <= 1e-6  # the timed call computes the same
     assert session.accepts_batch and session.fixed_batch is None
     assert session.io == {"input": {"dtype": "float32"}, "output": {"dtype": "float32"}}
     assert session.version() == np.__version__

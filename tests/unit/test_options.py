@@ -14,15 +14,29 @@ def test_option_defaults_make_the_default_config():
     assert options.to_config({**options.defaults(), "threads": 3}) == RunConfig(threads=3)
 
 
-def test_every_cli_flag_is_an_option_with_the_same_default():
+def test_the_command_line_parses_to_the_default_config_and_flags_reach_the_config():
+    """Through click's own parsing of `edgebench run`: no flag gives RunConfig's defaults; each
+    flag lands in its field."""
+    import typer
+
     from edgebench import cli
 
-    params = inspect.signature(cli.run).parameters
-    own = {"ctx", "config", "resume", "json_output", "preset"}
-    assert set(params) - own == {o.name for o in options.OPTIONS}
-    defaults = options.defaults()
-    for o in options.OPTIONS:
-        assert params[o.name].default.default == defaults[o.name], o.name
+    cmd = typer.main.get_command(cli.app).commands["run"]
+    own = {"config", "resume", "json_output", "preset"}
+
+    def parse(*args):
+        values = cmd.make_context("run", list(args)).params
+        return options.to_config({k: v for k, v in values.items() if k not in own})
+
+    assert parse("--threads", "3") == RunConfig(threads=3)
+    cfg = parse("--threads", "1", "--epochs", "2", "--hidden", "128,64", "--lr", "0.01", "--no-mcu", "--twin",
+                "--board", "kit:64:8", "--formats", "onnx", "--mode", "both", "--limit-test", "7", "--out", "x")
+    assert (cfg.epochs, cfg.model.hidden, cfg.optimizer.learning_rate, cfg.microcontroller, cfg.twin) == \
+        (2, (128, 64), 0.01, False, True)
+    assert (cfg.boards, cfg.formats, cfg.modes, cfg.limit_test, str(cfg.out)) == \
+        (("kit:64:8",), ("onnx",), ("eager", "compiled"), 7, "x")
+    flags = {opt for p in cmd.params for opt in p.opts}
+    assert {o.flag for o in options.OPTIONS} <= flags
 
 
 def test_presets_only_touch_fields_an_option_owns():

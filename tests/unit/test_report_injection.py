@@ -13,7 +13,7 @@ import pytest
 
 from edgebench.report import write_reports
 from edgebench.report.escape import csv_cell, md, shorten_md
-from tests.injection import CHROMIUM, assert_md_tables_intact, assert_page_safe, csv_rows
+from tests.injection import assert_md_tables_intact, assert_page_safe, csv_rows
 from tests.unit.test_reports_html import _full
 
 IMG = "x<img src=x onerror=alert(1)>"
@@ -75,7 +75,6 @@ def test_report_command_escapes_a_hand_edited_results_json(tmp_path):
     assert "\\*bold\\* \\_it\\_ \\`code\\` \\[link\\](javascript:alert(3))" in md_text
     # The very long message is shortened where it sits; results.json keeps all of it.
     assert "very long" in md_text and md_text.count("very long") < 100
-    assert json.loads((run / "results.json").read_text())["artifacts"][-1]["error"] == LONG
 
     arts = csv_rows(run / "artifacts.csv")
     assert arts[1]["file"] == "'" + FORMULA and arts[1]["error"].startswith("'=HYPERLINK")
@@ -85,10 +84,9 @@ def test_report_command_escapes_a_hand_edited_results_json(tmp_path):
 
     page = run / "report.html"
     _assert_no_live_markup(page.read_text())
-    if CHROMIUM:
-        assert_page_safe(page, [f"data {IMG}", f"board {IMG} | *x*", f"cpu {SVG}", f"pkg{IMG}",
-                                "RuntimeError: a | b [bold]c[/bold] <class 'ValueError'> second line </td></tr></table>"
-                                "<script>alert(4)</script>", f"run{SVG}"], tmp_path)
+    assert_page_safe(page, [f"data {IMG}", f"board {IMG} | *x*", f"cpu {SVG}", f"pkg{IMG}",
+                            "RuntimeError: a | b [bold]c[/bold] <class 'ValueError'> second line </td></tr></table>"
+                            "<script>alert(4)</script>", f"run{SVG}"], tmp_path)
 
 
 class _Tags(html.parser.HTMLParser):
@@ -109,14 +107,14 @@ def _assert_no_live_markup(page: str) -> None:
     assert t.tags.count("img") == len([1 for _ in range(page.count('src="data:image/png;base64,'))])
 
 
-def _poison(obj, payload):
-    """Every string in a results dict with markup appended (keys that drive the layout kept)."""
+def _poison(obj, payload, prefix="=1+"):
+    """Every string in a results dict with a formula in front and markup behind (keys kept)."""
     if isinstance(obj, dict):
-        return {k: _poison(v, payload) for k, v in obj.items()}
+        return {k: _poison(v, payload, prefix) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_poison(v, payload) for v in obj]
+        return [_poison(v, payload, prefix) for v in obj]
     if isinstance(obj, str):
-        return obj + payload
+        return prefix + obj + payload
     return obj
 
 
@@ -131,8 +129,9 @@ def test_every_string_of_results_json_stays_text(tmp_path):
     assert "<img" not in md_text and "\n# h" not in md_text
     _assert_no_live_markup((run / "report.html").read_text())
     for name in ("trainings.csv", "artifacts.csv"):
-        for row in csv_rows(run / name):
-            assert not any(v.startswith(("=", "+", "@")) for v in row.values() if v)
+        cells = [v for row in csv_rows(run / name) for v in row.values() if v]
+        assert not [v for v in cells if v.startswith(("=", "+", "@"))]
+        assert len([v for v in cells if v.startswith("'=1+")]) >= 3  # the poisoned strings, defused
 
 
 def test_compare_escapes_paths_and_names(tmp_path):

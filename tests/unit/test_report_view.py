@@ -62,7 +62,8 @@ def test_terminal_and_html_escape_for_their_formats():
 
 def test_labels_and_colours_come_from_the_registry():
     assert title("pytorch") == "PyTorch" and title("no<such>") == "no<such>"
-    assert colour("jax") == framework_colour("jax") and colour("unknown") == framework_colour("unknown")
+    assert colour("jax") == "#5e97f6" and colour("pytorch") == "#ee4c2c" and colour("unknown") == "#7f7f7f"
+    assert len({colour(f) for f in ("tensorflow", "pytorch", "jax", "numpy")}) == 4
     from edgebench.report import markdown as md_module, plots
 
     assert not hasattr(md_module, "FRAMEWORK_TITLES") and not hasattr(plots, "COLORS")

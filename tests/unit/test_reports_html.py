@@ -65,11 +65,16 @@ def test_compare_two_runs(tmp_path):
     b["trainings"][0]["repeats"] = [{"status": "ok", "train_time_s": v} for v in (15.0, 15.5, 16.0)]
     b["trainings"][0]["train_time_s"] = 15.5
     b["artifacts"][0]["size_bytes"] = 100000
-    c = compare(a, b, tmp_path, tmp_path)
+    slower = tmp_path / "b"
+    (slower / "latency").mkdir(parents=True)
+    np.save(slower / "latency" / "l.npy", np.load(tmp_path / "latency" / "l.npy") + 2000)  # every call 2 us slower
+    c = compare(a, b, tmp_path, slower)
     (t,) = c["trainings"]
     assert t["ratio"] == 15.5 / 12.5 and t["change"]["significant"] and t["change"]["diff"] == 3.0
     (art,) = c["artifacts"]
-    assert art["a_size"] == 205036 and art["b_size"] == 100000 and art["latency_p_value"] == 1.0
+    assert art["a_size"] == 205036 and art["b_size"] == 100000 and art["latency_p_value"] < 1e-6
+    same = compare(a, a, tmp_path, tmp_path)["artifacts"][0]
+    assert same["latency_p_value"] == 1.0
     text = render_compare(c, a)
     assert "| TensorFlow | 12.50 (n=3) | 15.50 (n=3) | 1.240 | slower, 95% CI [" in text
     assert "205,036 -> 100,000" in text
