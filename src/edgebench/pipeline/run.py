@@ -42,6 +42,7 @@ class Run:
         self.dir = self.store.dir
         self.results: dict = resume or {}
         self.resuming = resume is not None
+        self.done: set[str] = set()  # ids of the finished jobs (results' progress.done)
         self.boards = list(BOARDS) + [parse_board(b) for b in cfg.boards]
         self.data_ref = DataRef(cfg.dataset, cfg.limit_train, cfg.limit_test)
 
@@ -90,9 +91,9 @@ class Run:
         else:
             self.results = write_inputs(self.cfg, self.dataset, self.store, self.boards)
             self.save()
-        done = set(self.results["progress"]["done"])
-        for job in plan(self.cfg, done):
-            self._run_job(job, done)
+        self.done = set(self.results["progress"]["done"])
+        for job in plan(self.cfg, self.done):
+            self._run_job(job, self.done)
         self._finish()
         return self.results
 

@@ -4,7 +4,7 @@ compare.py; the reproducible lab tables, from results.json alone.
 Escaping is the default, not something a placeholder has to ask for: the jinja2 environment's
 `finalize` escapes every value a template interpolates with escape.md (the outside parts of a
 view Text, and any plain str), so only the templates' own text is Markdown. `table` escapes its
-cells the same way and shortens long outside text in a cell; the `message` filter shortens a
+cells the same way and shortens a long message in a cell; the `message` filter shortens a
 message in a bullet (results.json keeps both whole).
 """
 
@@ -14,9 +14,9 @@ from functools import lru_cache
 from typing import Any
 
 from edgebench.report.escape import md, shorten_md
-from edgebench.report.view import ReportView, build, own, text
+from edgebench.report.view import Message, ReportView, build, own, text
 
-CELL_LIMIT = 160  # characters of outside text in a table cell
+CELL_LIMIT = 160  # characters of a message in a table cell
 MESSAGE_LIMIT = 1000  # characters of a message in a bullet
 
 
@@ -39,7 +39,7 @@ def md_text(value: Any, limit: int | None = None) -> str:
 def table(header: list, rows: list[list]) -> Markdown:
     """A Markdown table; every cell escaped, so nothing in one can split a row."""
     def line(cells):
-        return "| " + " | ".join(md_text(c, CELL_LIMIT) for c in cells) + " |"
+        return "| " + " | ".join(md_text(c, CELL_LIMIT if isinstance(c, Message) else None) for c in cells) + " |"
 
     return Markdown("\n".join([line(header), "|" + "|".join("---" for _ in header) + "|"] + [line(r) for r in rows]))
 

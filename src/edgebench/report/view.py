@@ -69,6 +69,14 @@ def text(v: Any) -> Text:
     return v if isinstance(v, Text) else Text(_parts(v))
 
 
+class Message(Text):
+    """An error message or failure reason: a table shortens it (results.json keeps it whole)."""
+
+
+def message(v: Any) -> Message:
+    return Message(text(v).parts)
+
+
 def own(s: str) -> Text:
     """Words edgebench wrote itself (never a value read from results)."""
     return Text([Part(s, True)])
@@ -537,7 +545,8 @@ class ReportView:
                     cost_rows.append([artifact_label(a), fmt("{:,}", g["parameters"]),
                                       fmt("{:,}", g["macs_per_sample"]), own("yes") if match else strong(own("NO"))])
                 else:
-                    cost_rows.append([artifact_label(a), DASH, DASH, a.get("graph_error") or own("not inspectable")])
+                    cost_rows.append([artifact_label(a), DASH, DASH,
+                                      message(a["graph_error"]) if a.get("graph_error") else own("not inspectable")])
         return Deployment(intro=intro, rows=rows, highlights=h, failures=failures, tolerances=tolerances,
                           model_cost=cost, model_cost_rows=cost_rows)
 
@@ -557,7 +566,8 @@ class ReportView:
         for a in arts:
             m = a["microcontroller"]
             if m.get("status") != "ok":
-                rows.append([artifact_label(a), fmt("{}: {}", m.get("status"), m.get("reason", ""))] + [DASH] * 6)
+                rows.append([artifact_label(a), message(fmt("{}: {}", m.get("status"), m.get("reason", "")))]
+                            + [DASH] * 6)
                 continue
             io = m["io"]
             c = m["c_array"]
