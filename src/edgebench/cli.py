@@ -228,8 +228,14 @@ def doctor() -> None:
 
 
 @app.command("list")
-def list_(runs_dir: Path = typer.Argument(Path("runs"), help="Folder holding run folders.")) -> None:
-    """Show past runs: when, status, frameworks, best accuracy, artifacts."""
+def list_(runs_dir: Path = typer.Argument(Path("runs"), help="Folder holding run folders, or 'models'."),
+          model: Optional[str] = typer.Option(None, help="With 'models': only this built-in or .toml model."),
+          dataset: str = typer.Option("mnist", help="With 'models': the data set whose images set the shapes.")) -> None:
+    """Show past runs (when, status, frameworks, best accuracy, artifacts), or with `list models`
+    each model's layers, output shapes, parameters and MACs."""
+    if str(runs_dir) == "models":
+        _list_models(model, dataset)
+        return
     from edgebench.results import list_runs
 
     runs = list_runs(runs_dir)
@@ -245,6 +251,24 @@ def list_(runs_dir: Path = typer.Argument(Path("runs"), help="Folder holding run
                   f"{r['best_accuracy']:.4f}" if r.get("best_accuracy") else "-",
                   str(r.get("artifacts_ok", "-")), f"{r['wall_time_s']:.0f}" if r.get("wall_time_s") else "-")
     console.print(t)
+
+
+def _list_models(only: str | None, dataset: str) -> None:
+    from edgebench import data, models
+
+    ds = data.load(dataset, limit_train=1, limit_test=1)
+    for name in [only] if only else list(models.BUILTIN):
+        net = models.build(name, ds.image_shape, ds.num_classes)
+        t = Table(title=esc(f"{net.name}: {net.parameter_count:,} parameters, {net.macs_per_sample:,} MACs per "
+                            f"image ({dataset}, input {tuple(net.input_shape)})"), box=box.SIMPLE_HEAD,
+                  title_justify="left")
+        for col in ("Layer", "Type", "Input", "Output shape", "Parameters", "MACs", "Share"):
+            t.add_column(col, justify="right" if col in ("Parameters", "MACs", "Share") else "left")
+        for row in net.layer_table():
+            t.add_row(esc(row["name"]), row["type"], esc(",".join(row["inputs"])),
+                      "x".join(str(d) for d in row["output_shape"]), f"{row['parameters']:,}", f"{row['macs']:,}",
+                      f"{row['macs_share']:.1%}")
+        console.print(t)
 
 
 def _fail(message: str, code: int) -> None:

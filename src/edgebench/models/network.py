@@ -1,0 +1,142 @@
+"""A network: its layers, the input it takes, and everything that follows from them (each
+layer's input and output shape, parameters, MACs, training FLOPs). Built once, checked once:
+a layer that does not fit names itself and both shapes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+from edgebench.errors import ConfigError
+from edgebench.models.layers import Add, BatchNorm, Layer, Shape, _fmt
+
+
+@dataclass(frozen=True)
+class Node:
+    """One layer in place: where its inputs come from and the shapes in and out."""
+
+    layer: Layer
+    inputs: tuple[str, ...]  # names of the layers it reads ("input" for the image)
+    in_shape: Shape
+    out_shape: Shape
+
+    @property
+    def params(self) -> dict[str, Shape]:
+        return self.layer.params(self.in_shape)
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(math.prod(s) for s in self.params.values())
+
+    @property
+    def macs(self) -> int:
+        return self.layer.macs(self.in_shape)
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    layers: tuple[Layer, ...]
+    input_shape: Shape  # per sample, channels-last
+    num_classes: int
+
+    def __post_init__(self):
+        self.nodes  # checks the whole graph now, so a bad model never reaches a framework
+
+    @cached_property
+    def nodes(self) -> tuple[Node, ...]:
+        if not self.layers:
+            raise ConfigError(f"model '{self.name}' has no layers")
+        shapes: dict[str, Shape] = {"input": tuple(self.input_shape)}
+        nodes, prev = [], "input"
+        for layer in self.layers:
+            if layer.name in shapes:
+                raise ConfigError(f"model '{self.name}': two layers are named '{layer.name}'"
+                                  if layer.name != "input" else "a layer may not be named 'input'")
+            src = layer.input or prev
+            if src not in shapes:
+                raise ConfigError(f"layer '{layer.name}': input '{src}' is not a layer before it")
+            inputs = (src,)
+            if isinstance(layer, Add):
+                if layer.other not in shapes:
+                    raise ConfigError(f"layer '{layer.name}' (Add): '{layer.other}' is not a layer before it")
+                if shapes[layer.other] != shapes[src]:
+                    raise ConfigError(f"layer '{layer.name}' (Add): '{src}' gives {_fmt(shapes[src])} but "
+                                      f"'{layer.other}' gives {_fmt(shapes[layer.other])}; they must match")
+                inputs = (src, layer.other)
+            out = layer.output_shape(shapes[src])
+            nodes.append(Node(layer, inputs, shapes[src], out))
+            shapes[layer.name] = out
+            prev = layer.name
+        if nodes[-1].out_shape != (self.num_classes,):
+            last = nodes[-1].layer
+            raise ConfigError(f"layer '{last.name}' ({last.type}) is the last layer and gives "
+                              f"{_fmt(nodes[-1].out_shape)}, but the data set has {self.num_classes} classes: "
+                              f"end with a Dense of {self.num_classes} units")
+        return tuple(nodes)
+
+    @property
+    def input_size(self) -> int:
+        return math.prod(self.input_shape)
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(n.parameter_count for n in self.nodes)
+
+    @property
+    def trainable_parameter_count(self) -> int:
+        """BatchNorm's running mean and variance are parameters, not trained ones."""
+        return self.parameter_count - sum(2 * n.out_shape[-1] for n in self.nodes if isinstance(n.layer, BatchNorm))
+
+    @property
+    def macs_per_sample(self) -> int:
+        return sum(n.macs for n in self.nodes)
+
+    @property
+    def deployed_parameter_count(self) -> int:
+        """What a converter's graph holds: BatchNorm after a conv or dense is folded into its kernel
+        and bias (a bias is added if the layer had none)."""
+        count = 0
+        for i, n in enumerate(self.nodes):
+            if isinstance(n.layer, BatchNorm):
+                before = self._producer(n.inputs[0])
+                if before is not None and before.layer.weighted and not before.layer.use_bias:
+                    count += n.out_shape[-1]  # the folded bias
+                elif before is None or not before.layer.weighted:
+                    count += n.parameter_count // 2  # an unfused scale and shift
+                continue
+            count += n.parameter_count
+        return count
+
+    def _producer(self, name: str) -> Node | None:
+        return next((n for n in self.nodes if n.layer.name == name), None)
+
+    def train_flops_per_sample(self) -> dict:
+        """Multiply-accumulate FLOPs (2 per MAC) of one training sample: forward for every layer,
+        weight gradients for every weighted layer, input gradients for those with a weighted layer
+        upstream (nothing needs the image's gradient). Element-wise work (bias, BatchNorm, activations,
+        pooling) and the optimizer are left out."""
+        # A layer needs its input's gradient only if a weighted layer lies upstream of it.
+        upstream = {"input": False}
+        for n in self.nodes:
+            upstream[n.layer.name] = n.layer.weighted or any(upstream[i] for i in n.inputs)
+        forward = 2 * self.macs_per_sample
+        weight_grad = 2 * sum(n.macs for n in self.nodes if n.layer.weighted)
+        input_grad = 2 * sum(n.macs for n in self.nodes
+                             if n.layer.weighted and any(upstream[i] for i in n.inputs))
+        return {"forward": forward, "weight_grad": weight_grad, "input_grad": input_grad,
+                "total": forward + weight_grad + input_grad}
+
+    def layer_table(self) -> list[dict]:
+        """Per layer: type, output shape, parameters, MACs, share of the total MACs."""
+        total = self.macs_per_sample or 1
+        return [{"name": n.layer.name, "type": n.layer.type, "inputs": list(n.inputs), "output_shape": list(n.out_shape),
+                 "parameters": n.parameter_count, "macs": n.macs, "macs_share": n.macs / total} for n in self.nodes]
+
+    def describe(self) -> dict:
+        """The model as results.json records it."""
+        return {"name": self.name, "input_shape": list(self.input_shape), "num_classes": self.num_classes,
+                "layers": [n.layer.describe() | {"output_shape": list(n.out_shape)} for n in self.nodes],
+                "parameter_count": self.parameter_count, "trainable_parameter_count": self.trainable_parameter_count,
+                "deployed_parameter_count": self.deployed_parameter_count, "macs_per_sample": self.macs_per_sample}
