@@ -27,11 +27,19 @@ def parse_mode(text: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A multi-layer perceptron: input -> hidden (ReLU) ... -> logits."""
+    """Which network: a built-in name (mlp, lenet5, dscnn, resnet8) or a .toml file (models/).
+    hidden sizes the MLP's layers; input_size and num_classes follow the data set. The network
+    itself, with its shapes and costs, is `network(image_shape)`."""
 
     input_size: int = 784
     hidden: tuple[int, ...] = (64,)
     num_classes: int = 10
+    name: str = "mlp"
+
+    def network(self, image_shape: tuple[int, ...] | None = None):
+        from edgebench import models
+
+        return models.build(self.name, image_shape or (self.input_size,), self.num_classes, self.hidden)
 
     @property
     def layer_sizes(self) -> list[tuple[int, int]]:
@@ -119,7 +127,8 @@ class RunConfig:
     def from_dict(cls, d: dict) -> "RunConfig":
         names = {f.name for f in dataclasses.fields(cls)}
         d = {k: v for k, v in d.items() if k in names}  # results.json adds records such as dataset_sha256
-        model = ModelSpec(**{**d.pop("model", {})})
+        known = {f.name for f in dataclasses.fields(ModelSpec)}
+        model = ModelSpec(**{k: v for k, v in d.pop("model", {}).items() if k in known})
         model = dataclasses.replace(model, hidden=tuple(model.hidden))
         opt = OptimizerSpec(**d.pop("optimizer", {}))
         out = d.pop("out", None)

@@ -38,7 +38,9 @@ OPTIONS: tuple[Option, ...] = (
            lambda c: _join(default_frameworks()), "frameworks"),
     Option("epochs", int, "Training epochs.", lambda c: c.epochs, "epochs"),
     Option("batch_size", int, "Mini-batch size.", lambda c: c.batch_size),
-    Option("hidden", str, "Hidden layer sizes, comma list (e.g. 128,64).", lambda c: _join(c.model.hidden)),
+    Option("model", str, "mlp, lenet5, dscnn, resnet8, or a .toml file of your own layers (see `edgebench list "
+           "models`).", lambda c: c.model.name),
+    Option("hidden", str, "The MLP's hidden layer sizes, comma list (e.g. 128,64).", lambda c: _join(c.model.hidden)),
     Option("lr", float, "Learning rate.", lambda c: c.optimizer.learning_rate),
     Option("optimizer", str, "adam or sgd.", lambda c: c.optimizer.name),
     Option("adam_epsilon", float, "Adam epsilon, set in every framework.", lambda c: c.optimizer.epsilon),
@@ -84,7 +86,7 @@ def to_config(v: dict[str, Any]) -> RunConfig:
     return RunConfig(
         frameworks=parse_frameworks(v["frameworks"]),
         dataset=v["dataset"],
-        model=ModelSpec(hidden=parse_hidden(v["hidden"])),
+        model=ModelSpec(hidden=parse_hidden(v["hidden"]), name=v["model"]),
         optimizer=OptimizerSpec(name=v["optimizer"].lower(), learning_rate=v["lr"], epsilon=v["adam_epsilon"],
                                 epsilon_placement=v["adam_epsilon_placement"].lower()),
         formats=parse_formats(v["formats"]),

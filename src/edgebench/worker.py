@@ -7,6 +7,7 @@ memory and crashes stay isolated. The child talks to the parent through JSON lin
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import resource
@@ -42,27 +43,27 @@ def peak_rss_bytes() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
 
 
-def _spec(task: TrainTask):
-    from edgebench.config import ModelSpec, OptimizerSpec
-
-    m = task.model
-    return (ModelSpec(input_size=m["input_size"], hidden=tuple(m["hidden"]), num_classes=m["num_classes"]),
-            OptimizerSpec(**task.optimizer))
+def images(x: np.ndarray, shape) -> np.ndarray:
+    """Images as the network takes them, channels-last (N, *shape): a view, no copy."""
+    return x.reshape(len(x), *shape)
 
 
 def train(task: TrainTask) -> Outcome:
     from edgebench import registry
-    from edgebench.model import load_weights, save_weights, softmax_cross_entropy
+    from edgebench.config import OptimizerSpec
+    from edgebench.measure.parity import softmax_cross_entropy
+    from edgebench.models import weights as init
+    from edgebench.models.network import from_description
 
     fw_dir = Path(task.fw_dir)
-    spec, opt = _spec(task)
+    net, opt = from_description(task.model), OptimizerSpec(**task.optimizer)
     t0 = time.perf_counter()
     adapter = registry.framework(task.framework).load()(task.threads)
     import_time_s = time.perf_counter() - t0
     ds = _dataset(task.data)
-    weights = load_weights(Path(task.weights_path))
+    weights = init.load(Path(task.weights_path))
     order = np.load(task.order_path)
-    model = adapter.build(spec, weights)
+    model = adapter.build(net, weights)
 
     def on_epoch(rec):
         emit("epoch", **rec.to_dict(), epochs=len(order))
@@ -74,16 +75,16 @@ def train(task: TrainTask) -> Outcome:
 
         def on_step(step, m):
             if step in snap_steps:
-                save_weights(adapter.get_weights(m), fw_dir / "snapshots" / f"step_{step}.npz")
+                init.save(adapter.get_weights(m), fw_dir / "snapshots" / f"step_{step}.npz")
 
     t0 = time.perf_counter()
-    train_data = adapter.load_data(ds.x_train, ds.y_train)
+    train_data = adapter.load_data(images(ds.x_train, net.input_shape), ds.y_train)
     data_load_s = time.perf_counter() - t0
     history = adapter.train(model, train_data, order, task.batch_size, opt, on_epoch,
                             on_step=on_step, compiled=task.mode == "compiled")
-    logits = adapter.predict(model, ds.x_test)
+    logits = adapter.predict(model, images(ds.x_test, net.input_shape))
     np.save(fw_dir / "test_logits.npy", logits)
-    save_weights(adapter.get_weights(model), fw_dir / "final_weights.npz")
+    init.save(adapter.get_weights(model), fw_dir / "final_weights.npz")
     record = {
         "versions": adapter.versions(),
         "import_time_s": import_time_s,
@@ -105,8 +106,8 @@ def train(task: TrainTask) -> Outcome:
     save_result(task, Outcome("ok", record=record))
     from edgebench.exporters import ExportContext
 
-    calibration = ds.x_train[np.load(task.calibration_path)]
-    ctx = ExportContext(spec=spec, calibration=calibration)
+    calibration = images(ds.x_train[np.load(task.calibration_path)], net.input_shape)
+    ctx = ExportContext(network=net, calibration=calibration)
     by_name = {e.name: e for e in registry.exporters_for(task.framework)}
     for target in (by_name[n] for n in task.exports):
         emit("export", format=target.format, precision=target.precision)
@@ -149,14 +150,18 @@ def verify(task: VerifyTask) -> Outcome:
     t0 = time.perf_counter()
     session = registry.runtimes()[task.runtime].load()(Path(task.file), threads=task.threads)
     load_time_s = time.perf_counter() - t0
+    from edgebench.models.network import from_description
+
+    net = from_description(task.network)
     ds = _dataset(task.data, splits=("test",))
+    x_test = images(ds.x_test, net.input_shape)
     source = np.load(task.source_logits)
-    logits = predict_all(session, ds.x_test)
+    logits = predict_all(session, x_test)
     np.save(task.logits_path, logits)  # kept: a microcontroller runtime is compared with this run
     result = {"runtime_version": session.version(), "load_time_s": load_time_s,
               "test_samples": int(len(ds.y_test)), "io": session.io, "threads": task.threads,
               "accepts_batch": bool(session.accepts_batch)}
-    result.update(compare(source, logits, ds.y_test, task.precision))
+    result.update(compare(source, logits, ds.y_test, task.precision, net))
     try:
         result["graph"] = session.graph_cost()
     except Exception as e:  # introspection is a cross-check, never a reason to fail the artifact
@@ -166,17 +171,17 @@ def verify(task: VerifyTask) -> Outcome:
     # Latency: batch 1, the session loaded once and warmed up; only the inference call is timed.
     bench = task.bench
     emit("bench", what="latency")
-    one = session.batch_call(ds.x_test[:1])
+    one = session.batch_call(x_test[:1])
     samples = time_calls(one, min_iters=bench.min_iters, min_time_s=bench.min_time_s, warmup=20)
     raw_path = Path(task.raw_dir) / f"{task.name}-latency-ns.npy"
     np.save(raw_path, np.asarray(samples, dtype=np.int64))
     result["latency_ms"] = summarize_ns(samples)
     result["latency_raw"] = f"{raw_path.parent.name}/{raw_path.name}"
     # Throughput at a larger batch where the artifact takes one.
-    batch = min(bench.throughput_batch, len(ds.x_test))
+    batch = min(bench.throughput_batch, len(x_test))
     if session.accepts_batch and batch > 1:
         emit("bench", what="throughput")
-        call = session.batch_call(ds.x_test[:batch])
+        call = session.batch_call(x_test[:batch])
         t_samples = time_calls(call, min_iters=10, min_time_s=bench.min_time_s / 2, warmup=3)
         per_batch = summarize_ns(t_samples)
         result["throughput"] = {"batch": batch, "images_per_s": batch / (per_batch["p50"] / 1e3),
@@ -194,7 +199,11 @@ def microcontroller(task: MicrocontrollerTask) -> Outcome:
     from edgebench import registry
 
     check = registry.runtimes()[task.runtime].load_check()
-    return check(task, _dataset(task.data, splits=("test",)))
+    ds = _dataset(task.data, splits=("test",))
+    from edgebench.models.network import from_description
+
+    shape = from_description(task.network).input_shape
+    return check(task, dataclasses.replace(ds, x_test=images(ds.x_test, shape)))
 
 
 def _dataset(ref: DataRef, splits: tuple[str, ...] = ("train", "test")):

@@ -1,14 +1,14 @@
 """Twin training: the same initial weights and batches through TensorFlow, PyTorch and JAX, each
 in its own child process exactly as `edgebench run` trains them, then every pair compared."""
 
+from itertools import combinations
+
 import numpy as np
 import pytest
 
 from edgebench.config import ModelSpec, OptimizerSpec, RunConfig
-from edgebench.model import load_weights
+from edgebench.models import weights as init
 from edgebench.pipeline import Run
-from itertools import combinations
-
 from tests.conftest import have, needs_tf, needs_torch
 
 pytestmark = [pytest.mark.framework, needs_tf, needs_torch,
@@ -18,34 +18,39 @@ FRAMEWORKS = ("tensorflow", "pytorch", "jax")
 STEPS, BATCH = 20, 64
 
 
-def twin(tmp_path, name: str, opt: OptimizerSpec):
+def twin(tmp_path, name: str, opt: OptimizerSpec, model: str = "mlp", frameworks=FRAMEWORKS):
     """Per pair of frameworks: (all abs weight differences, max abs logit difference)."""
-    cfg = RunConfig(frameworks=FRAMEWORKS, optimizer=opt, epochs=1, batch_size=BATCH,
+    cfg = RunConfig(frameworks=frameworks, optimizer=opt, epochs=1, batch_size=BATCH,
                     limit_train=STEPS * BATCH, limit_test=1000, formats=(), threads=1, repeats=1,
-                    out=tmp_path / name)
+                    model=ModelSpec(name=model), out=tmp_path / name)
     r = Run(cfg).execute()
-    assert [t["status"] for t in r["trainings"]] == ["ok"] * 3, r["trainings"]
+    assert [t["status"] for t in r["trainings"]] == ["ok"] * len(frameworks), r["trainings"]
     run = tmp_path / name
-    weights = {fw: load_weights(run / fw / "final_weights.npz") for fw in FRAMEWORKS}
-    logits = {fw: np.load(run / fw / "test_logits.npy") for fw in FRAMEWORKS}
-    init = load_weights(run / "inputs" / "initial_weights.npz")
-    moved = min(max(float(np.abs(a - b).max()) for p, q in zip(weights[fw], init) for a, b in zip(p, q))
-                for fw in FRAMEWORKS)
+    weights = {fw: init.load(run / fw / "final_weights.npz") for fw in frameworks}
+    logits = {fw: np.load(run / fw / "test_logits.npy") for fw in frameworks}
+    start = init.load(run / "inputs" / "initial_weights.npz")
+
+    def flat(w):  # every array, BatchNorm's running statistics included
+        return np.concatenate([w[layer][k].ravel() for layer in sorted(w) for k in sorted(w[layer])])
+
+    moved = min(float(np.abs(flat(weights[fw]) - flat(start)).max()) for fw in frameworks)
     pairs = {}
-    for f1, f2 in combinations(FRAMEWORKS, 2):
-        diff = np.concatenate([np.abs(a - b).ravel() for p, q in zip(weights[f1], weights[f2])
-                               for a, b in zip(p, q)])
-        pairs[(f1, f2)] = (diff, float(np.abs(logits[f1] - logits[f2]).max()))
+    for f1, f2 in combinations(frameworks, 2):
+        pairs[(f1, f2)] = (np.abs(flat(weights[f1]) - flat(weights[f2])),
+                           float(np.abs(logits[f1] - logits[f2]).max()))
     return pairs, moved
 
 
-def test_sgd_twin_agrees_to_1e_5(tmp_path):
+@pytest.mark.parametrize("model", ["mlp", "lenet5", "dscnn", "resnet8"])
+def test_sgd_twin_agrees_to_1e_5(tmp_path, model):
     # Plain SGD is linear in the gradient: only float32 summation order differs between the
-    # frameworks' kernels, so 20 steps stay at rounding level (seen: ~1.5e-8 for every pair).
-    pairs, moved = twin(tmp_path, "sgd", OptimizerSpec(name="sgd", learning_rate=0.01))
+    # frameworks' kernels, so 20 steps stay at rounding level (MLP seen: ~1.5e-8 for every pair).
+    # Every pair of TensorFlow, PyTorch, JAX and the NumPy reference, from the same weights and batches.
+    pairs, moved = twin(tmp_path, f"sgd-{model}", OptimizerSpec(name="sgd", learning_rate=0.01), model,
+                        FRAMEWORKS + ("numpy",))
     assert moved > 1e-3  # the weights really trained
     for pair, (diff, logit_diff) in pairs.items():
-        assert diff.max() <= 1e-5, f"SGD twin {pair}: max abs weight difference {diff.max():.3g}"
+        assert diff.max() <= 1e-5, f"SGD twin {model} {pair}: max abs weight difference {diff.max():.3g}"
         assert logit_diff <= 1e-4, pair
 
 

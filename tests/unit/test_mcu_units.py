@@ -79,3 +79,19 @@ def test_min_arena_finds_the_threshold_from_any_hint(monkeypatch, hint):
         assert len(calls) <= 1 + 2 + 6  # upper, hint, one step down, then a 64-byte bisection
     else:
         assert len(calls) <= 1 + 2 + 20
+
+
+def test_readme_lists_the_resolver_lines_of_the_models_ops(tmp_path):
+    ops = ["CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN", "ADD", "RESHAPE", "PAD",
+           "TRANSPOSE", "QUANTIZE", "DEQUANTIZE", "SOFTMAX", "FULLY_CONNECTED", "SPACE_TO_BATCH_ND", "MADE_UP"]
+    info = c_array.write(_model(64), tmp_path / "m", source_name="m.tflite", arena_bytes=None, ops=ops)
+    readme = (tmp_path / "m" / "README.md").read_text()
+    assert f"static tflite::MicroMutableOpResolver<{len(ops)}> resolver;" in readme
+    for method in ("Conv2D", "DepthwiseConv2D", "MaxPool2D", "AveragePool2D", "Mean", "Add", "Reshape", "Pad",
+                   "Transpose", "Quantize", "Dequantize", "Softmax", "FullyConnected", "SpaceToBatchNd"):
+        assert f"resolver.Add{method}();" in readme, method
+    assert "// MADE_UP: not a TFLite Micro builtin" in readme
+    assert info["resolver"][0].startswith("static tflite::MicroMutableOpResolver<15>")
+    # Without ops the README says nothing about them (and the files are as before).
+    c_array.write(_model(64), tmp_path / "n", source_name="m.tflite", arena_bytes=None)
+    assert "resolver" not in (tmp_path / "n" / "README.md").read_text()

@@ -243,8 +243,11 @@ def check(task, ds):
     session = NpzSession(Path(task.file))
     logits = session.predict(ds.x_test)
     ref = np.load(task.reference_logits)
-    widths = [session.layers[0][0].shape[0]] + [k.shape[1] for k, _ in session.layers]
-    arena = 4 * max(a + b for a, b in zip(widths, widths[1:]))  # two float32 activations alive at once
+    import math
+
+    net = session.network
+    arena = 4 * max(math.prod(n.in_shape) + math.prod(n.out_shape) for n in net.nodes)  # input and output alive
+    widths = [net.input_size, net.num_classes]
     model = Path(task.file).read_bytes()
     io = {"input": {"dtype": "float32", "shape": [1, widths[0]], "bytes": 4 * widths[0]},
           "output": {"dtype": "float32", "shape": [1, widths[-1]], "bytes": 4 * widths[-1]}}

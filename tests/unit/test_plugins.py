@@ -19,8 +19,8 @@ from edgebench.registry import Exporter, Runtime, register
 
 def export_packed(model, path, ctx):
     flat, shapes = [], []
-    for k, b in model.weights:
-        for a in (k, b):
+    for layer in model.weights.values():  # a dense network: {"dense_0": {"kernel", "bias"}, ...}
+        for a in (layer["kernel"], layer["bias"]):
             shapes += [a.ndim, *a.shape]
             flat.append(a.ravel())
     with open(path, "wb") as f:

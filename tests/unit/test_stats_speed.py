@@ -39,7 +39,7 @@ def test_diff_ci_is_welch():
 
 
 def test_training_flops_of_the_lab_network():
-    f = train_flops_per_sample(ModelSpec())
+    f = train_flops_per_sample(ModelSpec().network())
     assert f["forward"] == 2 * (784 * 64 + 64 * 10)
     assert f["weight_grad"] == f["forward"] and f["input_grad"] == 2 * 64 * 10
     assert f["total"] == 204544
@@ -56,7 +56,7 @@ def test_efficiency_and_gemm_peak():
 def test_step_gemm_time_times_the_steps_own_shapes():
     from edgebench.measure.speed import step_gemm_time
 
-    s = step_gemm_time(ModelSpec(784, (64,), 10), batch=64, threads=1, min_time_s=0.05)
+    s = step_gemm_time(ModelSpec(784, (64,), 10).network(), batch=64, threads=1, min_time_s=0.05)
     # forward and weight gradient of both layers, input gradient of the second only
     assert "5 matrix multiplies" in s["method"] and s["calls"] >= 20
     flops = 2 * 64 * (784 * 64 * 2 + 64 * 10 * 3)

@@ -12,14 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench.config import ModelSpec
+from edgebench.models.network import Network
 
 
 @dataclass
 class ExportContext:
-    spec: ModelSpec
-    calibration: np.ndarray  # float32 samples drawn from the training set, shared by all frameworks
+    network: Network
+    calibration: np.ndarray  # (N, *network.input_shape) float32 training images, shared by all frameworks
     produced: dict[tuple[str, str], Path] = field(default_factory=dict)
+
+    def sample_shape(self, batch: int = 1) -> tuple[int, ...]:
+        """The channels-last input of `batch` images."""
+        return (batch, *self.network.input_shape)
 
     def source(self, fmt: str, precision: str = "float32") -> Path:
         path = self.produced.get((fmt, precision))

@@ -13,9 +13,60 @@ SOURCE = "model_data.cc"
 SYMBOL = "g_model_data"
 ALIGN = 16  # TFLM reads the flatbuffer in place: 16-byte alignment is what its examples use
 
+# TFLite builtin op -> its MicroMutableOpResolver method (tensorflow/lite/micro/
+# micro_mutable_op_resolver.h): the firmware registers every op the model uses, and only those.
+RESOLVER = {
+    "ABS": "Abs", "ADD": "Add", "ADD_N": "AddN", "ARG_MAX": "ArgMax", "ARG_MIN": "ArgMin",
+    "ASSIGN_VARIABLE": "AssignVariable", "AVERAGE_POOL_2D": "AveragePool2D", "BATCH_MATMUL": "BatchMatMul",
+    "BATCH_TO_SPACE_ND": "BatchToSpaceNd", "BROADCAST_ARGS": "BroadcastArgs", "BROADCAST_TO": "BroadcastTo",
+    "CALL_ONCE": "CallOnce", "CAST": "Cast", "CEIL": "Ceil", "CONCATENATION": "Concatenation", "CONV_2D": "Conv2D",
+    "COS": "Cos", "CUMSUM": "CumSum", "DEPTH_TO_SPACE": "DepthToSpace", "DEPTHWISE_CONV_2D": "DepthwiseConv2D",
+    "DEQUANTIZE": "Dequantize", "DIV": "Div", "EMBEDDING_LOOKUP": "EmbeddingLookup", "ELU": "Elu",
+    "EQUAL": "Equal", "EXP": "Exp", "EXPAND_DIMS": "ExpandDims", "FILL": "Fill", "FLOOR": "Floor",
+    "FLOOR_DIV": "FloorDiv", "FLOOR_MOD": "FloorMod", "FULLY_CONNECTED": "FullyConnected", "GATHER": "Gather",
+    "GATHER_ND": "GatherNd", "GREATER": "Greater", "GREATER_EQUAL": "GreaterEqual", "HARD_SWISH": "HardSwish",
+    "IF": "If", "L2_NORMALIZATION": "L2Normalization", "L2_POOL_2D": "L2Pool2D", "LEAKY_RELU": "LeakyRelu",
+    "LESS": "Less", "LESS_EQUAL": "LessEqual", "LOG": "Log", "LOGICAL_AND": "LogicalAnd",
+    "LOGICAL_NOT": "LogicalNot", "LOGICAL_OR": "LogicalOr", "LOGISTIC": "Logistic", "LOG_SOFTMAX": "LogSoftmax",
+    "MAXIMUM": "Maximum", "MAX_POOL_2D": "MaxPool2D", "MIRROR_PAD": "MirrorPad", "MEAN": "Mean",
+    "MINIMUM": "Minimum", "MUL": "Mul", "NEG": "Neg", "NOT_EQUAL": "NotEqual", "PACK": "Pack", "PAD": "Pad",
+    "PADV2": "PadV2", "PRELU": "Prelu", "QUANTIZE": "Quantize", "READ_VARIABLE": "ReadVariable",
+    "REDUCE_MAX": "ReduceMax", "REDUCE_MIN": "ReduceMin", "RELU": "Relu", "RELU6": "Relu6", "RESHAPE": "Reshape",
+    "RESIZE_BILINEAR": "ResizeBilinear", "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighbor",
+    "REVERSE_V2": "ReverseV2", "ROUND": "Round", "RSQRT": "Rsqrt", "SELECT_V2": "SelectV2", "SHAPE": "Shape",
+    "SIN": "Sin", "SLICE": "Slice", "SOFTMAX": "Softmax", "SPACE_TO_BATCH_ND": "SpaceToBatchNd",
+    "SPACE_TO_DEPTH": "SpaceToDepth", "SPLIT": "Split", "SPLIT_V": "SplitV", "SQUEEZE": "Squeeze", "SQRT": "Sqrt",
+    "SQUARE": "Square", "SQUARED_DIFFERENCE": "SquaredDifference", "STRIDED_SLICE": "StridedSlice", "SUB": "Sub",
+    "SUM": "Sum", "SVDF": "Svdf", "TANH": "Tanh", "TRANSPOSE_CONV": "TransposeConv", "TRANSPOSE": "Transpose",
+    "UNPACK": "Unpack", "UNIDIRECTIONAL_SEQUENCE_LSTM": "UnidirectionalSequenceLSTM", "VAR_HANDLE": "VarHandle",
+    "WHILE": "While", "ZEROS_LIKE": "ZerosLike",
+}
+
+
+def model_ops(model: bytes) -> list[str]:
+    """The TFLite builtin ops a .tflite model uses, in the order they first appear, read with the
+    LiteRT interpreter (no delegate applied, so its DELEGATE nodes do not hide them)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(model_content=model,
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    return list(dict.fromkeys(op["op_name"] for op in it._get_ops_details()))
+
+
+def resolver_lines(ops: list[str]) -> list[str]:
+    """The firmware's MicroMutableOpResolver registration, one line per op; an op TFLM's resolver
+    has no method for is a comment saying so."""
+    lines = [f"static tflite::MicroMutableOpResolver<{len(ops)}> resolver;"]
+    for op in ops:
+        method = RESOLVER.get(op)
+        lines.append(f"resolver.Add{method}();" if method else f"// {op}: not a TFLite Micro builtin")
+    return lines
+
 
 def write(model: bytes, out_dir: Path, *, source_name: str, arena_bytes: int | None,
-          io: dict | None = None) -> dict:
+          io: dict | None = None, ops: list[str] | None = None) -> dict:
+    """The header, the source and a README; ops (the model's TFLite op names, model_ops()) adds
+    the resolver lines the firmware needs to the README."""
     out_dir.mkdir(parents=True, exist_ok=True)
     guard = "EDGEBENCH_MODEL_DATA_H_"
     (out_dir / HEADER).write_text(
@@ -48,11 +99,20 @@ def write(model: bytes, out_dir: Path, *, source_name: str, arena_bytes: int | N
         for k in ("input", "output"):
             d = io[k]
             quant = (f", quantized: real = (q - {d['zero_point']}) * {d['scale']:.8g}" if d.get("scale") else "")
-            lines.append(f"- {k}: {d['dtype']} {d['shape']} ({d['bytes']} bytes, inside the arena){quant}")
+            layout = f", {d['layout']}" if d.get("layout") else ""
+            lines.append(f"- {k}: {d['dtype']} {d['shape']}{layout} ({d['bytes']} bytes, inside the arena){quant}")
+    if ops:
+        lines += [f"- Ops: the model uses {len(ops)} TFLite op types ({', '.join(ops)}); register them, and only "
+                  "them, with TFLite Micro's op resolver:", "", "```cpp",
+                  '#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"', "",
+                  *resolver_lines(ops), "```", ""]
     lines += ["- Not counted here: the TFLM runtime's code in flash and your application's RAM.", ""]
     (out_dir / "README.md").write_text("\n".join(lines))
-    return {"dir": out_dir.name, "header": HEADER, "source": SOURCE,
+    info = {"dir": out_dir.name, "header": HEADER, "source": SOURCE,
             "source_bytes": (out_dir / SOURCE).stat().st_size, "array_len": len(model)}
+    if ops:
+        info["resolver"] = resolver_lines(ops)
+    return info
 
 
 def read_back(out_dir: Path) -> bytes:

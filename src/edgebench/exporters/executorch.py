@@ -1,4 +1,5 @@
-"""ExecuTorch .pte from PyTorch, lowered to the XNNPACK delegate."""
+"""ExecuTorch .pte from PyTorch, lowered to the XNNPACK delegate. Static batch 1; the input is
+the model's own layout (NHWC images for the adapter's models, [1, 784] for the MLP)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ def from_torch(model, path: Path, ctx: ExportContext) -> None:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    sample = (torch.zeros(1, ctx.spec.input_size, dtype=torch.float32),)  # static batch 1
+    from edgebench.exporters.tflite import torch_sample
+
+    sample = (torch_sample(model, ctx),)  # static batch 1
     exported = torch.export.export(model.eval(), sample)
     program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
     Path(path).write_bytes(program.buffer)

@@ -1,9 +1,15 @@
 """ONNX: torch.onnx (dynamo exporter) for PyTorch, tf2onnx for Keras; int8 variants with
-onnxruntime.quantization. Every file is self-contained with a dynamic batch dimension."""
+onnxruntime.quantization. Every file is self-contained with a dynamic batch dimension.
+
+Input layouts: the source model's own, channels-last for images ([batch, H, W, C]; tf2onnx and
+torch.onnx insert the Transpose to the NCHW Conv inside the graph), [batch, 784] for the MLP.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 
 from edgebench.exporters import ExportContext
 
@@ -13,8 +19,10 @@ OPSET = 18
 def from_torch(model, path: Path, ctx: ExportContext) -> None:
     import torch
 
+    from edgebench.exporters.tflite import torch_sample
+
     model.eval()
-    sample = torch.zeros(2, ctx.spec.input_size, dtype=torch.float32)
+    sample = torch_sample(model, ctx, batch=2)  # NHWC images, as the model takes them
     batch = torch.export.Dim("batch")
     program = torch.onnx.export(
         model, (sample,), dynamo=True, input_names=["image"], output_names=["logits"],
@@ -30,14 +38,27 @@ def from_keras(model, path: Path, ctx: ExportContext) -> None:
     import tf2onnx
 
     # tf2onnx.convert.from_keras fails on Keras 3 models (KeyError); a tf.function with an
-    # input signature is the route that works.
-    spec = [tf.TensorSpec([None, ctx.spec.input_size], tf.float32, name="image")]
+    # input signature is the route that works. The input is the Keras model's own (NHWC).
+    spec = [tf.TensorSpec([None, *ctx.network.input_shape], tf.float32, name="image")]
 
     @tf.function(input_signature=spec)
     def serve(x):
         return model(x, training=False)
 
     tf2onnx.convert.from_function(serve, input_signature=spec, opset=OPSET, output_path=str(path))
+
+
+def _calibration_inputs(src: Path, ctx: ExportContext):
+    """One calibration image at a time, shaped (1, ...) as the .onnx input takes it."""
+    import onnx
+
+    from edgebench.runtimes.base import to_artifact_input
+
+    inp = onnx.load(str(src), load_external_data=False).graph.input[0]
+    shape = [d.dim_value if d.HasField("dim_value") else -1 for d in inp.type.tensor_type.shape.dim]
+    x = ctx.calibration.reshape(len(ctx.calibration), *ctx.network.input_shape).astype(np.float32, copy=False)
+    return inp.name, (to_artifact_input(x[i:i + 1], shape, image_shape=ctx.network.input_shape)
+                      for i in range(len(x)))
 
 
 def quantize_static(model, path: Path, ctx: ExportContext) -> None:
@@ -48,18 +69,13 @@ def quantize_static(model, path: Path, ctx: ExportContext) -> None:
     from onnxruntime import quantization as q
 
     src = ctx.source("onnx")
+    input_name, samples = _calibration_inputs(src, ctx)
 
     class Reader(q.CalibrationDataReader):
-        def __init__(self):
-            self._it = iter(ctx.calibration[i:i + 1] for i in range(len(ctx.calibration)))
-
         def get_next(self):
-            x = next(self._it, None)
+            x = next(samples, None)
             return None if x is None else {input_name: x}
 
-    import onnx
-
-    input_name = onnx.load(str(src)).graph.input[0].name
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         q.quant_pre_process(str(src), str(pre))  # shape inference + graph clean-up, as advised

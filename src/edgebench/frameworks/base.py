@@ -8,8 +8,9 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from edgebench.config import ModelSpec, OptimizerSpec
-from edgebench.model import Weights
+from edgebench.config import OptimizerSpec
+from edgebench.models.network import Network
+from edgebench.models.weights import Weights
 
 
 @dataclass
@@ -24,11 +25,19 @@ class EpochRecord:
 
 
 class FrameworkAdapter(Protocol):
+    """Images arrive channels-last, shaped (N, *net.input_shape) float32 ((N, 784) for the MLP);
+    weights in and out are models.weights.Weights in Keras' layouts ({layer: {"kernel", "bias",
+    "gamma", "beta", "moving_mean", "moving_variance"}}). Each adapter converts layouts at its own
+    edge, explicitly (HWIO <-> OIHW, NHWC <-> NCHW, depthwise (kh, kw, C, M) <-> (C*M, 1, kh, kw)),
+    pads with the network's explicit pads (Node.layer.pads(in_shape)), flattens channels-last, and
+    runs BatchNorm with the layer's momentum (weight of the old running value) and epsilon and a
+    biased running variance."""
+
     name: str
 
     def __init__(self, threads: int) -> None: ...
 
-    def build(self, spec: ModelSpec, weights: Weights) -> Any: ...
+    def build(self, net: Network, weights: Weights) -> Any: ...
 
     def load_data(self, x: np.ndarray, y: np.ndarray) -> Any:
         """The training set in the framework's own memory, once, before any timed epoch (a user

@@ -1,4 +1,10 @@
-"""TensorFlow / Keras 3: what a typical user writes (model.fit), with every choice pinned."""
+"""TensorFlow / Keras 3: what a typical user writes (model.fit), with every choice pinned.
+
+Any models.Network becomes a Keras Functional model, channels-last as Keras is, each layer named
+after the network's layer. Padding is the network's explicit pads (ZeroPadding2D, then a 'valid'
+convolution), so every framework pads provably alike; BatchNorm takes the layer's momentum (the
+weight of the old running value, Keras' own convention) and epsilon, and keeps a biased running
+variance, as our rule says; Flatten is channels-last, as in the network."""
 
 from __future__ import annotations
 
@@ -6,9 +12,19 @@ import time
 
 import numpy as np
 
-from edgebench.config import ModelSpec, OptimizerSpec
+from edgebench.config import OptimizerSpec
 from edgebench.frameworks.base import EpochRecord
-from edgebench.model import Weights
+from edgebench.models import layers as L
+from edgebench.models.network import Network
+from edgebench.models.weights import Weights
+
+# Our array names -> the order of Keras' own weights, per Keras layer class.
+_KERAS_ARRAYS = {
+    "Dense": ("kernel", "bias"),
+    "Conv2D": ("kernel", "bias"),
+    "DepthwiseConv2D": ("kernel", "bias"),  # Keras' depthwise_kernel (kh, kw, C, M) is our kernel
+    "BatchNormalization": ("gamma", "beta", "moving_mean", "moving_variance"),
+}
 
 
 class TensorFlowAdapter:
@@ -32,15 +48,61 @@ class TensorFlowAdapter:
     def versions(self) -> dict[str, str]:
         return {"tensorflow": self.tf.__version__, "keras": self.keras.__version__}
 
-    def build(self, spec: ModelSpec, weights: Weights):
+    def _layer(self, node, x, outputs):
+        """Apply one network node to the Keras tensor x (its first input); returns the output."""
+        kl = self.keras.layers
+        layer = node.layer
+        name = layer.name
+        if isinstance(layer, (L.Conv2D, L.DepthwiseConv2D)):
+            (t, b), (left, r) = layer.pads(node.in_shape)
+            if t or b or left or r:
+                x = kl.ZeroPadding2D(((t, b), (left, r)), name=f"{name}_pad")(x)
+            if isinstance(layer, L.Conv2D):
+                return kl.Conv2D(layer.filters, layer.kernel, strides=layer.stride, padding="valid",
+                                 activation=layer.activation, use_bias=layer.use_bias, name=name)(x)
+            return kl.DepthwiseConv2D(layer.kernel, strides=layer.stride, padding="valid",
+                                      depth_multiplier=layer.multiplier, activation=layer.activation,
+                                      use_bias=layer.use_bias, name=name)(x)
+        if isinstance(layer, L.Dense):
+            return kl.Dense(layer.units, activation=layer.activation, use_bias=layer.use_bias, name=name)(x)
+        if isinstance(layer, L.MaxPool2D):
+            return kl.MaxPooling2D(layer.pool, strides=layer.stride, padding="valid", name=name)(x)
+        if isinstance(layer, L.AvgPool2D):
+            return kl.AveragePooling2D(layer.pool, strides=layer.stride, padding="valid", name=name)(x)
+        if isinstance(layer, L.GlobalAveragePooling):
+            return kl.GlobalAveragePooling2D(name=name)(x)
+        if isinstance(layer, L.BatchNorm):
+            return kl.BatchNormalization(axis=-1, momentum=layer.momentum, epsilon=layer.epsilon, name=name)(x)
+        if isinstance(layer, L.ReLU):
+            return kl.ReLU(name=name)(x)
+        if isinstance(layer, L.ReLU6):
+            return kl.ReLU(max_value=6.0, name=name)(x)
+        if isinstance(layer, L.Add):
+            return kl.Add(name=name)([x, outputs[layer.other]])
+        if isinstance(layer, L.Flatten):
+            return kl.Flatten(name=name)(x)  # channels-last (h, w, c), as the network flattens
+        if isinstance(layer, L.Dropout):
+            return kl.Dropout(layer.rate, name=name)(x)
+        raise NotImplementedError(f"layer '{name}': type {layer.type} has no Keras counterpart here")
+
+    def build(self, net: Network, weights: Weights):
         keras = self.keras
-        inputs = keras.Input((spec.input_size,), name="image", dtype="float32")
-        x = inputs
-        for i, units in enumerate(spec.hidden):
-            x = keras.layers.Dense(units, activation="relu", name=f"dense_{i}")(x)
-        logits = keras.layers.Dense(spec.num_classes, name=f"dense_{len(spec.hidden)}")(x)
-        model = keras.Model(inputs, logits, name="mlp")
-        model.set_weights([a for pair in weights for a in pair])
+        inputs = keras.Input(tuple(net.input_shape), name="image", dtype="float32")
+        outputs = {"input": inputs}
+        for node in net.nodes:
+            outputs[node.layer.name] = self._layer(node, outputs[node.inputs[0]], outputs)
+        # The MLP's model is exactly the one every earlier run trained: Input (784,) named image,
+        # Dense layers dense_0.. (ReLU on the hidden ones), model name "mlp".
+        model = keras.Model(inputs, outputs[net.nodes[-1].layer.name], name=net.name)
+        for node in net.nodes:
+            arrays = weights.get(node.layer.name)
+            if not node.params:
+                continue
+            if arrays is None:
+                raise KeyError(f"no weights for layer '{node.layer.name}'")
+            keras_layer = model.get_layer(node.layer.name)
+            names = [n for n in _KERAS_ARRAYS[type(keras_layer).__name__] if n in node.params]
+            keras_layer.set_weights([np.asarray(arrays[n], np.float32) for n in names])
         return model
 
     def _optimizer(self, opt: OptimizerSpec):
@@ -95,9 +157,21 @@ class TensorFlowAdapter:
         return history
 
     def predict(self, model, x: np.ndarray) -> np.ndarray:
+        """Logits for channels-last images (N, *input_shape); (N, H*W*C) rows are reshaped."""
+        shape = tuple(model.inputs[0].shape[1:])
+        if tuple(x.shape[1:]) != shape and int(np.prod(x.shape[1:])) == int(np.prod(shape)):
+            x = x.reshape(len(x), *shape)
         out = [model(x[i:i + 2000], training=False).numpy() for i in range(0, len(x), 2000)]
         return np.concatenate(out).astype(np.float32)
 
     def get_weights(self, model) -> Weights:
-        w = model.get_weights()
-        return [(w[i], w[i + 1]) for i in range(0, len(w), 2)]
+        out: Weights = {}
+        for layer in model.layers:
+            names = _KERAS_ARRAYS.get(type(layer).__name__)
+            if names is None:
+                continue
+            arrays = [np.asarray(a) for a in layer.get_weights()]
+            if len(arrays) < len(names):  # no bias (use_bias=False)
+                names = names[:len(arrays)]
+            out[layer.name] = {n: a for n, a in zip(names, arrays)}
+        return out

@@ -7,40 +7,40 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench.model import Weights, load_weights
+from edgebench.models import weights as init
+from edgebench.models.network import Network
 
 
-def forward(weights: Weights, x: np.ndarray) -> np.ndarray:
-    """The MLP in float64 NumPy: logits that differ only because the weights differ."""
-    h = x.astype(np.float64)
-    for i, (k, b) in enumerate(weights):
-        h = h @ k.astype(np.float64) + b.astype(np.float64)
-        if i < len(weights) - 1:
-            h = np.maximum(h, 0.0)
-    return h
+def forward(net: Network, weights: init.Weights, x: np.ndarray) -> np.ndarray:
+    """The network in float64 NumPy (the reference backend's forward, inference mode): logits
+    that differ only because the weights differ."""
+    from edgebench.frameworks.numpy_ref import forward as reference
+
+    return reference(net, weights, x.reshape(len(x), *net.input_shape), dtype=np.float64)
 
 
-def _weight_diff(a: Weights, b: Weights) -> np.ndarray:
-    return np.concatenate([np.abs(p.astype(np.float64) - q).ravel() for u, v in zip(a, b) for p, q in zip(u, v)])
+def _weight_diff(a: init.Weights, b: init.Weights) -> np.ndarray:
+    return np.concatenate([np.abs(a[layer][k].astype(np.float64) - b[layer][k]).ravel()
+                           for layer in a for k in a[layer]])
 
 
-def twin_drift(run_dir: Path, frameworks: list[str], steps: list[int], total_steps: int,
+def twin_drift(run_dir: Path, net: Network, frameworks: list[str], steps: list[int], total_steps: int,
                x_test: np.ndarray) -> dict:
     points: list[tuple[str, int]] = [(f"step {s}", s) for s in steps if s < total_steps]
     points.append(("end", total_steps))
-    weights: dict[str, dict[int, Weights]] = {}
+    weights: dict[str, dict[int, init.Weights]] = {}
     for fw in frameworks:
-        snaps = {s: load_weights(run_dir / fw / "snapshots" / f"step_{s}.npz") for _, s in points[:-1]}
-        snaps[total_steps] = load_weights(run_dir / fw / "final_weights.npz")
+        snaps = {s: init.load(run_dir / fw / "snapshots" / f"step_{s}.npz") for _, s in points[:-1]}
+        snaps[total_steps] = init.load(run_dir / fw / "final_weights.npz")
         weights[fw] = snaps
-    init = load_weights(run_dir / "inputs" / "initial_weights.npz")
+    start = init.load(run_dir / "inputs" / "initial_weights.npz")
     pairs = []
     for f1, f2 in combinations(frameworks, 2):
         rows = []
         for label, s in points:
             d = _weight_diff(weights[f1][s], weights[f2][s])
-            l1, l2 = forward(weights[f1][s], x_test), forward(weights[f2][s], x_test)
-            moved = max(_weight_diff(weights[f1][s], init).max(), _weight_diff(weights[f2][s], init).max())
+            l1, l2 = forward(net, weights[f1][s], x_test), forward(net, weights[f2][s], x_test)
+            moved = max(_weight_diff(weights[f1][s], start).max(), _weight_diff(weights[f2][s], start).max())
             rows.append({"at": label, "step": s, "max_abs_weight_diff": float(d.max()),
                          "weights_within_1e-5": float(np.mean(d <= 1e-5)),
                          "max_abs_weight_change_from_init": float(moved),

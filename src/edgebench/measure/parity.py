@@ -26,42 +26,73 @@ class Tolerance:
         return f"{diff}, agreement >= {self.min_agreement:.1%}, drop <= {self.max_accuracy_drop * 100:g} pt"
 
 
-TOLERANCES: dict[str, Tolerance] = {
-    "float32": Tolerance(
-        max_abs_diff=1e-3, min_agreement=0.999, max_accuracy_drop=0.001,
-        reason="same float32 graph on another kernel library: only summation order differs; "
-               "float32 rounding on logits of magnitude ~10-30 over a 784-term dot product stays "
-               "well under 1e-3, and only near-ties may flip their top-1 class",
-    ),
-    "float16": Tolerance(
-        max_abs_diff=0.05, min_agreement=0.998, max_accuracy_drop=0.002,
-        reason="weights rounded to float16 (relative error <= 2^-11 = 4.9e-4) and computed in "
-               "float32: a logit of ~20 built from ~800 products moves by ~1e-2 at worst",
-    ),
-    "int8": Tolerance(
-        max_abs_diff=None, max_diff_of_range=0.10, min_agreement=0.98, max_accuracy_drop=0.01,
-        reason="8-bit weights (and, for static/full int8, activations) with per-tensor scales: each "
-               "value carries up to half a step (1/510 of its range) of error, which sums over 784 "
-               "inputs to tenths of a logit on typical images; static int8 also clips activations "
-               "outside the range seen in calibration, so a rare outlier image can land ~15 output "
-               "steps (~6% of the logit range) away. The bar that matters is agreement and the "
-               "1-point accuracy budget users accept for a 4x smaller model; the range bound "
-               "catches a wrong scale or zero point, which moves logits by a large part of the range",
-    ),
-}
+# Agreement and accuracy bars are what users accept, whatever the model; the logit-error bound
+# follows from the model (its depth and largest fan-in) and scales with its logit range.
+BARS = {"float32": (0.999, 0.001), "float16": (0.998, 0.002), "int8": (0.98, 0.01)}
+FLOAT32_FLOOR = 1e-5  # absolute: a model whose logits barely move still gets float32 rounding room
 
 
-def tolerance_for(precision: str) -> Tolerance:
+def model_shape(net=None) -> tuple[int, int]:
+    """(depth, largest fan-in): weighted layers, and the most terms one output sums. Without a
+    network, the lab's MLP (784 -> 64 -> 10: depth 2, fan-in 784)."""
+    if net is None:
+        return 2, 784
+    from edgebench.models.layers import Conv2D, Dense, DepthwiseConv2D
+
+    fan_ins = []
+    for n in net.nodes:
+        if isinstance(n.layer, Dense):
+            fan_ins.append(n.in_shape[0])
+        elif isinstance(n.layer, Conv2D):
+            fan_ins.append(n.layer.kernel[0] * n.layer.kernel[1] * n.in_shape[2])
+        elif isinstance(n.layer, DepthwiseConv2D):
+            fan_ins.append(n.layer.kernel[0] * n.layer.kernel[1])
+    return len(fan_ins), max(fan_ins)
+
+
+def tolerance_for(precision: str, net=None) -> Tolerance:
+    """The bound on logit error for this precision, derived from the model, as a fraction of the
+    source's logit range (so it scales with the logits it bounds)."""
     key = "int8" if precision.startswith("int8") else precision
-    if key not in TOLERANCES:
-        raise KeyError(f"no tolerance for precision '{precision}'; known: {', '.join(TOLERANCES)}")
-    return TOLERANCES[key]
+    if key not in BARS:
+        raise KeyError(f"no tolerance for precision '{precision}'; known: {', '.join(BARS)}")
+    depth, fan_in = model_shape(net)
+    agree, drop = BARS[key]
+    if key == "float32":
+        # Only summation order differs: each output of a K-term dot product carries rounding of
+        # about sqrt(K) float32 units (2^-24) of its scale, and depth layers add up; 16x headroom
+        # for correlated rounding in blocked kernels.
+        frac = 16 * 2.0 ** -24 * np.sqrt(fan_in) * depth
+        why = (f"same float32 graph on another kernel library: only summation order differs. A {fan_in}-term "
+               f"dot product rounds by about sqrt({fan_in}) float32 units (2^-24) of its scale, over {depth} "
+               f"weighted layers: 16 x 2^-24 x sqrt({fan_in}) x {depth} = {frac:.2e} of the logit range "
+               f"(at least {FLOAT32_FLOOR:g}); only near-ties may flip their top-1 class")
+    elif key == "float16":
+        # Each weight rounded to float16 moves by at most half a unit (2^-11 relative); with
+        # independent signs a layer's output moves by about that fraction of its scale, per layer.
+        frac = 2 * 2.0 ** -11 * depth
+        why = (f"weights rounded to float16 (relative error <= 2^-11) and computed in float32: each of the "
+               f"{depth} weighted layers moves its output by about 2^-11 of its scale; 2 x 2^-11 x {depth} = "
+               f"{frac:.2%} of the logit range")
+    else:
+        # 8-bit steps (1/255 of a tensor's range per value) and, for static int8, activations clipped
+        # to the calibrated range: the lab's MLP (depth 2) showed outliers at ~6% of its logit range;
+        # errors add per layer in quadrature.
+        frac = 0.07 * np.sqrt(depth)
+        why = (f"8-bit weights (and, for static/full int8, activations): each value carries up to half a step "
+               f"(1/510 of its range), and activations outside the calibrated range are clipped, so a rare "
+               f"outlier image lands several output steps away (the lab's 2-layer MLP: ~6% of its logit range); "
+               f"over {depth} weighted layers, 7% x sqrt({depth}) = {frac:.1%} of the range. The bar that matters "
+               "is agreement and the 1-point accuracy budget; the range bound catches a wrong scale or zero "
+               "point, which moves logits by a large part of the range")
+    return Tolerance(max_abs_diff=None, max_diff_of_range=float(frac), min_agreement=agree,
+                     max_accuracy_drop=drop, reason=why)
 
 
-def compare(source_logits: np.ndarray, logits: np.ndarray, labels: np.ndarray, precision: str) -> dict:
+def compare(source_logits: np.ndarray, logits: np.ndarray, labels: np.ndarray, precision: str, net=None) -> dict:
     if source_logits.shape != logits.shape:
         raise ValueError(f"logit shapes differ: source {source_logits.shape}, artifact {logits.shape}")
-    tol = tolerance_for(precision)
+    tol = tolerance_for(precision, net)
     diff = np.abs(source_logits.astype(np.float64) - logits.astype(np.float64))
     pred = logits.argmax(axis=1)
     source_pred = source_logits.argmax(axis=1)
@@ -70,8 +101,10 @@ def compare(source_logits: np.ndarray, logits: np.ndarray, labels: np.ndarray, p
     agreement = float(np.mean(pred == source_pred))
     max_abs = float(diff.max()) if diff.size else 0.0
     logit_range = float(source_logits.max() - source_logits.min()) if source_logits.size else 0.0
-    diff_ok = (tol.max_abs_diff is None or max_abs <= tol.max_abs_diff) and (
-        tol.max_diff_of_range is None or max_abs <= tol.max_diff_of_range * logit_range)
+    bound = tol.max_diff_of_range * logit_range
+    if precision == "float32":
+        bound = max(bound, FLOAT32_FLOOR)
+    diff_ok = max_abs <= bound
     return {
         "test_accuracy": acc,
         "source_test_accuracy": source_acc,
@@ -82,6 +115,15 @@ def compare(source_logits: np.ndarray, logits: np.ndarray, labels: np.ndarray, p
         "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
         "source_logit_range": logit_range,
         "tolerance": tol.to_dict(),
+        "max_abs_diff_bound": bound,
         "within_tolerance": bool(diff_ok and agreement >= tol.min_agreement
                                  and source_acc - acc <= tol.max_accuracy_drop),
     }
+
+
+def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean cross-entropy from logits, computed the same way (float64) for every framework's outputs."""
+    z = logits.astype(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    logsumexp = np.log(np.exp(z).sum(axis=1))
+    return float(np.mean(logsumexp - z[np.arange(len(labels)), labels]))

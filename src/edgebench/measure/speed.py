@@ -6,23 +6,38 @@ import time
 
 import numpy as np
 
-from edgebench.config import ModelSpec
+from edgebench.models.network import Network
 
 
-def train_flops_per_sample(spec: ModelSpec) -> dict:
-    """Matrix-multiply FLOPs (2 per multiply-accumulate) of one training sample.
+def train_flops_per_sample(net: Network) -> dict:
+    """Matrix-multiply FLOPs (2 per multiply-accumulate) of one training sample: forward, weight
+    gradients, input gradients where a weighted layer lies upstream (models/network.py)."""
+    return net.train_flops_per_sample()
 
-    Forward: every layer. Backward: the weight gradient of every layer, and the input gradient
-    of every layer but the first (nothing needs the gradient of the image). Bias adds, ReLU,
-    softmax and the optimizer update are left out: O(parameters) per step, not per sample, or
-    O(activations); under 5% of the total for this network.
-    """
-    macs = [i * o for i, o in spec.layer_sizes]
-    forward = 2 * sum(macs)
-    weight_grad = 2 * sum(macs)
-    input_grad = 2 * sum(macs[1:])
-    return {"forward": forward, "weight_grad": weight_grad, "input_grad": input_grad,
-            "total": forward + weight_grad + input_grad}
+
+def step_gemms(net: Network, batch: int) -> list[tuple[int, int, int]]:
+    """The matrix multiplies (M, K, N) of one training step at its real shapes: for each dense
+    layer X (batch x in) @ W (in x out); for each convolution the same product after im2col
+    (batch*Ho*Wo x kh*kw*cin) @ (kh*kw*cin x cout). Forward, weight gradient (K x M @ M x N) and,
+    where needed, input gradient (M x N @ N x K). Depthwise convolutions are no GEMM (one small
+    filter per channel) and are left out of this bound."""
+    from edgebench.models.layers import Conv2D, Dense
+
+    upstream = {"input": False}
+    out = []
+    for n in net.nodes:
+        upstream[n.layer.name] = n.layer.weighted or any(upstream[i] for i in n.inputs)
+        if isinstance(n.layer, Dense):
+            m, k, o = batch, n.in_shape[0], n.layer.units
+        elif isinstance(n.layer, Conv2D):
+            h, w, _ = n.out_shape
+            m, k, o = batch * h * w, n.layer.kernel[0] * n.layer.kernel[1] * n.in_shape[2], n.layer.filters
+        else:
+            continue
+        out += [(m, k, o), (k, m, o)]
+        if any(upstream[i] for i in n.inputs):
+            out.append((m, o, k))
+    return out
 
 
 def gemm_peak(threads: int, n: int = 1024, min_time_s: float = 1.0) -> dict:
@@ -49,23 +64,15 @@ def gemm_peak(threads: int, n: int = 1024, min_time_s: float = 1.0) -> dict:
             "method": f"{n}x{n} float32 matmul with NumPy's BLAS, best of {len(times)} calls"}
 
 
-def step_gemm_time(spec: ModelSpec, batch: int, threads: int, min_time_s: float = 0.5) -> dict:
-    """The matrix multiplies of one training step at its real shapes (batch x layer), timed with
-    NumPy's BLAS and the same threads: forward X@W, weight gradient X^T@dY for every layer, input
-    gradient dY@W^T for every layer but the first. Small GEMMs run far below the large-matrix
-    peak; this is the bound a framework could reach at this batch size with this BLAS."""
+def step_gemm_time(net: Network, batch: int, threads: int, min_time_s: float = 0.5) -> dict:
+    """The matrix multiplies of one training step at their real shapes (step_gemms), timed with
+    NumPy's BLAS and the same threads: the bound a framework could reach at this batch size with
+    this BLAS (small GEMMs run far below the large-matrix peak)."""
     from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng(0)
-    ops = []
-    for k, (i, o) in enumerate(spec.layer_sizes):
-        x = rng.random((batch, i), dtype=np.float32)
-        w = rng.random((i, o), dtype=np.float32)
-        dy = rng.random((batch, o), dtype=np.float32)
-        ops.append((x, w))          # forward
-        ops.append((x.T, dy))       # weight gradient
-        if k > 0:
-            ops.append((dy, w.T))   # input gradient
+    ops = [(rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32))
+           for m, k, n in step_gemms(net, batch)]
     with threadpool_limits(limits=threads, user_api="blas"):
         for a, b in ops:
             np.matmul(a, b)
@@ -80,8 +87,8 @@ def step_gemm_time(spec: ModelSpec, batch: int, threads: int, min_time_s: float 
     best = min(times)
     return {"step_s": best, "step_s_median": float(np.median(times)), "gflops": flops / best / 1e9,
             "batch": batch, "threads": threads, "calls": len(times),
-            "method": f"the {len(ops)} matrix multiplies of one batch-{batch} training step with NumPy's "
-                      f"BLAS, best of {len(times)}"}
+            "method": f"the {len(ops)} matrix multiplies of one batch-{batch} training step (convolutions as "
+                      f"im2col GEMMs, depthwise left out) with NumPy's BLAS, best of {len(times)}"}
 
 
 def efficiency(flops_per_epoch: float, steps_per_epoch: int, epoch_time_s: float, peak_gflops: float) -> dict:

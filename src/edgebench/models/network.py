@@ -5,7 +5,7 @@ a layer that does not fit names itself and both shapes."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
 
 from edgebench.errors import ConfigError
@@ -140,3 +140,22 @@ class Network:
                 "layers": [n.layer.describe() | {"output_shape": list(n.out_shape)} for n in self.nodes],
                 "parameter_count": self.parameter_count, "trainable_parameter_count": self.trainable_parameter_count,
                 "deployed_parameter_count": self.deployed_parameter_count, "macs_per_sample": self.macs_per_sample}
+
+
+def from_description(d: dict) -> Network:
+    """A Network from Network.describe()'s record (a task for a child process, an artifact's
+    metadata, results.json). A malformed record raises ConfigError naming what is wrong."""
+    from edgebench.models.layers import TYPES
+
+    try:
+        layers = []
+        for row in d["layers"]:
+            cls = TYPES[row["type"]]
+            known = {f.name for f in fields(cls)}
+            args = {k: (tuple(tuple(p) for p in v) if k == "padding" and isinstance(v, list) else
+                        tuple(v) if isinstance(v, list) else v)
+                    for k, v in row.items() if k in known and k != "name"}
+            layers.append(cls(row["name"], **args))
+        return Network(d["name"], tuple(layers), tuple(d["input_shape"]), int(d["num_classes"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"not a valid model description ({type(e).__name__}: {e})") from None

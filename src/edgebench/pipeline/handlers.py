@@ -33,9 +33,9 @@ def speed_limit(run: "Run", job: Job) -> bool:
     from edgebench.measure.speed import gemm_peak, step_gemm_time, train_flops_per_sample
 
     cfg = run.cfg
-    flops = train_flops_per_sample(cfg.model)
+    flops = train_flops_per_sample(run.net)
     n = len(run.dataset.y_train)
-    step = step_gemm_time(cfg.model, cfg.batch_size, cfg.threads)
+    step = step_gemm_time(run.net, cfg.batch_size, cfg.threads)
     run.results["speed_limit"] = {
         "gemm_peak": gemm_peak(cfg.threads),
         "train_flops_per_sample": flops,
@@ -53,7 +53,7 @@ def _train_task(run: "Run", job: Job, fw_dir: Path, name: str) -> TrainTask:
     exports = tuple(e.name for e in selected_exporters(cfg, job.framework, registry.exporters())) if first else ()
     return TrainTask(
         name=name, framework=job.framework, fw_dir=str(fw_dir), data=run.data_ref, threads=cfg.threads,
-        model=cfg.to_dict()["model"], optimizer=cfg.to_dict()["optimizer"], batch_size=cfg.batch_size,
+        model=run.net.describe(), optimizer=cfg.to_dict()["optimizer"], batch_size=cfg.batch_size,
         weights_path=str(run.store.input_path(INPUTS[0])), order_path=str(run.store.input_path(INPUTS[1])),
         calibration_path=str(run.store.input_path(INPUTS[2])), exports=exports,
         snapshot_steps=tuple(cfg.twin_steps) if cfg.twin and first and job.mode == "eager" else (),
@@ -179,7 +179,7 @@ def twin(run: "Run", job: Job) -> bool:
         return True
     steps_per_epoch = -(-len(run.dataset.y_train) // run.cfg.batch_size)
     try:
-        drift = twin_drift(run.store.dir, ok, list(run.cfg.twin_steps), steps_per_epoch * run.cfg.epochs,
+        drift = twin_drift(run.store.dir, run.net, ok, list(run.cfg.twin_steps), steps_per_epoch * run.cfg.epochs,
                            run.dataset.x_test)
         run.results["twin"] = {"status": "ok", **drift}
     except (OSError, KeyError, ValueError) as e:
@@ -205,7 +205,7 @@ def verify(run: "Run", job: Job) -> bool:
         name=name, file=str(run.store.dir / art["file"]), runtime=art["runtime"], precision=prec,
         data=run.data_ref, threads=cfg.bench_threads, raw_dir=str(run.store.latency),
         bench=Bench(cfg.latency_min_iters, cfg.latency_min_time_s, cfg.throughput_batch),
-        source_logits=str(run.store.dir / fw / "test_logits.npy"), logits_path=str(run.store.logits_path(job.artifact)))
+        network=run.net.describe(), source_logits=str(run.store.dir / fw / "test_logits.npy"), logits_path=str(run.store.logits_path(job.artifact)))
     run.on_event(label, {"event": "start", "kind": "verify", "total": len(run.dataset.y_test)})
     res = run.child(task, cfg.bench_threads, label)
     if not res.ok:
@@ -237,7 +237,7 @@ def microcontroller(run: "Run", job: Job) -> bool:
         name=name, runtime=rt.name, file=str(run.store.dir / art["file"]), run_dir=str(run.store.dir),
         data=run.data_ref, reference_logits=str(run.store.logits_path(job.artifact)),
         c_dir=str(run.store.dir / fw / "mcu" / Path(art["file"]).stem), boards=tuple(b.to_dict() for b in run.boards),
-        bench=Bench(cfg.latency_min_iters, cfg.latency_min_time_s))
+        bench=Bench(cfg.latency_min_iters, cfg.latency_min_time_s), network=run.net.describe())
     run.on_event(label, {"event": "start", "kind": "verify", "total": len(run.dataset.y_test)})
     res = run.child(task, 1, label)
     if res.returncode != 0 or res.outcome is None or res.outcome.status not in ("ok", "unsupported"):

@@ -7,7 +7,9 @@ import numpy as np
 
 from edgebench import __version__, data, results
 from edgebench.config import RunConfig
-from edgebench.model import INIT_SCHEME, initial_weights, macs, save_weights
+from edgebench.models import is_file
+from edgebench.models import weights as init
+from edgebench.models.network import Network
 from edgebench.pipeline.store import INPUTS, RunStore
 
 ADAM_EPSILON_NOTE = (
@@ -25,13 +27,17 @@ PLACEMENT_NOTE = {
 }
 
 
-def write_inputs(cfg: RunConfig, ds, store: RunStore, boards: list) -> dict:
+def write_inputs(cfg: RunConfig, ds, store: RunStore, boards: list, net: Network) -> dict:
     """The shared inputs, made once in NumPy from the seed and saved in inputs/, and the results
     skeleton that records them and every fairness choice."""
     inputs = store.inputs
     inputs.mkdir()
     w_path = inputs / INPUTS[0]
-    save_weights(initial_weights(cfg.model, cfg.seed), w_path)
+    init.save(init.initial(net, cfg.seed), w_path)
+    if is_file(cfg.model.name):  # the user's own model file: kept with the run, as it was
+        import shutil
+
+        shutil.copyfile(cfg.model.name, inputs / "model.toml")
     o_path = inputs / INPUTS[1]
     order = data.batch_order(len(ds.y_train), cfg.epochs, cfg.seed)
     np.save(o_path, order)
@@ -49,15 +55,10 @@ def write_inputs(cfg: RunConfig, ds, store: RunStore, boards: list) -> dict:
         "status": "running",
         "config": config,
         "dataset": ds.describe(),
-        "model": {
-            "layers": [{"in": i, "out": o, "activation": "relu" if k < len(cfg.model.hidden) else "none"}
-                       for k, (i, o) in enumerate(cfg.model.layer_sizes)],
-            "parameter_count": cfg.model.parameter_count,
-            "macs_per_sample": macs(cfg.model),
-        },
+        "model": {**net.describe(), "layer_table": net.layer_table()},
         "fairness": {
             "initial_weights": {"file": "inputs/initial_weights.npz", "sha256": data.sha256_file(w_path),
-                                "scheme": INIT_SCHEME, "seed": cfg.seed},
+                                "scheme": init.SCHEME, "seed": cfg.seed},
             "batch_order": {"file": "inputs/batch_order.npy", "sha256": data.sha256_file(o_path),
                             "shape": list(order.shape), "seed": cfg.seed,
                             "note": "one permutation per epoch, shared by every framework; "
@@ -74,6 +75,15 @@ def write_inputs(cfg: RunConfig, ds, store: RunStore, boards: list) -> dict:
                           "throughput": f"batch {cfg.throughput_batch} where the artifact takes a "
                                         "dynamic batch: images / median batch time"},
             "loss": "softmax cross-entropy from logits, mean over the batch",
+            "layers": {"padding": "explicit (top, bottom), (left, right) pads in every framework; 'same' puts "
+                                  "an odd extra row or column at the bottom/right (TensorFlow's and Flax's rule), "
+                                  "which PyTorch gets as an explicit pad",
+                       "layout": "images channels-last (NHWC) into every framework; PyTorch converts to NCHW "
+                                 "inside its model, explicitly; flatten in channels-last order everywhere",
+                       "batchnorm": "the layer's momentum (weight of the old running value; PyTorch's momentum "
+                                    "is 1 minus it) and epsilon in every framework; the running variance is the "
+                                    "biased batch variance everywhere (PyTorch's own unbiased update replaced)",
+                       "dropout": "each framework draws its own masks: runs with dropout > 0 cannot be twins"},
             "dtype": "float32",
             "threads": {"count": cfg.threads,
                         "how": "each child pinned to N cores (sched_setaffinity) when N is below the "

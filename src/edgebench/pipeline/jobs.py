@@ -62,7 +62,7 @@ class TrainTask:
     fw_dir: str
     data: DataRef
     threads: int
-    model: dict  # ModelSpec as a dict
+    model: dict  # the network's description (Network.describe())
     optimizer: dict  # OptimizerSpec as a dict
     batch_size: int
     weights_path: str
@@ -84,6 +84,8 @@ class _ArtifactTask:
     runtime: str
     data: DataRef
     bench: Bench
+    network: dict  # Network.describe(): input shape (channels-last; the runtime maps it to the artifact's
+    #                layout) and the depth and fan-ins its tolerances follow from
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ class Run:
             cfg = replace(cfg, model=replace(cfg.model, input_size=self.dataset.input_size,
                                              num_classes=self.dataset.num_classes))
         self.cfg = cfg
+        # The network for this data set's images: a layer that does not fit stops here, one line.
+        self.net = cfg.model.network(self.dataset.image_shape)
         self.store = RunStore.reopen(Path(cfg.out)) if resume else RunStore.create(cfg.out or default_run_dir())
         self.dir = self.store.dir
         self.results: dict = resume or {}
@@ -89,7 +91,7 @@ class Run:
         if self.resuming:
             self._reopen()
         else:
-            self.results = write_inputs(self.cfg, self.dataset, self.store, self.boards)
+            self.results = write_inputs(self.cfg, self.dataset, self.store, self.boards, self.net)
             self.save()
         self.done = set(self.results["progress"]["done"])
         for job in plan(self.cfg, self.done):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Iterable, Iterator, NamedTuple
 
+from edgebench.models.layers import TYPES as _LAYER_TYPES
 from edgebench.registry import framework_colour, framework_title
 from edgebench.report.escape import is_own_key
 
@@ -224,6 +225,7 @@ class Deployment:
     tolerances: list[Row]
     model_cost: Text | None  # the sentence over the model-cost table
     model_cost_rows: list[Row]
+    layer_rows: list[Row]  # per layer: name, type, output shape, parameters, MACs, share
 
 
 @dataclass
@@ -292,16 +294,22 @@ class ReportView:
         r, cfg = self.r, self.config
         opt = cfg["optimizer"]
         ds = r.get("dataset", {})
-        hidden = join(" -> ", (fmt("{} ReLU", h) for h in cfg["model"]["hidden"]))
+        m = r.get("model", {})
         folder = str(cfg.get("out") or "").rstrip("/").rsplit("/", 1)[-1]
         run = fmt("Run status: {} · created {} · edgebench {}", strong(r.get("status")), r.get("created_at"),
                   r.get("edgebench_version"))
         if folder:
             run = fmt("{} · run folder {}", run, folder)
-        network = fmt("Network {} -> {} -> {} logits ({:,} parameters), {} (lr {:g}), batch {}, {} epochs, "
-                      "dataset {} ({} train / {} test), {} threads, seed {}.",
-                      cfg["model"]["input_size"], hidden, cfg["model"]["num_classes"], r["model"]["parameter_count"],
-                      opt["name"].capitalize(), opt["learning_rate"], cfg["batch_size"], cfg["epochs"],
+        if cfg["model"].get("name", "mlp") == "mlp":
+            hidden = join(" -> ", (fmt("{} ReLU", h) for h in cfg["model"]["hidden"]))
+            model = fmt("Network {} -> {} -> {} logits ({:,} parameters)", cfg["model"]["input_size"], hidden,
+                        cfg["model"]["num_classes"], m["parameter_count"])
+        else:
+            model = fmt("Model {} ({} layers, input {}, {:,} parameters, {:,} MACs per image)", m.get("name"),
+                        len(m.get("layers", [])), "x".join(str(d) for d in m.get("input_shape", [])),
+                        m["parameter_count"], m["macs_per_sample"])
+        network = fmt("{}, {} (lr {:g}), batch {}, {} epochs, dataset {} ({} train / {} test), {} threads, seed {}.",
+                      model, opt["name"].capitalize(), opt["learning_rate"], cfg["batch_size"], cfg["epochs"],
                       ds.get("name"), ds.get("train_samples"), ds.get("test_samples"), cfg["threads"], cfg["seed"])
         return Header(run, network)
 
@@ -536,19 +544,28 @@ class ReportView:
         m = r.get("model", {})
         cost, cost_rows = None, []
         if m:
+            # A converter folds BatchNorm into the layer before it: the graph holds the folded count.
+            deployed = m.get("deployed_parameter_count", m["parameter_count"])
             cost = fmt("{:,} parameters and {:,} multiply-accumulates per inference, computed from the layer sizes "
                        "and checked against each exported graph:", m["parameter_count"], m["macs_per_sample"])
+            if deployed != m["parameter_count"]:
+                cost = fmt("{} {:,} parameters once BatchNorm is folded into the layers before it, as converters do:",
+                           cost, deployed)
             for a in verified(arts):
                 g = a.get("graph")
                 if g:
-                    match = g["parameters"] == m["parameter_count"] and g["macs_per_sample"] == m["macs_per_sample"]
+                    match = g["parameters"] == deployed and g["macs_per_sample"] == m["macs_per_sample"]
                     cost_rows.append([artifact_label(a), fmt("{:,}", g["parameters"]),
                                       fmt("{:,}", g["macs_per_sample"]), own("yes") if match else strong(own("NO"))])
                 else:
                     cost_rows.append([artifact_label(a), DASH, DASH,
                                       message(a["graph_error"]) if a.get("graph_error") else own("not inspectable")])
+        layer_rows = [[row["name"], own(row["type"]) if row["type"] in _LAYER_TYPES else row["type"],
+                       "x".join(str(d) for d in row["output_shape"]), fmt("{:,}", row["parameters"]),
+                       fmt("{:,}", row["macs"]), fmt("{:.1%}", row["macs_share"])]
+                      for row in m.get("layer_table", [])]
         return Deployment(intro=intro, rows=rows, highlights=h, failures=failures, tolerances=tolerances,
-                          model_cost=cost, model_cost_rows=cost_rows)
+                          model_cost=cost, model_cost_rows=cost_rows, layer_rows=layer_rows)
 
     # ---- microcontroller ----------------------------------------------------------------------
 

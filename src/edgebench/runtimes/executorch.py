@@ -6,12 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
+from edgebench.runtimes.base import describe_input, input_layout, to_artifact_input
+
 
 class ExecuTorchSession:
     name = "executorch"
     accepts_batch = False  # exported with a static batch of 1
     fixed_batch = 1
-    io = {"input": {"dtype": "float32"}, "output": {"dtype": "float32"}}
 
     def __init__(self, path: Path, threads: int = 1) -> None:
         import torch
@@ -27,8 +28,13 @@ class ExecuTorchSession:
         self.torch = torch
         self.program = Runtime.get().load_program(str(path))
         self.method = self.program.load_method("forward")
-        shape = self.method.metadata.input_tensor_meta(0).sizes()
-        self.fixed_batch = int(shape[0])
+        meta = self.method.metadata
+        self._shape = [int(d) for d in meta.input_tensor_meta(0).sizes()]
+        self.fixed_batch = self._shape[0]
+        self.layout = input_layout(self._shape)
+        out = [int(d) for d in meta.output_tensor_meta(0).sizes()]
+        self.io = {"input": {"dtype": "float32"} | describe_input(self._shape, self.layout),
+                   "output": {"dtype": "float32", "shape": out}}
 
     @staticmethod
     def version() -> str:
@@ -39,7 +45,8 @@ class ExecuTorchSession:
     def batch_call(self, x: np.ndarray):
         if len(x) != self.fixed_batch:
             raise ValueError(f"this program takes batch {self.fixed_batch}, got {len(x)}")
-        inputs = [self.torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))]
+        x = to_artifact_input(np.asarray(x, dtype=np.float32), self._shape, self.layout)
+        inputs = [self.torch.from_numpy(x)]
         execute = self.method.execute
         return lambda: execute(inputs)
 

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench.runtimes.base import dequantize, quantize
+from edgebench.runtimes.base import describe_input, dequantize, input_layout, quantize, to_artifact_input
+
+# TFLite ops whose weights and MACs graph_cost() counts.
+WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
 class LiteRTSession:
@@ -19,7 +22,9 @@ class LiteRTSession:
         self.interpreter.allocate_tensors()
         self._details()
         sig = self._in.get("shape_signature", self._in["shape"])
-        # TF-converted models keep a dynamic batch (-1); litert-torch output is fixed at 1.
+        self._signature = [int(d) for d in (sig if len(sig) else self._in["shape"])]
+        self.layout = input_layout(self._signature)
+        # TF-converted models keep a dynamic batch (-1); litert-torch and jax2tf output is fixed at 1.
         self.accepts_batch = len(sig) > 0 and int(sig[0]) == -1
         self.fixed_batch = None if self.accepts_batch else int(self._in["shape"][0])
 
@@ -33,7 +38,9 @@ class LiteRTSession:
             scale, zp = d["quantization"]
             return {"dtype": np.dtype(d["dtype"]).name, "scale": float(scale), "zero_point": int(zp)}
 
-        return {"input": desc(self._in), "output": desc(self._out)}
+        out_sig = self._out.get("shape_signature", self._out["shape"])
+        return {"input": desc(self._in) | describe_input(self._signature, self.layout),
+                "output": desc(self._out) | {"shape": [int(d) for d in out_sig]}}
 
     @staticmethod
     def version() -> str:
@@ -48,6 +55,7 @@ class LiteRTSession:
             self._details()
 
     def _prepare(self, x: np.ndarray) -> np.ndarray:
+        x = to_artifact_input(x, self._signature, self.layout)
         return quantize(x, self._in["dtype"], *self._in["quantization"])
 
     def batch_call(self, x: np.ndarray):
@@ -75,19 +83,65 @@ class LiteRTSession:
         return dequantize(y, *self._out["quantization"])
 
     def graph_cost(self) -> dict:
-        """Parameters and MACs read off the FULLY_CONNECTED ops of the flatbuffer."""
-        tensors = {t["index"]: t for t in self.interpreter.get_tensor_details()}
-        params = macs = layers = 0
-        for op in self.interpreter._get_ops_details():
-            if op["op_name"] != "FULLY_CONNECTED":
-                continue
-            layers += 1
-            w = tensors[op["inputs"][1]]["shape"]
-            macs += int(np.prod(w))
-            params += int(np.prod(w))
-            if len(op["inputs"]) > 2 and op["inputs"][2] >= 0:
-                params += int(np.prod(tensors[op["inputs"][2]]["shape"]))
-        return {"parameters": params, "macs_per_sample": macs, "dense_layers": layers}
+        return tflite_graph_cost(self.interpreter)
 
     def close(self) -> None:
         self.interpreter = None
+
+
+def tflite_graph_cost(interpreter) -> dict:
+    """Parameters and MACs read off the flatbuffer's CONV_2D, DEPTHWISE_CONV_2D and
+    FULLY_CONNECTED ops: MACs per sample = output elements per sample x the kernel's size per
+    output element (kh*kw*cin for a conv, kh*kw for a depthwise conv, cin for a dense layer);
+    parameters = their weight and bias tensors (after the converter folded BatchNorm into them,
+    so comparable with Network.deployed_parameter_count). Constant float or int8 tensors that
+    other ops read (an unfolded BatchNorm's MUL/ADD, say) are listed under extra_constants and
+    not counted; int32 shape and pad operands are left out. ops: every op's count."""
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    ops = [op for op in interpreter._get_ops_details() if op["op_name"] != "DELEGATE"]
+    produced = {i for op in ops for i in op["outputs"]}
+    graph_inputs = {d["index"] for d in interpreter.get_input_details()}
+    by_output = {i: op for op in ops for i in op["outputs"]}
+
+    def size(i: int) -> int:
+        return int(np.prod(tensors[i]["shape"]))
+
+    params = macs = dense = conv = 0
+    counted: set[int] = set()
+    counts: dict[str, int] = {}
+    for op in ops:
+        name = op["op_name"]
+        counts[name] = counts.get(name, 0) + 1
+        if name not in WEIGHTED_OPS:
+            continue
+        ins = [i for i in op["inputs"]]
+        w = tensors[ins[1]]["shape"]
+        out = tensors[op["outputs"][0]]["shape"]
+        per_output = int(np.prod(w[1:3])) if name == "DEPTHWISE_CONV_2D" else int(np.prod(w[1:]))
+        macs += int(np.prod(out[1:])) * per_output
+        slots = [ins[1]] + ([ins[2]] if len(ins) > 2 and ins[2] >= 0 else [])
+        for i in slots:
+            params += size(i)
+            counted.add(i)
+            src = by_output.get(i)  # a float16 weight is DEQUANTIZEd from its stored copy
+            if src is not None and src["op_name"] == "DEQUANTIZE":
+                counted.add(src["inputs"][0])
+        if name == "FULLY_CONNECTED":
+            dense += 1
+        else:
+            conv += 1
+    extra: dict[str, int] = {}
+    for op in ops:
+        for i in op["inputs"]:
+            if (i < 0 or i in counted or i in produced or i in graph_inputs
+                    or np.dtype(tensors[i]["dtype"]).kind not in "fiu" or np.dtype(tensors[i]["dtype"]) == np.int32
+                    or np.dtype(tensors[i]["dtype"]) == np.int64):
+                continue
+            if op["op_name"] == "DEQUANTIZE" and op["outputs"][0] in counted:
+                continue
+            extra[op["op_name"]] = extra.get(op["op_name"], 0) + size(i)
+    out = {"parameters": params, "macs_per_sample": macs, "dense_layers": dense, "conv_layers": conv,
+           "ops": dict(sorted(counts.items()))}
+    if extra:
+        out["extra_constants"] = extra
+    return out

@@ -9,6 +9,7 @@ captured and whose death is just a "no".
 from __future__ import annotations
 
 import faulthandler
+import gc
 import os
 import re
 import tempfile
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench.runtimes.base import dequantize, quantize
+from edgebench.runtimes.base import describe_input, dequantize, input_layout, quantize, to_artifact_input
 
 _ARENA_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
 
@@ -47,6 +48,10 @@ def probe(model: bytes, arena_size: int | None, sample: np.ndarray, print_alloca
         if pid == 0:  # child: never returns
             code = 1
             try:
+                # No garbage collection in the child: objects the parent left for the collector
+                # (TensorFlow's int8 calibrator, with threads that do not exist after fork) crash
+                # when finalised here (SIGSEGV while importing TFLM after a LeNet-5 int8 export).
+                gc.disable()
                 faulthandler.disable()  # a crash here is an expected "no", not a report to print
                 os.dup2(err.fileno(), 2)
                 it = _interpreter(model, arena_size)
@@ -117,6 +122,8 @@ class TFLMSession:
         self.interpreter = _interpreter(self.model, arena_size)
         self._in = self.interpreter.get_input_details(0)
         self._out = self.interpreter.get_output_details(0)
+        self._shape = [int(d) for d in self._in["shape"]]
+        self.layout = input_layout(self._shape)
 
     @staticmethod
     def version() -> str:
@@ -138,9 +145,11 @@ class TFLMSession:
             return {"dtype": dtype.name, "scale": scale, "zero_point": zp, "shape": [int(s) for s in d["shape"]],
                     "bytes": int(np.prod(d["shape"])) * dtype.itemsize}
 
-        return {"input": desc(self._in), "output": desc(self._out)}
+        return {"input": desc(self._in) | describe_input(self._shape, self.layout), "output": desc(self._out)}
 
     def prepare(self, x: np.ndarray) -> np.ndarray:
+        """Images (channels-last or flat) in the model's input layout and dtype."""
+        x = to_artifact_input(np.asarray(x, np.float32), self._shape, self.layout)
         return quantize(x, self._in["dtype"], *self._q(self._in))
 
     def batch_call(self, x: np.ndarray):
@@ -188,9 +197,16 @@ def microcontroller_check(task, ds):
 
     path = Path(task.file)
     model = path.read_bytes()
+    x_test = ds.x_test
+    shape = getattr(task, "input_shape", None)
+    if shape:  # channels-last images, as the network takes them
+        x_test = x_test.reshape(len(x_test), *shape)
     d = Interpreter(model_content=model).get_input_details()[0]
-    sample = quantize(ds.x_test[:1], d["dtype"], *d["quantization"])
-    result: dict = {"runtime": "tflm", "runtime_version": TFLMSession.version(), "flash_bytes": len(model)}
+    sample = quantize(to_artifact_input(np.asarray(x_test[:1], np.float32), list(d["shape"])), d["dtype"],
+                      *d["quantization"])
+    ops = c_array.model_ops(model)
+    result: dict = {"runtime": "tflm", "runtime_version": TFLMSession.version(), "flash_bytes": len(model),
+                    "ops": ops}
     first = probe(model, None, sample)  # TFLM's default arena: 10x the model size
     if not first.ok:
         result["reason"] = f"not supported by TFLite Micro: {first.reason()}"
@@ -210,7 +226,7 @@ def microcontroller_check(task, ds):
         result["arena_above_reported_bytes"] = arena - result["arena_reported_bytes"]
     session = TFLMSession(path, arena_size=arena)  # the whole test set runs in the minimum arena
     result["io"] = session.io
-    logits = predict_all(session, ds.x_test)
+    logits = predict_all(session, x_test)
     litert = np.load(task.reference_logits)
     pred, lpred = logits.argmax(axis=1), litert.argmax(axis=1)
     result.update(
@@ -221,12 +237,12 @@ def microcontroller_check(task, ds):
         max_abs_diff_vs_litert=float(np.abs(logits.astype(np.float64) - litert).max()),
     )
     result["accuracy_change_vs_litert"] = result["test_accuracy"] - result["litert_test_accuracy"]
-    samples = time_calls(session.batch_call(ds.x_test[:1]), min_iters=task.bench.min_iters,
+    samples = time_calls(session.batch_call(x_test[:1]), min_iters=task.bench.min_iters,
                          min_time_s=task.bench.min_time_s / 2, warmup=10)
     result["host_latency_ms"] = summarize_ns(samples)
     session.close()
     c_dir = Path(task.c_dir)
-    info = c_array.write(model, c_dir, source_name=path.name, arena_bytes=arena, io=result["io"])
+    info = c_array.write(model, c_dir, source_name=path.name, arena_bytes=arena, io=result["io"], ops=ops)
     info["round_trip_ok"] = c_array.read_back(c_dir) == model
     info.update(c_array.compile_check(c_dir, model))
     info["dir"] = str(c_dir.relative_to(Path(task.run_dir)))
