@@ -1,7 +1,12 @@
 """Harness overhead: edgebench's reported training time vs the bare loop of bare_train.py on the
-same data, batches, initial weights and threads, each in fresh processes, interleaved.
+same model, data, batches, initial weights and threads, each in fresh processes, interleaved.
 
-python benchmarks/harness_overhead.py [--repeats 3] [--epochs 5] [--frameworks tensorflow,pytorch,jax]
+python benchmarks/harness_overhead.py [--model mlp|lenet5] [--repeats 3] [--epochs 5]
+    [--frameworks tensorflow,pytorch,jax] [--threads N] [--limit-train N --limit-test N]
+
+--model is passed to `edgebench run`; the bare loops read it (and everything else) from that run's
+folder. --limit-train/--limit-test are for smoke tests of this script only: the overhead is
+measured on the full data set.
 """
 
 import argparse
@@ -14,43 +19,73 @@ import tempfile
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from bare_train import MODELS  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="mlp", help=f"one of {', '.join(MODELS)} (the models bare_train.py writes out)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--frameworks", default="tensorflow,pytorch,jax")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--limit-train", type=int, help="smoke tests only: the first N training images")
+    ap.add_argument("--limit-test", type=int, help="smoke tests only: the first N test images")
     args = ap.parse_args()
+    if args.model not in MODELS:
+        ap.error(f"--model {args.model}: bare_train.py writes out only {', '.join(MODELS)}")
     fws = args.frameworks.split(",")
     run = os.path.join(tempfile.mkdtemp(prefix="edgebench-overhead-"), "run")
-    subprocess.run([sys.executable, "-m", "edgebench", "run", "--frameworks", args.frameworks, "--epochs",
-                    str(args.epochs), "--repeats", str(args.repeats), "--threads", str(args.threads),
-                    "--formats", "none", "--no-mcu", "--out", run], check=True, stdout=subprocess.DEVNULL)
+    cmd = [sys.executable, "-m", "edgebench", "run", "--model", args.model, "--frameworks", args.frameworks,
+           "--epochs", str(args.epochs), "--repeats", str(args.repeats), "--threads", str(args.threads),
+           "--formats", "none", "--no-mcu", "--out", run]
+    for flag, value in (("--limit-train", args.limit_train), ("--limit-test", args.limit_test)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     r = json.load(open(os.path.join(run, "results.json")))
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TF_CPP_MIN_LOG_LEVEL": "2",
-           "JAX_PLATFORMS": "cpu"}
+    # The environment edgebench gives each training process (thread knobs, KERAS_BACKEND, JAX on the
+    # CPU); bare_train.py pins itself to the same cores as edgebench's worker does.
+    from edgebench.pipeline.runner import child_env
+
+    env = child_env(args.threads)
     bare = {fw: [] for fw in fws}
+    last = {}
     for k in range(args.repeats):
         for fw in fws[k % len(fws):] + fws[:k % len(fws)]:
             out = subprocess.run([sys.executable, os.path.join(HERE, "bare_train.py"), fw, run], env=env,
-                                 capture_output=True, text=True, check=True).stdout
-            bare[fw].append(json.loads(out.strip().splitlines()[-1])["train_time_s"])
+                                 capture_output=True, text=True)
+            if out.returncode != 0:
+                sys.exit(f"bare_train.py {fw} failed:\n{out.stderr[-3000:]}")
+            last[fw] = json.loads(out.stdout.strip().splitlines()[-1])
+            bare[fw].append(last[fw]["train_time_s"])
     from edgebench.measure.stats import diff_ci
 
+    print(f"model {args.model}, {args.epochs} epochs, {r['dataset']['train_samples']} training images, "
+          f"{args.threads} threads")
     print(f"{'framework':<12} {'edgebench (s)':>14} {'bare loop (s)':>14} {'ratio':>7}   overhead, 95% CI (Welch t)")
     for t in r["trainings"]:
         fw = t["framework"]
+        if fw not in bare or t["status"] != "ok":
+            continue
         eb = [x["train_time_s"] for x in t["repeats"]]
         ratio = np.mean(eb) / np.mean(bare[fw])
         d = diff_ci(eb, bare[fw])
         ci = (f"[{d['ci_low'] / np.mean(bare[fw]) * 100:+.0f}%, {d['ci_high'] / np.mean(bare[fw]) * 100:+.0f}%]"
               if d["ci_low"] is not None else "(one run each)")
         print(f"{fw:<12} {np.mean(eb):>9.2f} ±{np.std(eb, ddof=1) if len(eb) > 1 else 0:4.2f} "
-              f"{np.mean(bare[fw]):>9.2f} ±{np.std(bare[fw], ddof=1) if len(eb) > 1 else 0:4.2f} {ratio:>7.3f}   {ci}")
+              f"{np.mean(bare[fw]):>9.2f} ±{np.std(bare[fw], ddof=1) if len(bare[fw]) > 1 else 0:4.2f} "
+              f"{ratio:>7.3f}   {ci}")
     print(f"(mean ± std over {args.repeats} fresh processes each; ratio > 1 means edgebench's figure is slower; "
           "the interval is the difference of means as a share of the bare loop's)")
+    print("sanity: test accuracy edgebench / bare loop; largest |bare - edgebench| final weight")
+    for t in r["trainings"]:
+        fw = t["framework"]
+        if fw in last:
+            diff = last[fw]["max_abs_weight_diff"]
+            print(f"  {fw:<12} {t['test_accuracy']:.4f} / {last[fw]['test_accuracy']:.4f}   "
+                  f"{'n/a' if diff is None else f'{diff:.2e}'}")
 
 
 if __name__ == "__main__":

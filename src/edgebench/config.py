@@ -16,6 +16,21 @@ EPSILON_PLACEMENTS = ("aligned", "native")
 MODES = ("eager", "compiled")
 
 
+def read_toml(path, flag: str, missing_hint: str = "") -> dict:
+    """A TOML file given to `flag` (--config, --model), or a one-line ConfigError naming it."""
+    import tomllib
+    from pathlib import Path
+
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{flag} {path}: file not found{missing_hint}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{flag} {path}: cannot read ({e})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{flag} {path}: not valid TOML ({e})") from None
+
+
 def parse_mode(text: str) -> tuple[str, ...]:
     key = text.strip().lower()
     if key == "both":

@@ -144,18 +144,11 @@ def _file_model():
 def load_file(path: Path) -> dict[str, Any]:
     """A TOML file whose keys are `edgebench run` options (dashes or underscores): the values it
     sets, typed as on the command line; a ConfigError in one line for anything else."""
-    import tomllib
-
     from pydantic import ValidationError
 
-    try:
-        doc = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"--config {path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"--config {path}: cannot read ({e})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"--config {path}: not valid TOML ({e})") from None
+    from edgebench.config import read_toml
+
+    doc = read_toml(path, "--config")
     unknown = [k for k in doc if k.replace("-", "_") not in BY_NAME]
     if unknown:
         raise ConfigError(f"--config {path}: unknown key(s) {', '.join(unknown)}; valid keys: "

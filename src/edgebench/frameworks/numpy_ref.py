@@ -258,9 +258,12 @@ def _bn_forward(node: Node, w: dict, x: np.ndarray, training: bool):
         inv = 1 / np.sqrt(w["moving_variance"] + layer.epsilon)
         return (x - w["moving_mean"]) * inv * w["gamma"] + w["beta"], None
     axes = tuple(range(x.ndim - 1))
-    mean = x.mean(axis=axes)
+    # The batch statistics accumulate in float64 and are rounded once: NumPy sums the leading axes
+    # of a channels-last array naively in float32 (error growing with N*H*W), while PyTorch and
+    # XLA reduce pairwise; a float32 sum here was 2.9e-4 off after one dscnn step.
+    mean = x.mean(axis=axes, dtype=np.float64).astype(x.dtype)
     xc = x - mean
-    var = (xc * xc).mean(axis=axes)  # biased: divided by the count, not count - 1
+    var = (xc * xc).mean(axis=axes, dtype=np.float64).astype(x.dtype)  # biased: divided by the count
     inv = 1 / np.sqrt(var + layer.epsilon)
     xhat = xc * inv
     return xhat * w["gamma"] + w["beta"], (xhat, inv, mean, var)
@@ -270,8 +273,8 @@ def _bn_backward(node: Node, w: dict, dy: np.ndarray, cache, need_dx: bool):
     xhat, inv, _, _ = cache
     axes = tuple(range(dy.ndim - 1))
     count = dy.size // dy.shape[-1]
-    dbeta = dy.sum(axis=axes)
-    dgamma = (dy * xhat).sum(axis=axes)
+    dbeta = dy.sum(axis=axes, dtype=np.float64).astype(dy.dtype)  # float64 accumulation, as above
+    dgamma = (dy * xhat).sum(axis=axes, dtype=np.float64).astype(dy.dtype)
     grads = {"gamma": dgamma, "beta": dbeta}
     if not need_dx:
         return None, grads

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import ClassVar, Union
+from typing import ClassVar
 
 from edgebench.errors import ConfigError
 
@@ -108,19 +108,18 @@ def _activation(v, layer: str):
     return v
 
 
-@dataclass(frozen=True)
-class Conv2D(Layer):
-    filters: int
+@dataclass(frozen=True, kw_only=True)
+class _Window(Layer):
+    """A convolution's window: kernel, stride, padding, then a bias and an activation."""
+
     kernel: tuple[int, int] = (3, 3)
     stride: tuple[int, int] = (1, 1)
     padding: str | Pads = "same"
     activation: str | None = None
     use_bias: bool = True
-    type: ClassVar[str] = "Conv2D"
     weighted: ClassVar[bool] = True
 
     def __post_init__(self):
-        _positive(self.filters, "filters", self.name)
         object.__setattr__(self, "kernel", _pair(self.kernel, "kernel", self.name))
         object.__setattr__(self, "stride", _pair(self.stride, "stride", self.name))
         object.__setattr__(self, "padding", _padding(self.padding, self.name))
@@ -129,13 +128,36 @@ class Conv2D(Layer):
     def pads(self, shape: Shape) -> Pads:
         return resolve_pads(self.padding, shape[:2], self.kernel, self.stride)
 
+    def out_channels(self, c: int) -> int:
+        raise NotImplementedError
+
+    def kernel_last(self) -> int:
+        """The kernel's last axis: (kh, kw, cin, this), Keras' layout."""
+        raise NotImplementedError
+
     def output_shape(self, shape):
         self._need_image(shape)
-        return (*_spatial(self, shape, self.kernel, self.stride, self.pads(shape)), self.filters)
+        return (*_spatial(self, shape, self.kernel, self.stride, self.pads(shape)), self.out_channels(shape[2]))
 
     def params(self, shape):
-        p = {"kernel": (*self.kernel, shape[2], self.filters)}
-        return {**p, "bias": (self.filters,)} if self.use_bias else p
+        p = {"kernel": (*self.kernel, shape[2], self.kernel_last())}
+        return {**p, "bias": (self.out_channels(shape[2]),)} if self.use_bias else p
+
+
+@dataclass(frozen=True)
+class Conv2D(_Window):
+    filters: int
+    type: ClassVar[str] = "Conv2D"
+
+    def __post_init__(self):
+        _positive(self.filters, "filters", self.name)
+        super().__post_init__()
+
+    def out_channels(self, c):
+        return self.filters
+
+    def kernel_last(self):
+        return self.filters
 
     def macs(self, shape):
         h, w, _ = self.output_shape(shape)
@@ -143,33 +165,20 @@ class Conv2D(Layer):
 
 
 @dataclass(frozen=True)
-class DepthwiseConv2D(Layer):
-    kernel: tuple[int, int] = (3, 3)
-    stride: tuple[int, int] = (1, 1)
-    padding: str | Pads = "same"
+class DepthwiseConv2D(_Window):
     multiplier: int = 1
-    activation: str | None = None
-    use_bias: bool = True
     type: ClassVar[str] = "DepthwiseConv2D"
-    weighted: ClassVar[bool] = True
 
     def __post_init__(self):
         _positive(self.multiplier, "multiplier", self.name)
-        object.__setattr__(self, "kernel", _pair(self.kernel, "kernel", self.name))
-        object.__setattr__(self, "stride", _pair(self.stride, "stride", self.name))
-        object.__setattr__(self, "padding", _padding(self.padding, self.name))
-        object.__setattr__(self, "activation", _activation(self.activation, self.name))
+        super().__post_init__()
 
-    pads = Conv2D.pads
+    def out_channels(self, c):
+        return c * self.multiplier
 
-    def output_shape(self, shape):
-        self._need_image(shape)
-        return (*_spatial(self, shape, self.kernel, self.stride, self.pads(shape)), shape[2] * self.multiplier)
-
-    def params(self, shape):
+    def kernel_last(self):
         # Keras' layout (kh, kw, C, M): output channel c*M + m, as in PyTorch's groups=C and Flax.
-        p = {"kernel": (*self.kernel, shape[2], self.multiplier)}
-        return {**p, "bias": (shape[2] * self.multiplier,)} if self.use_bias else p
+        return self.multiplier
 
     def macs(self, shape):
         h, w, c = self.output_shape(shape)
@@ -191,21 +200,18 @@ class _Pool(Layer):
         return (*_spatial(self, shape, self.pool, self.stride, ((0, 0), (0, 0))), shape[2])
 
 
-@dataclass(frozen=True)
-class MaxPool2D(_Pool):
-    type: ClassVar[str] = "MaxPool2D"
+class MaxPool2D(_Pool):  # no fields of its own: the dataclass machinery is inherited
+    type = "MaxPool2D"
 
 
-@dataclass(frozen=True)
 class AvgPool2D(_Pool):
     """Valid padding only: padded average pooling divides differently in each framework."""
 
-    type: ClassVar[str] = "AvgPool2D"
+    type = "AvgPool2D"
 
 
-@dataclass(frozen=True)
 class GlobalAveragePooling(Layer):
-    type: ClassVar[str] = "GlobalAveragePooling"
+    type = "GlobalAveragePooling"
 
     def output_shape(self, shape):
         self._need_image(shape)
@@ -232,14 +238,12 @@ class BatchNorm(Layer):
         return {"gamma": c, "beta": c, "moving_mean": c, "moving_variance": c}
 
 
-@dataclass(frozen=True)
-class ReLU(Layer):
-    type: ClassVar[str] = "ReLU"
+class ReLU(Layer):  # no fields of its own: the dataclass machinery is inherited
+    type = "ReLU"
 
 
-@dataclass(frozen=True)
-class ReLU6(Layer):
-    type: ClassVar[str] = "ReLU6"
+class ReLU6(Layer):  # no fields of its own: the dataclass machinery is inherited
+    type = "ReLU6"
 
 
 @dataclass(frozen=True)
@@ -250,11 +254,10 @@ class Add(Layer):
     type: ClassVar[str] = "Add"
 
 
-@dataclass(frozen=True)
 class Flatten(Layer):
     """Channels-last order (h, w, c) in every framework: one dense kernel serves them all."""
 
-    type: ClassVar[str] = "Flatten"
+    type = "Flatten"
 
     def output_shape(self, shape):
         return (math.prod(shape),)
@@ -296,8 +299,6 @@ class Dropout(Layer):
             raise ConfigError(f"layer '{self.name}': rate must be in [0, 1), got {self.rate!r}")
 
 
-LayerType = Union[Conv2D, DepthwiseConv2D, MaxPool2D, AvgPool2D, GlobalAveragePooling, BatchNorm, ReLU, ReLU6, Add,
-                  Flatten, Dense, Dropout]
 TYPES: dict[str, type[Layer]] = {cls.type: cls for cls in (Conv2D, DepthwiseConv2D, MaxPool2D, AvgPool2D,
                                                             GlobalAveragePooling, BatchNorm, ReLU, ReLU6, Add,
                                                             Flatten, Dense, Dropout)}

@@ -4,12 +4,13 @@ a layer that does not fit names itself and both shapes."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import cached_property
 
-from edgebench.errors import ConfigError
-from edgebench.models.layers import Add, BatchNorm, Layer, Shape, _fmt
+from edgebench.errors import ConfigError, UserError
+from edgebench.models.layers import TYPES, Add, BatchNorm, Layer, Shape, _fmt
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Network:
     num_classes: int
 
     def __post_init__(self):
-        self.nodes  # checks the whole graph now, so a bad model never reaches a framework
+        _ = self.nodes  # checks the whole graph now, so a bad model never reaches a framework
 
     @cached_property
     def nodes(self) -> tuple[Node, ...]:
@@ -142,20 +143,51 @@ class Network:
                 "deployed_parameter_count": self.deployed_parameter_count, "macs_per_sample": self.macs_per_sample}
 
 
-def from_description(d: dict) -> Network:
-    """A Network from Network.describe()'s record (a task for a child process, an artifact's
-    metadata, results.json). A malformed record raises ConfigError naming what is wrong."""
-    from edgebench.models.layers import TYPES
+def from_description(d: dict, source: str = "network description") -> Network:
+    """The Network that Network.describe() described: each layer rebuilt by its own class
+    (models.layers.TYPES), so every value is checked as a model file's would be; recorded output
+    shapes must match the rebuilt ones. Anything malformed: a one-line ValueError naming `source`."""
+    def bad(why: str):
+        return ValueError(f"{source}: malformed network description ({why})")
 
+    if not isinstance(d, dict):
+        raise bad(f"expected an object, got {type(d).__name__}")
+    for key, kind in (("name", str), ("input_shape", list), ("num_classes", int), ("layers", list)):
+        if not isinstance(d.get(key), kind) or isinstance(d.get(key), bool):
+            raise bad(f"'{key}' missing or not a {kind.__name__}")
+    shape = d["input_shape"]
+    if not shape or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
+        raise bad(f"input_shape {shape!r} is not a list of positive integers")
+    if not d["layers"]:
+        raise bad("no layers")
+    layers = []
+    for i, row in enumerate(d["layers"], start=1):
+        if not isinstance(row, dict) or not isinstance(row.get("type"), str) or row["type"] not in TYPES:
+            raise bad(f"layer {i}: unknown or missing type {row.get('type') if isinstance(row, dict) else row!r}")
+        cls = TYPES[row["type"]]
+        known = {f.name for f in dataclasses.fields(cls)}
+        args = {k: v for k, v in row.items() if k not in ("type", "output_shape")}
+        unknown = sorted(set(args) - known)
+        if unknown or not isinstance(args.get("name"), str):
+            raise bad(f"layer {i} ({row['type']}): unknown field(s) {', '.join(unknown)}" if unknown
+                      else f"layer {i} ({row['type']}): no name")
+        for k in ("kernel", "stride", "pool"):  # JSON lists back to pairs
+            if isinstance(args.get(k), list):
+                args[k] = tuple(args[k])
+        try:
+            layers.append(cls(**args))
+        except (UserError, TypeError, ValueError) as e:
+            raise bad(f"layer {i}: {_one_line(e)}") from None
     try:
-        layers = []
-        for row in d["layers"]:
-            cls = TYPES[row["type"]]
-            known = {f.name for f in fields(cls)}
-            args = {k: (tuple(tuple(p) for p in v) if k == "padding" and isinstance(v, list) else
-                        tuple(v) if isinstance(v, list) else v)
-                    for k, v in row.items() if k in known and k != "name"}
-            layers.append(cls(row["name"], **args))
-        return Network(d["name"], tuple(layers), tuple(d["input_shape"]), int(d["num_classes"]))
-    except (KeyError, TypeError, ValueError) as e:
-        raise ConfigError(f"not a valid model description ({type(e).__name__}: {e})") from None
+        net = Network(d["name"], tuple(layers), tuple(shape), d["num_classes"])
+    except (UserError, TypeError, ValueError) as e:
+        raise bad(_one_line(e)) from None
+    for row, node in zip(d["layers"], net.nodes):
+        if "output_shape" in row and row["output_shape"] != list(node.out_shape):
+            raise bad(f"layer '{node.layer.name}' records output {row['output_shape']} but gives "
+                      f"{list(node.out_shape)}")
+    return net
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())[:300]

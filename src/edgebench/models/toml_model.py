@@ -19,22 +19,17 @@ Everything is checked before anything runs; an error names the file, the layer a
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from pathlib import Path
+
 
 from edgebench.errors import ConfigError
 from edgebench.models.layers import TYPES, Layer
 
 
 def load(path: Path) -> tuple[str, tuple[Layer, ...]]:
-    try:
-        doc = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"--model {path}: file not found (or give a built-in model name)") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"--model {path}: cannot read ({e})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"--model {path}: not valid TOML ({e})") from None
+    from edgebench.config import read_toml
+
+    doc = read_toml(path, "--model", " (or give a built-in model name)")
     extra = sorted(set(doc) - {"name", "layers"})
     if extra:
         raise ConfigError(f"--model {path}: unknown key(s) {', '.join(extra)}; a model file has name and [[layers]]")

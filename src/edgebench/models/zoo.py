@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import math
 
-from edgebench.models.layers import (Add, BatchNorm, Conv2D, Dense, DepthwiseConv2D, Flatten, GlobalAveragePooling,
-                                     MaxPool2D, ReLU, Shape)
+from edgebench.models.layers import (
+    Add,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    DepthwiseConv2D,
+    Flatten,
+    GlobalAveragePooling,
+    MaxPool2D,
+    ReLU,
+    Shape,
+)
 from edgebench.models.network import Network
 
 

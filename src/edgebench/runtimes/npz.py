@@ -11,7 +11,6 @@ cannot hide by appearing on both sides of a parity check.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import zipfile
@@ -21,10 +20,21 @@ from typing import ClassVar
 
 import numpy as np
 
-from edgebench.errors import UserError
-from edgebench.models.layers import (TYPES, Add, AvgPool2D, BatchNorm, Conv2D, Dense, DepthwiseConv2D, Dropout,
-                                     Flatten, GlobalAveragePooling, MaxPool2D, ReLU, ReLU6)
-from edgebench.models.network import Network
+from edgebench.models.layers import (
+    Add,
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    DepthwiseConv2D,
+    Dropout,
+    Flatten,
+    GlobalAveragePooling,
+    MaxPool2D,
+    ReLU,
+    ReLU6,
+)
+from edgebench.models.network import Network, from_description
 
 NETWORK_KEY = "__network__"
 _FLOATS = (np.dtype(np.float16), np.dtype(np.float32))
@@ -50,49 +60,8 @@ def _one_line(e: Exception) -> str:
 
 
 def network_from_description(d: dict, source: str = "network description") -> Network:
-    """The Network that Network.describe() described: each layer rebuilt by its own class
-    (models.layers.TYPES), so every value is checked as a model file's would be; recorded output
-    shapes must match the rebuilt ones. Anything malformed: a one-line ValueError naming `source`."""
-    def bad(why: str):
-        return ValueError(f"{source}: malformed network description ({why})")
-
-    if not isinstance(d, dict):
-        raise bad(f"expected an object, got {type(d).__name__}")
-    for key, kind in (("name", str), ("input_shape", list), ("num_classes", int), ("layers", list)):
-        if not isinstance(d.get(key), kind) or isinstance(d.get(key), bool):
-            raise bad(f"'{key}' missing or not a {kind.__name__}")
-    shape = d["input_shape"]
-    if not shape or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
-        raise bad(f"input_shape {shape!r} is not a list of positive integers")
-    if not d["layers"]:
-        raise bad("no layers")
-    layers = []
-    for i, row in enumerate(d["layers"], start=1):
-        if not isinstance(row, dict) or not isinstance(row.get("type"), str) or row["type"] not in TYPES:
-            raise bad(f"layer {i}: unknown or missing type {row.get('type') if isinstance(row, dict) else row!r}")
-        cls = TYPES[row["type"]]
-        known = {f.name for f in dataclasses.fields(cls)}
-        args = {k: v for k, v in row.items() if k not in ("type", "output_shape")}
-        unknown = sorted(set(args) - known)
-        if unknown or not isinstance(args.get("name"), str):
-            raise bad(f"layer {i} ({row['type']}): unknown field(s) {', '.join(unknown)}" if unknown
-                      else f"layer {i} ({row['type']}): no name")
-        for k in ("kernel", "stride", "pool"):
-            if isinstance(args.get(k), list):
-                args[k] = tuple(args[k])
-        try:
-            layers.append(cls(**args))
-        except (UserError, TypeError, ValueError) as e:
-            raise bad(f"layer {i}: {_one_line(e)}") from None
-    try:
-        net = Network(d["name"], tuple(layers), tuple(shape), d["num_classes"])
-    except (UserError, TypeError, ValueError) as e:
-        raise bad(_one_line(e)) from None
-    for row, node in zip(d["layers"], net.nodes):
-        if "output_shape" in row and row["output_shape"] != list(node.out_shape):
-            raise bad(f"layer '{node.layer.name}' records output {row['output_shape']} but gives "
-                      f"{list(node.out_shape)}")
-    return net
+    """See models.network.from_description: the runtime rebuilds the network its file records."""
+    return from_description(d, source)
 
 
 def _load(path: Path, arrays: dict[str, np.ndarray]) -> tuple[Network, dict[str, dict[str, np.ndarray]]]:
