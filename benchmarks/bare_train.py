@@ -61,16 +61,6 @@ def _check_lenet5(desc: dict) -> None:
                          + "; ".join(problems))
 
 
-def _pin(threads: int) -> None:
-    """The first `threads` cores, as edgebench's worker pins each training process."""
-    try:
-        cores = sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return
-    if 0 < threads < len(cores):
-        os.sched_setaffinity(0, cores[:threads])
-
-
 def main(fw: str, run_dir: str) -> None:
     results = json.load(open(os.path.join(run_dir, "results.json")))
     cfg, desc = results["config"], results["model"]
@@ -83,7 +73,9 @@ def main(fw: str, run_dir: str) -> None:
     if model_name == "lenet5":
         _check_lenet5(desc)
     threads = cfg["threads"]
-    _pin(threads)
+    from edgebench.worker import pin_threads
+
+    pin_threads(threads)  # the first `threads` cores, as edgebench pins each training process
     from edgebench import data  # reading the data is outside the timed region, as in edgebench
 
     ds = data.load(cfg["dataset"], limit_train=cfg["limit_train"], limit_test=cfg["limit_test"])

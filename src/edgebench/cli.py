@@ -3,7 +3,6 @@ options.OPTIONS, whose defaults are RunConfig's."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Optional

@@ -234,9 +234,11 @@ def first_line(e: BaseException) -> str:
     return text[0][:300] if text else ""
 
 
-def pin_threads() -> None:
-    """Pin this process to EDGEBENCH_THREADS cores: a hard cap every framework respects."""
-    n = int(os.environ.get("EDGEBENCH_THREADS", "0") or 0)
+def pin_threads(n: int | None = None) -> None:
+    """Pin this process to its first n cores (default: EDGEBENCH_THREADS): a hard cap every
+    framework respects."""
+    if n is None:
+        n = int(os.environ.get("EDGEBENCH_THREADS", "0") or 0)
     try:
         cores = sorted(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

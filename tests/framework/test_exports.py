@@ -15,7 +15,7 @@ from edgebench.measure.parity import compare
 from edgebench.models import layers as L
 from edgebench.models import zoo
 from tests.conftest import have, needs_tf, needs_torch
-from tests.framework.nets import flax_standin, new_interface, tiny_res, torch_predict, torch_standin, trained_like
+from tests.framework.nets import tiny_res, trained_like
 
 pytestmark = pytest.mark.framework
 
@@ -40,10 +40,7 @@ def _inputs(net, n=64, seed=1):
 
 
 def _adapter(framework):
-    adapter = registry.framework(framework).load()(1)
-    if not new_interface(adapter):
-        pytest.skip(f"the {framework} adapter still builds from the old (spec, pairs) interface")
-    return adapter
+    return registry.framework(framework).load()(1)
 
 
 def _per_channel(path):
@@ -186,7 +183,8 @@ def test_an_nchw_model_gives_nchw_artifacts_fed_transposed(tmp_path):
     from edgebench.exporters import executorch, onnx, tflite
 
     net = tiny_res()
-    inner = torch_standin(net, trained_like(net))
+    adapter = _adapter("pytorch")
+    inner = adapter.build(net, trained_like(net)).eval()
 
     class NCHW(torch.nn.Module):
         input_layout = "NCHW"
@@ -200,7 +198,7 @@ def test_an_nchw_model_gives_nchw_artifacts_fed_transposed(tmp_path):
 
     model = NCHW().eval()
     x = _inputs(net, 8)
-    ref = torch_predict(inner, x)
+    ref = adapter.predict(inner, x)
     ctx = ExportContext(net, _inputs(net, 4))
     for fn, name, runtime in ((onnx.from_torch, "m.onnx", "onnxruntime"), (tflite.from_torch, "m.tflite", "litert"),
                               (executorch.from_torch, "m.pte", "executorch")):
@@ -217,15 +215,16 @@ def test_jax_export_runs_batchnorm_in_inference_mode(tmp_path):
     different answer in train mode (and a train-mode export would need mutable batch_stats)."""
     from edgebench.exporters.tflite import from_jax, jax_inference_fn
     from edgebench.runtimes.litert import LiteRTSession
-    from tests.framework.nets import flax_predict, np_forward
+    from tests.framework.nets import np_forward
 
     net = tiny_res()
     w = trained_like(net)
-    model = flax_standin(net, w)
+    adapter = _adapter("jax")
+    model = adapter.build(net, w)
     x = _inputs(net, 5)
     np.testing.assert_allclose(np.asarray(jax_inference_fn(model)(x)), np_forward(net, w, x), atol=1e-5)
     from_jax(model, tmp_path / "m.tflite", ExportContext(net, x))
-    np.testing.assert_allclose(LiteRTSession(tmp_path / "m.tflite").predict(x), flax_predict(model, x), atol=1e-5)
+    np.testing.assert_allclose(LiteRTSession(tmp_path / "m.tflite").predict(x), adapter.predict(model, x), atol=1e-5)
 
 
 @needs_tf
@@ -236,9 +235,6 @@ def test_initial_weights_give_identical_logits_in_every_framework(model):
     w = trained_like(net, seed=9)
     x = _inputs(net)
     adapters = [registry.framework(f).load()(1) for f in ("tensorflow", "pytorch", "jax") if have(*NEEDS[f][:1])]
-    adapters = [a for a in adapters if new_interface(a)]
-    if len(adapters) < 2:
-        pytest.skip("fewer than two adapters take (net, weights) yet")
     ref = adapters[0].predict(adapters[0].build(net, w), x)
     for a in adapters[1:]:
         m = a.build(net, w)

@@ -21,7 +21,8 @@ from edgebench.models import zoo
 from edgebench.models.layers import (Add, AvgPool2D, BatchNorm, Conv2D, Dense, DepthwiseConv2D, Dropout, Flatten,
                                      GlobalAveragePooling, MaxPool2D, ReLU, ReLU6)
 from edgebench.models.network import Network
-from edgebench.runtimes.npz import NpzSession, network_from_description
+from edgebench.models.network import from_description as network_from_description
+from edgebench.runtimes.npz import NpzSession
 
 NET = zoo.mlp((6,), 3, (5, 4))  # dense_0 (6, 5), dense_1 (5, 4), dense_2 (4, 3)
 

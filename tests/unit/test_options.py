@@ -1,7 +1,6 @@
 """The run options: one table that the command line, the --config file and the presets read,
 whose defaults are RunConfig's own."""
 
-import inspect
 
 import pytest
 

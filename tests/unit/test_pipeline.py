@@ -207,7 +207,7 @@ def test_runs_written_before_progress_was_recorded_resume_from_their_markers():
                          {"framework": "tensorflow", "format": "tflite", "precision": "int8", "status": "ok",
                           "top1_agreement": 1.0, "microcontroller": {"runtime": "tflm"}},
                          {"framework": "pytorch", "format": "onnx", "precision": "float32", "status": "ok"}]}
-    done = done_jobs(old, "eager")
+    done = done_jobs(old)
     assert done == {"speed_limit", "train:tensorflow:eager:r1", "train:tensorflow:eager:r2",
                     "verify:tensorflow:tflite:float32", "microcontroller:tflm:tensorflow:tflite:float32",
                     "verify:tensorflow:tflite:int8"}  # the interrupted onnx export is verified again

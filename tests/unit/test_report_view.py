@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from edgebench.registry import framework_colour
 from edgebench.report import html, markdown, terminal
 from edgebench.report.view import Text, build, colour, fmt, join, key, own, strong, text, title
 from tests.unit.test_report import _results

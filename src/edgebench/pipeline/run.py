@@ -95,22 +95,22 @@ class Run:
             self.save()
         self.done = set(self.results["progress"]["done"])
         for job in plan(self.cfg, self.done):
-            self._run_job(job, self.done)
+            self._run_job(job)
         self._finish()
         return self.results
 
-    def _run_job(self, job: Job, done: set[str]) -> None:
+    def _run_job(self, job: Job) -> None:
         with self._stage(job.stage):
             finished = HANDLERS[job.kind](self, job)
-        if finished and job.id not in done and job.kind != "timing":  # the timing summary is derived: redone
-            done.add(job.id)
+        if finished and job.id not in self.done and job.kind != "timing":  # the timing summary is derived: redone
+            self.done.add(job.id)
             self.results["progress"]["done"].append(job.id)
         self.save()
 
     def _reopen(self) -> None:
         """Continue an unfinished run: check its inputs, forget what was cut short."""
         self.store.check_inputs(self.results)
-        done = done_jobs(self.results, self.cfg.modes[0])
+        done = done_jobs(self.results)
         forget_unfinished(self.results, done, self.cfg.modes[0])
         self.results["progress"] = {"done": sorted(done), "note": "ids of the finished jobs (ok, failed or "
                                                                   "skipped): what --resume skips"}

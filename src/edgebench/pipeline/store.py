@@ -80,7 +80,7 @@ class RunStore:
                                 "start a new run")
 
 
-def done_jobs(r: dict, first_mode: str) -> set[str]:
+def done_jobs(r: dict) -> set[str]:
     """The finished jobs of a run: its own record, or, for a run written before jobs were
     recorded, what its entries show (the previous version's markers)."""
     if "progress" in r:

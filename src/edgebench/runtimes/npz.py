@@ -59,10 +59,6 @@ def _one_line(e: Exception) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
 
-def network_from_description(d: dict, source: str = "network description") -> Network:
-    """See models.network.from_description: the runtime rebuilds the network its file records."""
-    return from_description(d, source)
-
 
 def _load(path: Path, arrays: dict[str, np.ndarray]) -> tuple[Network, dict[str, dict[str, np.ndarray]]]:
     """The network and its float32 weights, after checking the file holds exactly what it needs."""
@@ -76,7 +72,7 @@ def _load(path: Path, arrays: dict[str, np.ndarray]) -> tuple[Network, dict[str,
         description = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: {NETWORK_KEY} is not JSON text ({_one_line(e)})") from None
-    net = network_from_description(description, source=str(path))
+    net = from_description(description, source=str(path))
     weights: dict[str, dict[str, np.ndarray]] = {}
     expected = set()
     for node in net.nodes:
