@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edgebench.config import RunConfig
+from edgebench.config import DeployConfig, RunConfig
 from edgebench.errors import ConfigError, UserError
 from edgebench.report.escape import rich_text as esc
 
@@ -43,7 +43,7 @@ class ProgressView:
         p = self.progress
         if kind == "start":
             total = ev.get("epochs") if ev["kind"] == "train" else ev.get("total")
-            verb = "train" if ev["kind"] == "train" else "verify"
+            verb = {"train": "train", "source": "run and export"}.get(ev["kind"], "verify")
             self.tasks[label] = p.add_task(f"{verb} {label}", total=total)
         elif kind == "epoch":
             p.update(self.tasks[label], completed=ev["epoch"],
@@ -55,13 +55,22 @@ class ProgressView:
         elif kind == "done" and label in self.tasks:
             task = self.tasks[label]
             p.update(task, completed=p.tasks[task].total,
-                     description=f"[green]{'trained' if ev['kind'] == 'train' else 'verified'} {label}")
+                     description=f"[green]{ {'train': 'trained', 'source': 'ran and exported'}.get(ev['kind'], 'verified')} {label}")
         elif kind == "failed":
             if label in self.tasks:
                 p.update(self.tasks[label], description=f"[red]{label} failed")
             p.console.print(f"[red]{label} failed:[/red] {esc(ev['error'])}")
         elif kind == "skipped":
             p.console.print(f"[yellow]{label} skipped:[/yellow] {esc(ev['reason'])}")
+
+
+def progress_bars(view: Console) -> Progress:
+    """The progress display. It redraws twice a second on a terminal and never in the background
+    otherwise (output to a file or a pipe): a parent that wakes up while a child trains on every
+    core costs that child time (PyTorch's OpenMP threads wait for each other at every op), so the
+    parent stays quiet and is redrawn only by the children's events."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=view, transient=False, auto_refresh=view.is_terminal, refresh_per_second=2)
 
 
 def print_summary(r: dict, run_dir: Path) -> None:
@@ -109,6 +118,13 @@ def _run(ctx: typer.Context, config: Optional[Path], resume: Optional[Path], jso
     previous = None
     if resume is not None:
         cfg, previous = resume_config(resume, given)
+    execute(lambda on_event: Run(cfg, on_event=on_event, resume=previous), json_output)
+
+
+def execute(make_job, json_output: bool) -> None:
+    """Run a pipeline job (a Run or a Deploy) under progress bars, then print its summary or, with
+    --json, results.json. Ctrl-C and SIGTERM keep what finished (exit 130); exit 1 when nothing
+    succeeded."""
     # With --json, stdout carries only the JSON document; the progress goes to stderr.
     view = err_console if json_output else console
     import signal
@@ -119,9 +135,8 @@ def _run(ctx: typer.Context, config: Optional[Path], resume: Optional[Path], jso
     signal.signal(signal.SIGTERM, on_sigterm)
     job = None
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=view, transient=False) as progress:
-            job = Run(cfg, on_event=ProgressView(progress), resume=previous)
+        with progress_bars(view) as progress:
+            job = make_job(ProgressView(progress))
             progress.console.print(esc(f"Run folder: {job.dir}"))
             r = job.execute()
     except KeyboardInterrupt:
@@ -175,6 +190,43 @@ def _run_command():
 
 
 run = app.command()(_run_command())
+
+
+@app.command()
+def deploy(
+    model: Path = typer.Argument(..., help="The model file: .keras, a SavedModel folder, .pt2 (torch.export), "
+                                           ".onnx or .tflite."),
+    dataset: str = typer.Option("mnist", help="Test (and calibration) data: mnist, fashion-mnist, a folder of "
+                                              "IDX files, or an .npz with x_test, y_test (optional) and x_calib "
+                                              "(optional)."),
+    formats: Optional[str] = typer.Option(None, help="Exports, comma list (tflite, onnx, executorch, or "
+                                                     "FORMAT:PRECISION); default: every one the model reaches."),
+    board: Optional[list[str]] = typer.Option(None, help="Extra microcontroller budget name:flash_kb:ram_kb "
+                                                         "(repeatable)."),
+    out: Optional[Path] = typer.Option(None, help="Run folder to create [default: runs/TIMESTAMP]."),
+    json_output: bool = typer.Option(False, "--json", help="Print results.json to stdout at the end."),
+    limit_test: Optional[int] = typer.Option(None, help="Use only the first N test images."),
+    limit_train: Optional[int] = typer.Option(None, help="Draw calibration images from the first N training "
+                                                         "images only (as a run with --limit-train did)."),
+    calibration_samples: int = typer.Option(500, help="Images that calibrate static int8 exports."),
+    threads: int = typer.Option(DeployConfig.__dataclass_fields__["threads"].default_factory(),
+                                help="Threads for loading, running and exporting the source model."),
+    bench_threads: int = typer.Option(1, help="Inference threads when timing artifacts (1 = one embedded core)."),
+    latency_min_time: float = typer.Option(1.0, help="Seconds of timed batch-1 calls per artifact."),
+    no_mcu: bool = typer.Option(False, "--no-mcu", help="Skip TFLite Micro, C arrays and board fit."),
+    seed: int = typer.Option(0, help="Seed of the calibration draw."),
+) -> None:
+    """Profile a model file you already have: export it to every embedded format it reaches, verify
+    each export against the model's own outputs on its real runtime, time it, size it, and check it
+    in TFLite Micro, as `run` does for the models it trains."""
+    from edgebench.config import parse_formats
+    from edgebench.pipeline.deploy import Deploy
+
+    cfg = DeployConfig(model=str(model), dataset=dataset, formats=parse_formats(formats), seed=seed,
+                       limit_test=limit_test, limit_train=limit_train, calibration_samples=calibration_samples,
+                       threads=threads, bench_threads=bench_threads, latency_min_time_s=latency_min_time, microcontroller=not no_mcu,
+                       boards=tuple(board or ()), out=out)
+    execute(lambda on_event: Deploy(cfg, on_event=on_event), json_output)
 
 
 @app.command()

@@ -250,6 +250,59 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     return sizes
 
 
+@dataclass(frozen=True)
+class DeployConfig:
+    """`edgebench deploy MODEL`: the deployment half of a run on a model file a user brings.
+    The fields it shares with RunConfig mean the same and have the same defaults."""
+
+    model: str
+    dataset: str = "mnist"
+    formats: tuple[str, ...] | None = None
+    seed: int = 0
+    limit_test: int | None = None
+    limit_train: int | None = None  # calibration is drawn from the first N training images (as a run's is)
+    calibration_samples: int = 500
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)  # loading, predicting, exporting
+    bench_threads: int = 1
+    latency_min_iters: int = 200
+    latency_min_time_s: float = 1.0
+    throughput_batch: int = 256
+    microcontroller: bool = True
+    boards: tuple[str, ...] = ()
+    out: Path | None = None
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["out"] = str(self.out) if self.out is not None else None
+        d["formats"] = list(self.formats) if self.formats is not None else None
+        d["boards"] = list(self.boards)
+        d["command"] = "deploy"
+        return d
+
+
+def validate_deploy(cfg: DeployConfig) -> None:
+    problems = []
+    for name, value in (("--limit-test", cfg.limit_test), ("--limit-train", cfg.limit_train),
+                        ("--calibration-samples", cfg.calibration_samples),
+                        ("--threads", cfg.threads), ("--bench-threads", cfg.bench_threads),
+                        ("--latency-min-iters", cfg.latency_min_iters), ("--throughput-batch", cfg.throughput_batch)):
+        if value is None and name in ("--limit-test", "--limit-train"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            problems.append(f"{name} must be a positive integer, got {value!r}")
+    if not (isinstance(cfg.latency_min_time_s, (int, float)) and cfg.latency_min_time_s >= 0):
+        problems.append(f"--latency-min-time must be >= 0 seconds, got {cfg.latency_min_time_s!r}")
+    for b in cfg.boards:
+        from edgebench.measure.boards import parse_board
+
+        try:
+            parse_board(b)
+        except ConfigError as e:
+            problems.append(str(e))
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
 def validate(cfg: RunConfig) -> None:
     """Report every problem at once, as one line."""
     problems = []

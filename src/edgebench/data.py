@@ -293,3 +293,57 @@ def batch_order(n: int, epochs: int, seed: int) -> np.ndarray:
     framework so all of them see the same batches in the same order."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
     return np.stack([rng.permutation(n).astype(np.int64) for _ in range(epochs)])
+
+
+def load_npz(path: Path, *, limit_test: int | None = None) -> Dataset:
+    """A deployment data set from an .npz: x_test (images (N, H, W), (N, H, W, C) or rows (N, F)),
+    optionally y_test (N integer labels) and x_calib (calibration images of the same shape, which
+    become the training split). uint8 images are scaled by 1/255, float images are used as they
+    are. Never unpickled (allow_pickle=False): an object array is an error."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise DataError(f"--dataset {path}: file not found") from None
+    except ValueError as e:
+        raise DataError(f"--dataset {path}: cannot read ({' '.join(str(e).split())[:200]})") from None
+    except (OSError, EOFError, zlib.error, KeyError) as e:
+        raise DataError(f"--dataset {path}: not a readable .npz ({type(e).__name__}: {e})") from None
+    if "x_test" not in arrays:
+        raise DataError(f"--dataset {path}: no x_test array (found: {', '.join(sorted(arrays)) or 'nothing'})")
+    x = arrays["x_test"]
+    if x.ndim not in (2, 3, 4) or len(x) == 0 or x.dtype.kind not in "fiu":
+        raise DataError(f"--dataset {path}: x_test must be a non-empty numeric array of images (N, H, W[, C]) or "
+                        f"rows (N, F), got {x.dtype} {list(x.shape)}")
+    image_shape = tuple(int(d) for d in x.shape[1:]) + ((1,) if x.ndim == 3 else ())
+    y = arrays.get("y_test")
+    if y is not None:
+        if y.ndim != 1 or len(y) != len(x) or y.dtype.kind not in "iu" or (len(y) and y.min() < 0):
+            raise DataError(f"--dataset {path}: y_test must be {len(x)} non-negative integer labels, got "
+                            f"{y.dtype} {list(y.shape)}")
+    calib = arrays.get("x_calib")
+    if calib is not None and (calib.shape[1:] != x.shape[1:] or calib.dtype.kind not in "fiu"):
+        raise DataError(f"--dataset {path}: x_calib must be images shaped like x_test's {list(x.shape[1:])}, got "
+                        f"{calib.dtype} {list(calib.shape)}")
+
+    def prep(a):
+        a = a.astype(np.float32) / np.float32(255.0) if a.dtype == np.uint8 else a.astype(np.float32)
+        return np.ascontiguousarray(a.reshape(len(a), -1))
+
+    if limit_test is not None:
+        x, y = x[:limit_test], (y[:limit_test] if y is not None else None)
+    empty_y = np.zeros((0,), np.int64)
+    return Dataset(
+        name=path.stem, source=str(path),
+        x_train=prep(calib) if calib is not None else np.zeros((0, int(np.prod(image_shape))), np.float32),
+        y_train=empty_y, x_test=prep(x), y_test=y.astype(np.int64) if y is not None else empty_y,
+        num_classes=int(y.max()) + 1 if y is not None and len(y) else 0,
+        image_shape=image_shape, checksums={path.name: sha256_file(path)}, checksum_verified=False)
+
+
+def load_any(dataset: str, *, limit_test: int | None = None, limit_train: int | None = None) -> Dataset:
+    """`deploy`'s --dataset: an .npz file, or what `run` takes (its train split gives calibration)."""
+    if str(dataset).lower().endswith(".npz"):
+        return load_npz(Path(dataset).expanduser(), limit_test=limit_test)
+    return load(dataset, limit_test=limit_test, limit_train=limit_train)

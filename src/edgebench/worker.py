@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench.pipeline.jobs import (DataRef, MicrocontrollerTask, Outcome, TrainTask, VerifyTask, outcome_to_json,
-                                     task_from_json)
+from edgebench.pipeline.jobs import (DataRef, InspectTask, MicrocontrollerTask, Outcome, SourceTask, TrainTask,
+                                     VerifyTask, outcome_to_json, task_from_json)
 from edgebench.pipeline.runner import EVENT_PREFIX
 
 
@@ -85,7 +85,9 @@ def train(task: TrainTask) -> Outcome:
     logits = adapter.predict(model, images(ds.x_test, net.input_shape))
     np.save(fw_dir / "test_logits.npy", logits)
     init.save(adapter.get_weights(model), fw_dir / "final_weights.npz")
+    saved = _save_model(adapter, model, fw_dir)
     record = {
+        **saved,
         "versions": adapter.versions(),
         "import_time_s": import_time_s,
         "data_load_s": data_load_s,
@@ -100,7 +102,6 @@ def train(task: TrainTask) -> Outcome:
         "peak_rss_bytes": peak_rss_bytes(),  # after training and evaluation, before exports
         "test_logits": str((fw_dir / "test_logits.npy").name),
     }
-    arts: list[dict] = []
     # Save the training result before exporting: a converter that crashes the process must
     # not take the finished training down with it.
     save_result(task, Outcome("ok", record=record))
@@ -109,19 +110,46 @@ def train(task: TrainTask) -> Outcome:
     calibration = images(ds.x_train[np.load(task.calibration_path)], net.input_shape)
     ctx = ExportContext(network=net, calibration=calibration)
     by_name = {e.name: e for e in registry.exporters_for(task.framework)}
-    for target in (by_name[n] for n in task.exports):
+    arts = export_all(task, task.framework, model, [by_name[n] for n in task.exports], fw_dir, ctx, record)
+    return Outcome("ok", record=record, artifacts=tuple(arts))
+
+
+def _save_model(adapter, model, fw_dir: Path) -> dict:
+    """The trained model in its framework's own file format, where it has one (model.keras,
+    model.pt2): what `edgebench deploy` takes. A failure is recorded, never fatal."""
+    if not hasattr(adapter, "save"):
+        return {"saved_model": None}
+    t0 = time.perf_counter()
+    try:
+        name = adapter.save(model, fw_dir)
+        return {"saved_model": f"{fw_dir.name}/{name}", "save_time_s": time.perf_counter() - t0}
+    except Exception as e:
+        traceback.print_exc()
+        return {"saved_model": None, "saved_model_error": f"{type(e).__name__}: {first_line(e)}"}
+
+
+def export_all(task, framework: str, model, targets: list, fw_dir: Path, ctx, record: dict) -> list[dict]:
+    """Every selected export of one model, in order; each one's failure is recorded and the others
+    go on. The outcome is saved before each, so a converter that kills the process is named."""
+    arts: list[dict] = []
+    for target in targets:
         emit("export", format=target.format, precision=target.precision)
         path = fw_dir / target.filename
-        art = {"framework": task.framework, "format": target.format, "precision": target.precision,
+        art = {"framework": framework, "format": target.format, "precision": target.precision,
                "runtime": target.runtime, "file": f"{fw_dir.name}/{target.filename}", "status": "running"}
         if target.calibrated:
-            art["calibration_samples"] = int(len(calibration))
+            art["calibration_samples"] = int(len(ctx.calibration))
         arts.append(art)
         save_result(task, Outcome("ok", record=record, artifacts=tuple(arts)))  # a crash names the converter
         t1 = time.perf_counter()
         try:
-            inject_fault(f"export-{task.framework}-{target.format}-{target.precision}")
-            target.load()(model, path, ctx)
+            if target.calibrated and len(ctx.calibration) == 0:
+                art.update(status="skipped", size_bytes=None,
+                           error="no calibration images for static int8 (add x_calib to the .npz data set)")
+                continue
+            inject_fault(f"export-{framework}-{target.format}-{target.precision}")
+            # A loaded program gives each converter its own copy (sources/torch.py).
+            target.load()(model.fresh() if hasattr(model, "fresh") else model, path, ctx)
             art.update(status="ok", error=None, size_bytes=path.stat().st_size)
             ctx.produced[(target.format, target.precision)] = path
         except ModuleNotFoundError as e:
@@ -131,7 +159,64 @@ def train(task: TrainTask) -> Outcome:
             traceback.print_exc()
             art.update(status="failed", error=f"export failed: {type(e).__name__}: {first_line(e)}",
                        size_bytes=None)
-        art["export_time_s"] = time.perf_counter() - t1
+        finally:
+            art["export_time_s"] = time.perf_counter() - t1
+    return arts
+
+
+def inspect(task: InspectTask) -> Outcome:
+    """Open a user's model file and describe it; a file that cannot be deployed is a failed outcome
+    whose error is the one line the user sees."""
+    from edgebench.sources import SourceError, open_source
+
+    try:
+        src = open_source(Path(task.file), task.source_kind)
+    except SourceError as e:
+        return Outcome("failed", error=str(e))
+    return Outcome("ok", record=src.facts)
+
+
+def source(task: SourceTask) -> Outcome:
+    """Deploy's counterpart of train: the user's model on the test set, then its exports."""
+    from edgebench.exporters import ExportContext
+    from edgebench.measure.parity import softmax_cross_entropy
+    from edgebench.models.network import model_of
+    from edgebench.sources import SourceError, exporters_for, open_source
+
+    fw_dir = Path(task.fw_dir)
+    net = model_of(task.network)
+    t0 = time.perf_counter()
+    try:
+        src = open_source(Path(task.file), task.source_kind)
+    except SourceError as e:
+        return Outcome("failed", error=str(e))
+    load_time_s = time.perf_counter() - t0
+    ds = _dataset(task.data)
+    x_test = images(ds.x_test, net.input_shape)
+    t0 = time.perf_counter()
+    logits = src.predict(x_test)
+    predict_s = time.perf_counter() - t0
+    if logits.ndim != 2 or len(logits) != len(x_test):
+        return Outcome("failed", error=f"{task.file}: the model's output for {len(x_test)} images has shape "
+                                       f"{list(logits.shape)}, not [images, classes]")
+    np.save(fw_dir / "test_logits.npy", logits)
+    labelled = len(ds.y_test) == len(x_test)
+    record = {
+        "kind": src.kind, "framework": src.framework, "facts": src.facts, "versions": src.facts.get("versions", {}),
+        "load_time_s": load_time_s, "predict_time_s": predict_s, "test_samples": int(len(x_test)),
+        "test_accuracy": float(np.mean(logits.argmax(axis=1) == ds.y_test)) if labelled else None,
+        "test_loss": softmax_cross_entropy(logits, ds.y_test) if labelled else None,
+        "confusion_matrix": confusion_matrix(ds.y_test, logits.argmax(axis=1), logits.shape[1]) if labelled else None,
+        "test_logits": f"{fw_dir.name}/test_logits.npy", "peak_rss_bytes": peak_rss_bytes(),
+    }
+    save_result(task, Outcome("ok", record=record))
+    calibration = images(ds.x_train[np.load(task.calibration_path)], net.input_shape) if len(ds.x_train) else \
+        np.zeros((0, *net.input_shape), np.float32)
+    shape = tuple(src.facts["input"]["shape"])
+    ctx = ExportContext(network=net, calibration=calibration, fixed_batch=shape[0] if shape[0] > 0 else None,
+                        model_input=shape)
+    by_name = {e.name: e for e in exporters_for(src.kind, src.facts)}
+    arts = export_all(task, src.framework, src.model, [by_name[n] for n in task.exports], fw_dir, ctx, record)
     return Outcome("ok", record=record, artifacts=tuple(arts))
 
 
@@ -150,9 +235,9 @@ def verify(task: VerifyTask) -> Outcome:
     t0 = time.perf_counter()
     session = registry.runtimes()[task.runtime].load()(Path(task.file), threads=task.threads)
     load_time_s = time.perf_counter() - t0
-    from edgebench.models.network import from_description
+    from edgebench.models.network import model_of
 
-    net = from_description(task.network)
+    net = model_of(task.network)
     ds = _dataset(task.data, splits=("test",))
     x_test = images(ds.x_test, net.input_shape)
     source = np.load(task.source_logits)
@@ -200,9 +285,9 @@ def microcontroller(task: MicrocontrollerTask) -> Outcome:
 
     check = registry.runtimes()[task.runtime].load_check()
     ds = _dataset(task.data, splits=("test",))
-    from edgebench.models.network import from_description
+    from edgebench.models.network import model_of
 
-    shape = from_description(task.network).input_shape
+    shape = model_of(task.network).input_shape
     return check(task, dataclasses.replace(ds, x_test=images(ds.x_test, shape)))
 
 
@@ -212,6 +297,8 @@ def _dataset(ref: DataRef, splits: tuple[str, ...] = ("train", "test")):
 
     if ref.cache:
         return data.load_arrays(Path(ref.cache), splits)
+    if str(ref.dataset).lower().endswith(".npz"):
+        return data.load_npz(Path(ref.dataset), limit_test=ref.limit_test)
     return data.load(ref.dataset, limit_train=ref.limit_train, limit_test=ref.limit_test, splits=splits)
 
 
@@ -252,7 +339,8 @@ def main(argv: list[str]) -> int:
     task = task_from_json(Path(argv[0]).read_text())
     try:
         inject_fault(task.name)
-        outcome = {"train": train, "verify": verify, "microcontroller": microcontroller}[task.kind](task)
+        outcome = {"train": train, "verify": verify, "microcontroller": microcontroller, "inspect": inspect,
+                   "source": source}[task.kind](task)
         code = 0
     except Exception as e:
         traceback.print_exc()

@@ -20,10 +20,14 @@ class ExportContext:
     network: Network
     calibration: np.ndarray  # (N, *network.input_shape) float32 training images, shared by all frameworks
     produced: dict[tuple[str, str], Path] = field(default_factory=dict)
+    # A model file a user brought (deploy): the batch its input is fixed at (None: dynamic), and
+    # its declared input shape, batch first, in its own layout.
+    fixed_batch: int | None = None
+    model_input: tuple[int, ...] | None = None
 
     def sample_shape(self, batch: int = 1) -> tuple[int, ...]:
-        """The channels-last input of `batch` images."""
-        return (batch, *self.network.input_shape)
+        """The channels-last input of `batch` images (the model's fixed batch where it has one)."""
+        return (self.fixed_batch or batch, *self.network.input_shape)
 
     def source(self, fmt: str, precision: str = "float32") -> Path:
         path = self.produced.get((fmt, precision))
@@ -43,6 +47,7 @@ CONVERTERS = {
     "ExecuTorch exporter": (("torch", "executorch"), "executorch"),
     "jax2tf": (("jax", "tensorflow"), "jax"),
     "numpy.savez": (("numpy",), ""),
+    "the file itself": (("numpy",), ""),  # deploy: an .onnx or .tflite source is its own artifact
 }
 # Each format: the runtime that runs it and its file suffix.
 FORMATS = {"tflite": ("litert", ".tflite"), "onnx": ("onnxruntime", ".onnx"), "executorch": ("executorch", ".pte"),
@@ -68,6 +73,13 @@ TABLE = (
     ("numpy", "npz", "float32", "npz:from_numpy", "numpy.savez"),
     ("numpy", "npz", "float16", "npz:from_numpy_float16", "numpy.savez"),
 )
+
+
+def copy_source(model, path: Path, ctx: ExportContext) -> None:
+    """A user's .onnx or .tflite file is already an artifact: copied as it is (model is its path)."""
+    import shutil
+
+    shutil.copyfile(model, path)
 
 
 def exporter(source: str, fmt: str, precision: str, function: str, converter: str, needs=None):

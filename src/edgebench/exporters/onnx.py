@@ -23,10 +23,11 @@ def from_torch(model, path: Path, ctx: ExportContext) -> None:
 
     model.eval()
     sample = torch_sample(model, ctx, batch=2)  # NHWC images, as the model takes them
-    batch = torch.export.Dim("batch")
+    # A dynamic batch, unless the model (a user's program) is fixed at one.
+    dynamic = None if ctx.fixed_batch else ({0: torch.export.Dim("batch")},)
     program = torch.onnx.export(
         model, (sample,), dynamo=True, input_names=["image"], output_names=["logits"],
-        dynamic_shapes=({0: batch},), opset_version=OPSET,
+        dynamic_shapes=dynamic, opset_version=OPSET,
         external_data=False,  # weights inside the .onnx, not in a side .onnx.data file
         verbose=False,
     )
@@ -39,7 +40,8 @@ def from_keras(model, path: Path, ctx: ExportContext) -> None:
 
     # tf2onnx.convert.from_keras fails on Keras 3 models (KeyError); a tf.function with an
     # input signature is the route that works. The input is the Keras model's own (NHWC).
-    spec = [tf.TensorSpec([None, *ctx.network.input_shape], tf.float32, name="image")]
+    own = ctx.model_input[1:] if ctx.model_input else ctx.network.input_shape  # a user's model: its own layout
+    spec = [tf.TensorSpec([ctx.fixed_batch, *own], tf.float32, name="image")]
 
     @tf.function(input_signature=spec)
     def serve(x):

@@ -25,6 +25,8 @@ def _keras_converter(model):
     # dynamic (shape_signature [-1, 784] or [-1, 28, 28, 1]). A bare concrete function does not
     # freeze Keras 3 variables: it yields a 2.5 KB model of uninitialised resource variables.
     # BatchNormalization runs in inference mode and is folded into the conv before it.
+    if getattr(model, "saved_model_dir", None):  # a user's SavedModel (sources/keras.py)
+        return tf.lite.TFLiteConverter.from_saved_model(model.saved_model_dir)
     return tf.lite.TFLiteConverter.from_keras_model(model)
 
 
@@ -40,7 +42,10 @@ def _representative(ctx: ExportContext):
 
 def _torch_layout(x: np.ndarray, layout: str) -> np.ndarray:
     """Channels-last sample(s) in the layout a model takes ("NCHW" transposes an image batch)."""
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if layout == "NCHW" and x.ndim == 4 else x
+    # A fresh C-ordered copy, not ascontiguousarray: for a batch of one grey image the transposed
+    # view already counts as contiguous and keeps channels-last strides, which torch.export then
+    # records as a channels-last input (ExecuTorch's XNNPACK delegate rejects a contiguous one).
+    return np.array(x.transpose(0, 3, 1, 2), order="C", copy=True) if layout == "NCHW" and x.ndim == 4 else x
 
 
 def from_keras(model, path: Path, ctx: ExportContext) -> None:

@@ -17,8 +17,10 @@ Keras' conv HWIO <-> OIHW, depthwise (kh, kw, C, M) <-> (C*M, 1, kh, kw) (groups
 out) <-> (out, in). Flatten permutes NCHW back to NHWC before flattening, so one dense kernel
 serves every framework.
 
-Padding is the network's explicit pads (F.pad, then a padding=0 convolution): PyTorch's own
-symmetric padding is not TensorFlow's and Flax's 'same' (../shared/notes/models.md).
+Padding is the network's explicit pads: given to the convolution's own `padding` where they are
+symmetric (the same zeros, no padded copy of the input per step), else F.pad then a padding=0
+convolution, since PyTorch's symmetric padding is not TensorFlow's and Flax's 'same' where the
+total is odd (../shared/notes/models.md).
 
 BatchNorm follows the layer: momentum is the weight of the OLD running value (PyTorch's own
 momentum would be 1 - that), the layer's epsilon, and a BIASED running variance, as Keras and Flax
@@ -158,8 +160,7 @@ class NetModule(_Module):
             for name in node.inputs:
                 last_use[name] = i
         self.plan = tuple(
-            (node.layer, self.keys.get(node.layer.name), node.inputs,
-             node.layer.pads(node.in_shape) if isinstance(node.layer, (L.Conv2D, L.DepthwiseConv2D)) else None,
+            (node.layer, self.keys.get(node.layer.name), node.inputs, _outside_pads(node),
              tuple(n for n in dict.fromkeys(node.inputs) if last_use[n] == i))
             for i, node in enumerate(net.nodes))
 
@@ -175,12 +176,12 @@ class NetModule(_Module):
     def _module(node):
         layer = node.layer
         if isinstance(layer, L.Conv2D):
-            return nn.Conv2d(node.in_shape[2], layer.filters, layer.kernel, stride=layer.stride, padding=0,
-                             bias=layer.use_bias)
+            return nn.Conv2d(node.in_shape[2], layer.filters, layer.kernel, stride=layer.stride,
+                             padding=_inside_pads(node), bias=layer.use_bias)
         if isinstance(layer, L.DepthwiseConv2D):
             c = node.in_shape[2]
-            return nn.Conv2d(c, c * layer.multiplier, layer.kernel, stride=layer.stride, padding=0, groups=c,
-                             bias=layer.use_bias)
+            return nn.Conv2d(c, c * layer.multiplier, layer.kernel, stride=layer.stride, padding=_inside_pads(node),
+                             groups=c, bias=layer.use_bias)
         if isinstance(layer, L.Dense):
             return nn.Linear(node.in_shape[0], layer.units, bias=layer.use_bias)
         if isinstance(layer, L.BatchNorm):
@@ -197,8 +198,8 @@ class NetModule(_Module):
         for layer, key, inputs, pads, done in self.plan:
             x = outs[inputs[0]]
             if isinstance(layer, (L.Conv2D, L.DepthwiseConv2D)):
-                (t, b), (left, r) = pads
-                if t or b or left or r:
+                if pads is not None:
+                    (t, b), (left, r) = pads
                     x = F.pad(x, (left, r, t, b))  # F.pad: last axis (W) first
                 x = _activate(self.layers[key](x), layer.activation)
             elif isinstance(layer, L.Dense):
@@ -228,6 +229,27 @@ class NetModule(_Module):
                 del outs[name]
             outs[layer.name] = x
         return x
+
+
+def _symmetric(node) -> bool:
+    (t, b), (left, r) = node.layer.pads(node.in_shape)
+    return t == b and left == r
+
+
+def _inside_pads(node) -> tuple[int, int]:
+    """The network's explicit pads, given to the convolution itself where they are symmetric (the
+    same zeros, without a padded copy of the input every step); else none (see _outside_pads)."""
+    (t, _), (left, _) = node.layer.pads(node.in_shape)
+    return (t, left) if _symmetric(node) else (0, 0)
+
+
+def _outside_pads(node):
+    """Pads F.pad must add before the convolution: the network's explicit pads where they are not
+    symmetric ('same' with an even kernel or a stride: the odd extra row and column at the
+    bottom/right, TensorFlow's rule), else None."""
+    if not isinstance(node.layer, (L.Conv2D, L.DepthwiseConv2D)) or _symmetric(node):
+        return None
+    return node.layer.pads(node.in_shape)
 
 
 def _f32(a) -> np.ndarray:
@@ -359,6 +381,17 @@ class PyTorchAdapter:
             history.append(rec)
             on_epoch(rec)
         return history
+
+    def save(self, model, folder) -> str:
+        """The trained model as a torch.export program with a dynamic batch (`model.pt2`), the
+        pickle-free format `edgebench deploy` takes; it takes what the model takes (channels-last
+        images, or rows for the MLP)."""
+        torch = self.torch
+        model.eval()
+        shape = (2, *model.net.input_shape) if hasattr(model, "net") else (2, model.layers[0].in_features)
+        program = torch.export.export(model, (torch.zeros(shape),), dynamic_shapes=({0: torch.export.Dim("batch")},))
+        torch.export.save(program, str(folder / "model.pt2"))
+        return "model.pt2"
 
     def predict(self, model, x: np.ndarray) -> np.ndarray:
         """Logits of channels-last images (N, *input_shape), in eval mode (running statistics)."""

@@ -164,6 +164,11 @@ class TensorFlowAdapter:
         out = [model(x[i:i + 2000], training=False).numpy() for i in range(0, len(x), 2000)]
         return np.concatenate(out).astype(np.float32)
 
+    def save(self, model, folder) -> str:
+        """The trained model in Keras' own format, as a user would save it (`edgebench deploy` takes it)."""
+        model.save(str(folder / "model.keras"))
+        return "model.keras"
+
     def get_weights(self, model) -> Weights:
         out: Weights = {}
         for layer in model.layers:

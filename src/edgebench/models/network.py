@@ -143,6 +143,33 @@ class Network:
                 "deployed_parameter_count": self.deployed_parameter_count, "macs_per_sample": self.macs_per_sample}
 
 
+@dataclass(frozen=True)
+class ModelShape:
+    """What deployment needs of a model it did not build (`edgebench deploy`): the channels-last
+    image it takes, and its weighted layers and largest fan-in, from which tolerances follow.
+    Read off the model file by sources/; described as {"kind": "shape", ...}."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    num_classes: int
+    weighted_layers: int
+    max_fan_in: int
+    parameter_count: int | None = None
+
+    def describe(self) -> dict:
+        return {"kind": "shape", "name": self.name, "input_shape": list(self.input_shape),
+                "num_classes": self.num_classes, "weighted_layers": self.weighted_layers,
+                "max_fan_in": self.max_fan_in, "parameter_count": self.parameter_count}
+
+
+def model_of(d: dict, source: str = "network description") -> "Network | ModelShape":
+    """A task's model: a Network from its description, or a ModelShape for a user's model file."""
+    if isinstance(d, dict) and d.get("kind") == "shape":
+        return ModelShape(str(d["name"]), tuple(int(x) for x in d["input_shape"]), int(d["num_classes"]),
+                          int(d["weighted_layers"]), int(d["max_fan_in"]), d.get("parameter_count"))
+    return from_description(d, source)
+
+
 def from_description(d: dict, source: str = "network description") -> Network:
     """The Network that Network.describe() described: each layer rebuilt by its own class
     (models.layers.TYPES), so every value is checked as a model file's would be; recorded output

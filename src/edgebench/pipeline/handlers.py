@@ -101,18 +101,24 @@ def train(run: "Run", job: Job) -> bool:
         entry.update(status="failed", error=res.failure(f"{label} training"), exit_code=res.returncode)
         run.on_event(label, {"event": "failed", "error": entry["error"]})
         return True
-    arts = [dict(a) for a in res.outcome.artifacts]
-    if res.returncode != 0:
-        # Training finished and was saved; a converter then brought the process down.
-        for art in arts:
-            if art["status"] == "running":
-                art.update(status="failed", size_bytes=None, exit_code=res.returncode,
-                           error=res.died().failure("export"))
+    arts = exported(res)
     entry.update(status="ok", **res.outcome.record)
     entry["repeats"] = [_repeat_record(1, res.outcome.record)]
     run.results["artifacts"].extend(arts)
     run.on_event(label, {"event": "done", "kind": "train"})
     return True
+
+
+def exported(res) -> list[dict]:
+    """The artifacts a child attempted. When a converter brought the process down after the model
+    itself was saved (a training, a deploy's source), the export it was on is the failed one."""
+    arts = [dict(a) for a in res.outcome.artifacts]
+    if res.returncode != 0:
+        for art in arts:
+            if art["status"] == "running":
+                art.update(status="failed", size_bytes=None, exit_code=res.returncode,
+                           error=res.died().failure("export"))
+    return arts
 
 
 def timing(run: "Run", job: Job) -> bool:
@@ -206,7 +212,7 @@ def verify(run: "Run", job: Job) -> bool:
         data=run.data_ref, threads=cfg.bench_threads, raw_dir=str(run.store.latency),
         bench=Bench(cfg.latency_min_iters, cfg.latency_min_time_s, cfg.throughput_batch),
         network=run.net.describe(), source_logits=str(run.store.dir / fw / "test_logits.npy"), logits_path=str(run.store.logits_path(job.artifact)))
-    run.on_event(label, {"event": "start", "kind": "verify", "total": len(run.dataset.y_test)})
+    run.on_event(label, {"event": "start", "kind": "verify", "total": len(run.dataset.x_test)})
     res = run.child(task, cfg.bench_threads, label)
     if not res.ok:
         art.update(status="failed", error=res.failure(f"{label} verification"), exit_code=res.returncode)
@@ -238,7 +244,7 @@ def microcontroller(run: "Run", job: Job) -> bool:
         data=run.data_ref, reference_logits=str(run.store.logits_path(job.artifact)),
         c_dir=str(run.store.dir / fw / "mcu" / Path(art["file"]).stem), boards=tuple(b.to_dict() for b in run.boards),
         bench=Bench(cfg.latency_min_iters, cfg.latency_min_time_s), network=run.net.describe())
-    run.on_event(label, {"event": "start", "kind": "verify", "total": len(run.dataset.y_test)})
+    run.on_event(label, {"event": "start", "kind": "verify", "total": len(run.dataset.x_test)})
     res = run.child(task, 1, label)
     if res.returncode != 0 or res.outcome is None or res.outcome.status not in ("ok", "unsupported"):
         entry.update(status="failed", reason=res.failure(rt.display), exit_code=res.returncode)

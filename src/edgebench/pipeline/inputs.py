@@ -27,6 +27,42 @@ PLACEMENT_NOTE = {
 }
 
 
+def write_calibration(cfg, ds, store: RunStore) -> int:
+    """Indices of the training images that calibrate every static int8 export, drawn without
+    replacement from the seed (run and deploy alike); returns how many."""
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 2]))
+    n_cal = min(cfg.calibration_samples, len(ds.x_train))
+    np.save(store.input_path(INPUTS[2]), np.sort(rng.choice(len(ds.x_train), size=n_cal, replace=False)).astype(np.int64))
+    return n_cal
+
+
+def skeleton(cfg, ds, store: RunStore) -> dict:
+    """The head of every results.json: versions, time, status and the whole configuration."""
+    config = cfg.to_dict()
+    config["out"] = str(store.dir)
+    config["dataset_sha256"] = ds.checksums
+    return {"schema_version": results.SCHEMA_VERSION, "edgebench_version": __version__,
+            "created_at": results.now_iso(), "status": "running", "config": config}
+
+
+def inference(cfg) -> dict:
+    """How every artifact is timed."""
+    return {"threads": cfg.bench_threads,
+            "latency": f"batch 1, session loaded once, 20 warm-up calls, then at least "
+                       f"{cfg.latency_min_iters} calls and {cfg.latency_min_time_s:g} s timed "
+                       "one by one with perf_counter_ns; raw samples in latency/",
+            "throughput": f"batch {cfg.throughput_batch} where the artifact takes a "
+                          "dynamic batch: images / median batch time"}
+
+
+def boards_record(boards: list) -> dict:
+    return {"boards": [b.to_dict() for b in boards],
+            "boards_note": "fit counts the model bytes in flash and the TFLM tensor arena (inputs and "
+                           "outputs live inside it) in RAM; it leaves out the TFLM runtime's code, the "
+                           "application's code, stack and buffers, and RAM reserved by an RTOS or radio stack",
+            "environment": results.environment()}
+
+
 def write_inputs(cfg: RunConfig, ds, store: RunStore, boards: list, net: Network) -> dict:
     """The shared inputs, made once in NumPy from the seed and saved in inputs/, and the results
     skeleton that records them and every fairness choice."""
@@ -41,19 +77,9 @@ def write_inputs(cfg: RunConfig, ds, store: RunStore, boards: list, net: Network
     o_path = inputs / INPUTS[1]
     order = data.batch_order(len(ds.y_train), cfg.epochs, cfg.seed)
     np.save(o_path, order)
-    c_path = inputs / INPUTS[2]
-    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 2]))
-    n_cal = min(cfg.calibration_samples, len(ds.y_train))
-    np.save(c_path, np.sort(rng.choice(len(ds.y_train), size=n_cal, replace=False)).astype(np.int64))
-    config = cfg.to_dict()
-    config["out"] = str(store.dir)
-    config["dataset_sha256"] = ds.checksums
+    n_cal = write_calibration(cfg, ds, store)
     return {
-        "schema_version": results.SCHEMA_VERSION,
-        "edgebench_version": __version__,
-        "created_at": results.now_iso(),
-        "status": "running",
-        "config": config,
+        **skeleton(cfg, ds, store),
         "dataset": ds.describe(),
         "model": {**net.describe(), "layer_table": net.layer_table()},
         "fairness": {
@@ -63,17 +89,12 @@ def write_inputs(cfg: RunConfig, ds, store: RunStore, boards: list, net: Network
                             "shape": list(order.shape), "seed": cfg.seed,
                             "note": "one permutation per epoch, shared by every framework; "
                                     "the last batch of an epoch may be short"},
-            "optimizer": {**config["optimizer"], "epsilon_note": ADAM_EPSILON_NOTE + " "
+            "optimizer": {**cfg.to_dict()["optimizer"], "epsilon_note": ADAM_EPSILON_NOTE + " "
                           + PLACEMENT_NOTE[cfg.optimizer.epsilon_placement]},
             "calibration": {"file": "inputs/calibration_indices.npy", "samples": n_cal,
                             "note": "training images drawn without replacement from the seed; the "
                                     "same images calibrate every static int8 export"},
-            "inference": {"threads": cfg.bench_threads,
-                          "latency": f"batch 1, session loaded once, 20 warm-up calls, then at least "
-                                     f"{cfg.latency_min_iters} calls and {cfg.latency_min_time_s:g} s timed "
-                                     "one by one with perf_counter_ns; raw samples in latency/",
-                          "throughput": f"batch {cfg.throughput_batch} where the artifact takes a "
-                                        "dynamic batch: images / median batch time"},
+            "inference": inference(cfg),
             "loss": "softmax cross-entropy from logits, mean over the batch",
             "layers": {"padding": "explicit (top, bottom), (left, right) pads in every framework; 'same' puts "
                                   "an odd extra row or column at the bottom/right (TensorFlow's and Flax's rule), "
@@ -106,11 +127,7 @@ def write_inputs(cfg: RunConfig, ds, store: RunStore, boards: list, net: Network
             "evaluation": "test loss and accuracy from the framework's logits on all test images, "
                           "loss computed by edgebench in float64 from those logits",
         },
-        "boards": [b.to_dict() for b in boards],
-        "boards_note": "fit counts the model bytes in flash and the TFLM tensor arena (inputs and "
-                       "outputs live inside it) in RAM; it leaves out the TFLM runtime's code, the "
-                       "application's code, stack and buffers, and RAM reserved by an RTOS or radio stack",
-        "environment": results.environment(),
+        **boards_record(boards),
         "trainings": [],
         "artifacts": [],
         "progress": {"done": [], "note": "ids of the finished jobs (ok, failed or skipped): what --resume skips"},

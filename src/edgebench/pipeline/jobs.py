@@ -15,6 +15,7 @@ from typing import Literal, Union
 # Job kinds, in the order a run meets them.
 SPEED_LIMIT, TRAIN, TIMING, TWIN, VERIFY, MICROCONTROLLER = (
     "speed_limit", "train", "timing", "twin", "verify", "microcontroller")
+SOURCE = "source"  # deploy: the user's model file, run on the test set and exported
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,37 @@ class MicrocontrollerTask(_ArtifactTask):
     kind: Literal["microcontroller"] = "microcontroller"
 
 
-Task = Union[TrainTask, VerifyTask, MicrocontrollerTask]
+@dataclass(frozen=True)
+class InspectTask:
+    """Open a user's model file and describe it (sources.Source.facts), before a deploy writes
+    anything."""
+
+    name: str
+    file: str
+    source_kind: str
+    result_path: str = ""
+    kind: Literal["inspect"] = "inspect"
+
+
+@dataclass(frozen=True)
+class SourceTask:
+    """Deploy's counterpart of training: open the model file, record its logits on the test set,
+    export it to every selected format."""
+
+    name: str
+    file: str
+    source_kind: str
+    fw_dir: str
+    data: DataRef
+    threads: int
+    network: dict  # ModelShape.describe()
+    exports: tuple[str, ...]
+    calibration_path: str
+    result_path: str = ""
+    kind: Literal["source"] = "source"
+
+
+Task = Union[TrainTask, VerifyTask, MicrocontrollerTask, InspectTask, SourceTask]
 
 
 @dataclass(frozen=True)

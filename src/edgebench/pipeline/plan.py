@@ -20,6 +20,29 @@ def selected_exporters(cfg: RunConfig, framework: str, exporters: list[Exporter]
             if e.source == framework and export_selected(cfg.formats, framework, e.format, e.precision)]
 
 
+def artifact_jobs(cfg, selected: list[Exporter], needs: tuple[str, ...],
+                  runtimes: dict[str, Runtime] | None = None) -> list[Job]:
+    """One verify job per export (after the job that makes it: `needs`), and, where a runtime with
+    the microcontroller capability runs its format, a microcontroller job after that. Shared by
+    `run` (after each framework's first training) and `deploy` (after the source job)."""
+    from edgebench import registry
+
+    runtimes = registry.runtimes() if runtimes is None else runtimes
+    micro = [r for r in runtimes.values() if registry.MICROCONTROLLER in r.capabilities]
+    jobs = []
+    for e in selected:
+        verify = Job(f"{VERIFY}:{artifact_id(e.key)}", VERIFY, STAGE_VERIFY, needs,
+                     framework=e.source, artifact=e.key, runtime=e.runtime)
+        jobs.append(verify)
+        if not cfg.microcontroller:
+            continue
+        for rt in micro:
+            if e.format in rt.formats:
+                jobs.append(Job(f"{MICROCONTROLLER}:{rt.name}:{artifact_id(e.key)}", MICROCONTROLLER,
+                                rt.display, (verify.id,), framework=e.source, artifact=e.key, runtime=rt.name))
+    return jobs
+
+
 def plan(cfg: RunConfig, done: frozenset[str] | set[str] = frozenset(), exporters: list[Exporter] | None = None,
          runtimes: dict[str, Runtime] | None = None) -> list[Job]:
     """Every job of the run in execution order, less those in `done`.
@@ -32,8 +55,6 @@ def plan(cfg: RunConfig, done: frozenset[str] | set[str] = frozenset(), exporter
     from edgebench import registry
 
     exporters = registry.exporters() if exporters is None else exporters
-    runtimes = registry.runtimes() if runtimes is None else runtimes
-    micro = [r for r in runtimes.values() if registry.MICROCONTROLLER in r.capabilities]
     jobs = [Job(SPEED_LIMIT, SPEED_LIMIT, STAGE_SPEED)]
     fws, first = list(cfg.frameworks), cfg.modes[0]
     trains = []
@@ -49,14 +70,5 @@ def plan(cfg: RunConfig, done: frozenset[str] | set[str] = frozenset(), exporter
     if cfg.twin:
         jobs.append(Job(TWIN, TWIN, "", tuple(train_id(fw, "eager", 1) for fw in fws)))
     for fw in fws:
-        for e in selected_exporters(cfg, fw, exporters):
-            verify = Job(f"{VERIFY}:{artifact_id(e.key)}", VERIFY, STAGE_VERIFY, (train_id(fw, first, 1),),
-                         framework=fw, artifact=e.key, runtime=e.runtime)
-            jobs.append(verify)
-            if not cfg.microcontroller:
-                continue
-            for rt in micro:
-                if e.format in rt.formats:
-                    jobs.append(Job(f"{MICROCONTROLLER}:{rt.name}:{artifact_id(e.key)}", MICROCONTROLLER,
-                                    rt.display, (verify.id,), framework=fw, artifact=e.key, runtime=rt.name))
+        jobs += artifact_jobs(cfg, selected_exporters(cfg, fw, exporters), (train_id(fw, first, 1),), runtimes)
     return [j for j in jobs if j.id not in done or j.kind == TIMING]

@@ -119,8 +119,12 @@ class Run:
         self.results.setdefault("resumed_at", []).append(results.now_iso())
         self.save()
 
+    def statuses(self) -> list[str]:
+        """The status of everything the run set out to make: its trainings and artifacts."""
+        return [t["status"] for t in self.results["trainings"]] + [a["status"] for a in self.results["artifacts"]]
+
     def _finish(self) -> None:
-        statuses = [t["status"] for t in self.results["trainings"]] + [a["status"] for a in self.results["artifacts"]]
+        statuses = self.statuses()
         if statuses and all(s == "ok" for s in statuses):
             self.results["status"] = "complete"
         elif any(s == "ok" for s in statuses):

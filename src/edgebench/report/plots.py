@@ -92,19 +92,23 @@ def size_vs_accuracy(v: ReportView, out: Path) -> Path | None:
     arts = [x for x in v.artifacts if x.status == "ok" and "test_accuracy" in x.raw]
     if not arts:
         return None
+    # Test images without labels (deploy on an .npz without y_test): agreement with the source.
+    labelled = all(x.raw["test_accuracy"] is not None for x in arts)
+    key = "test_accuracy" if labelled else "top1_agreement"
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 4.6))
     markers = {"tflite": "o", "onnx": "s", "executorch": "^"}
     for x in arts:
         a = x.raw
-        ax.scatter(a["size_bytes"] / 1000, a["test_accuracy"], marker=markers.get(a["format"], "x"), s=45,
+        ax.scatter(a["size_bytes"] / 1000, a[key], marker=markers.get(a["format"], "x"), s=45,
                    color=colour(a["framework"]))
-        ax.annotate(plot_label(f"{x.source} {x.kind}"), (a["size_bytes"] / 1000, a["test_accuracy"]),
+        ax.annotate(plot_label(f"{x.source} {x.kind}"), (a["size_bytes"] / 1000, a[key]),
                     fontsize=6.5, xytext=(4, 2), textcoords="offset points")
     ax.set_xscale("log")
     _plain_log_axis(ax.xaxis)
-    ax.set(xlabel="artifact size (KB, log scale)", ylabel="test accuracy on its runtime",
-           title="Size vs accuracy of every artifact")
+    ax.set(xlabel="artifact size (KB, log scale)",
+           ylabel="test accuracy on its runtime" if labelled else "top-1 agreement with the source model",
+           title="Size vs accuracy of every artifact" if labelled else "Size vs agreement of every artifact")
     ax.grid(alpha=0.3, which="both")
     return _save(fig, out / "size_vs_accuracy.png")
 

@@ -56,8 +56,17 @@ def deployment(v: ReportView) -> Table:
     return t
 
 
+def source_table(v: ReportView) -> Table:
+    t = Table(title="Source model (its logits are every export's reference)")
+    for col in ("Model file", "Kind", "Test accuracy", "Load (s)", "All test images (s)", "Runs in"):
+        t.add_column(col, justify="right" if col in ("Test accuracy", "Load (s)", "All test images (s)") else "left")
+    for row in v.source:
+        t.add_row(*map(markup, row))
+    return t
+
+
 def print_summary(console: Console, v: ReportView, run_dir: Path) -> None:
-    console.print(table1(v))
+    console.print(source_table(v) if v.is_deploy else table1(v))
     for sentence in v.comparisons:
         console.print(markup(sentence), soft_wrap=True)
     if v.artifacts:

@@ -281,6 +281,7 @@ class ReportView:
         self.created_at = r.get("created_at")
         self.version = r.get("edgebench_version")
         self.wall_time_s = r.get("wall_time_s")
+        self.is_deploy = r.get("command") == "deploy"  # `edgebench deploy`: a source model, no trainings
 
     @property
     def has_results(self) -> bool:
@@ -292,7 +293,6 @@ class ReportView:
     def header(self) -> Header:
         """The two lines under the title."""
         r, cfg = self.r, self.config
-        opt = cfg["optimizer"]
         ds = r.get("dataset", {})
         m = r.get("model", {})
         folder = str(cfg.get("out") or "").rstrip("/").rsplit("/", 1)[-1]
@@ -300,6 +300,17 @@ class ReportView:
                   r.get("edgebench_version"))
         if folder:
             run = fmt("{} · run folder {}", run, folder)
+        if self.is_deploy:
+            src = r.get("source", {})
+            inp = m.get("input", {})
+            labels = own("") if ds.get("labels", True) else own(", no labels: agreement only")
+            return Header(run, fmt("Deployed {} ({}): input {} {}, {} outputs, {:,} parameters, {} weighted layers "
+                                   "(largest fan-in {}); dataset {} ({} test images{}), {} calibration images.",
+                                   src.get("file"), src.get("kind_title"), inp.get("shape"), inp.get("layout"),
+                                   m.get("num_classes"), m.get("parameter_count") or 0, m.get("weighted_layers"),
+                                   m.get("max_fan_in"), ds.get("name"), ds.get("test_samples"), labels,
+                                   r.get("fairness", {}).get("calibration", {}).get("samples")))
+        opt = cfg["optimizer"]
         if cfg["model"].get("name", "mlp") == "mlp":
             hidden = join(" -> ", (fmt("{} ReLU", h) for h in cfg["model"]["hidden"]))
             model = fmt("Network {} -> {} -> {} logits ({:,} parameters)", cfg["model"]["input_size"], hidden,
@@ -327,6 +338,19 @@ class ReportView:
             else:
                 rows.append([run_label(t, self.r), DASH, DASH, fmt("- ({})", t["status"])])
         return rows
+
+    @cached_property
+    def source(self) -> list[Row]:
+        """deploy: the source model on the test set, in its own framework."""
+        src = self.r.get("source")
+        if not src:
+            return []
+        if src.get("status") != "ok":
+            return [[src.get("file"), src.get("kind_title"), DASH, DASH, DASH,
+                     fmt("{}: {}", src.get("status"), src.get("error") or "")]]
+        versions = join(", ", (fmt("{} {}", key(k), v) for k, v in (src.get("versions") or {}).items()))
+        return [[src.get("file"), src.get("kind_title"), _f(src.get("test_accuracy"), ".4f", own("no labels")),
+                 _f(src.get("load_time_s"), ".2f"), _f(src.get("predict_time_s"), ".2f"), versions]]
 
     @cached_property
     def ok_trainings(self) -> list[dict]:
@@ -483,7 +507,8 @@ class ReportView:
                 error=a.get("error"), checked=ok, within_tolerance=a.get("within_tolerance"),
                 size_kb=_f(size and size / 1000, ".1f"), bytes_per_param=_f(size and params and size / params, ".2f"),
                 accuracy=_f(a.get("test_accuracy") if ok else None, ".4f"),
-                change_pt=_f(a.get("accuracy_change") * 100 if ok else None, "+.2f"),
+                change_pt=_f(a["accuracy_change"] * 100 if ok and a.get("accuracy_change") is not None else None,
+                             "+.2f"),
                 agreement=fmt("{:.2f}%", a["top1_agreement"] * 100) if ok else DASH,
                 max_abs_diff=_f(a.get("max_abs_diff") if ok else None, ".2e"),
                 p50_ms=_f(p50, ".4f"), p99_ms=_f(lat.get("p99"), ".4f"), p50_us=_f(p50 and p50 * 1000, ".1f"),
@@ -497,9 +522,12 @@ class ReportView:
         good = [x for x in self.artifacts if x.checked and x.within_tolerance]
         if not good:
             return {}
+        def acc(x):  # without labels (deploy on unlabelled images): agreement with the source
+            return x.raw["test_accuracy"] if x.raw.get("test_accuracy") is not None else x.raw["top1_agreement"]
+
         out = {
-            "smallest": min(good, key=lambda x: (x.raw["size_bytes"], -x.raw["test_accuracy"])),
-            "most_accurate": max(good, key=lambda x: (x.raw["test_accuracy"], -x.raw["size_bytes"])),
+            "smallest": min(good, key=lambda x: (x.raw["size_bytes"], -acc(x))),
+            "most_accurate": max(good, key=lambda x: (acc(x), -x.raw["size_bytes"])),
         }
         timed = [x for x in good if x.raw.get("latency_ms", {}).get("p50")]
         if timed:
@@ -515,10 +543,11 @@ class ReportView:
         inf = r.get("fairness", {}).get("inference", {})
         intro = None
         if inf:
-            intro = fmt("Every artifact runs on its own runtime over all {} test images and is compared with the "
-                        "logits of the framework that produced it. Latency: {}, {} inference thread(s). "
-                        "Throughput: {}.", r["dataset"]["test_samples"], inf["latency"], inf["threads"],
-                        inf["throughput"])
+            whose = (own("the source model's own logits (run in its own framework)") if self.is_deploy
+                     else own("the logits of the framework that produced it"))
+            intro = fmt("Every artifact runs on its own runtime over all {} test images and is compared with "
+                        "{}. Latency: {}, {} inference thread(s). Throughput: {}.", r["dataset"]["test_samples"],
+                        whose, inf["latency"], inf["threads"], inf["throughput"])
         views = self.artifacts
         rows = [[v.label, v.runtime, v.size_kb, v.bytes_per_param, v.accuracy, v.change_pt, v.agreement,
                  v.max_abs_diff, v.p50_ms, v.p99_ms, v.throughput, v.peak_rss_mib, v.verdict] for v in views]
@@ -528,7 +557,9 @@ class ReportView:
             if name == "fastest":
                 h[name] = fmt("{} on {} ({} us)", v.label, v.runtime, v.p50_us)
             else:
-                h[name] = fmt("{} (accuracy {:.4f}, {:.1f} KB)", v.label, a["test_accuracy"], a["size_bytes"] / 1000)
+                h[name] = (fmt("{} (accuracy {:.4f}, {:.1f} KB)", v.label, a["test_accuracy"], a["size_bytes"] / 1000)
+                           if a.get("test_accuracy") is not None else
+                           fmt("{} (agreement {:.2%}, {:.1f} KB)", v.label, a["top1_agreement"], a["size_bytes"] / 1000))
         failures = [Failure(v.label, v.status, v.error) for v in views if v.status != "ok"]
         seen = {}
         for a in verified(arts):
@@ -543,7 +574,16 @@ class ReportView:
                        fmt("{:g}", t["max_accuracy_drop"] * 100), t.get("reason", "")] for k, t in seen.items()]
         m = r.get("model", {})
         cost, cost_rows = None, []
-        if m:
+        if self.is_deploy:
+            cost = fmt("{:,} parameters read off the source model; each exported graph's own count:",
+                       m.get("parameter_count") or 0)
+            for a in verified(arts):
+                g = a.get("graph")
+                cost_rows.append([artifact_label(a), fmt("{:,}", g["parameters"]) if g else DASH,
+                                  fmt("{:,}", g["macs_per_sample"]) if g else DASH,
+                                  own("-") if g else (message(a["graph_error"]) if a.get("graph_error")
+                                                      else own("not inspectable"))])
+        elif m:
             # A converter folds BatchNorm into the layer before it: the graph holds the folded count.
             deployed = m.get("deployed_parameter_count", m["parameter_count"])
             cost = fmt("{:,} parameters and {:,} multiply-accumulates per inference, computed from the layer sizes "
@@ -590,7 +630,8 @@ class ReportView:
             c = m["c_array"]
             rows.append([
                 artifact_label(a), own("ok"),
-                fmt("{:.4f} ({:+.2f})", m["test_accuracy"], m["accuracy_change_vs_litert"] * 100),
+                fmt("{:.4f} ({:+.2f})", m["test_accuracy"], m["accuracy_change_vs_litert"] * 100)
+                if m.get("test_accuracy") is not None else own("no labels"),
                 fmt("{:.2f}%", m["agreement_with_litert"] * 100),
                 fmt("{:,}{}", m["arena_bytes"], own("") if m.get("arena_minus_one_fails")
                     else fmt(" ({})", strong(own("minimum not confirmed")))),
@@ -626,9 +667,9 @@ class ReportView:
         best = min(self.mcu_ok, key=lambda a: (a["microcontroller"]["arena_bytes"], a["size_bytes"]))
         m = best["microcontroller"]
         fits = [f["board"] for f in m["fit"] if f["fits"]]
-        return fmt("TFLite Micro: {} runs in a {:,}-byte arena with {:.1f} KB of flash (accuracy {:.4f}); "
+        return fmt("TFLite Micro: {} runs in a {:,}-byte arena with {:.1f} KB of flash (accuracy {}); "
                    "fits {}/{} boards", artifact_label(best), m["arena_bytes"], m["flash_bytes"] / 1000,
-                   m["test_accuracy"], len(fits), len(m["fit"]))
+                   _f(m.get("test_accuracy"), ".4f", own("not labelled")), len(fits), len(m["fit"]))
 
     # ---- how it was measured ------------------------------------------------------------------
 
@@ -639,9 +680,22 @@ class ReportView:
         fair = r.get("fairness", {})
         env = r.get("environment", {})
         ds = r.get("dataset", {})
-        opt = cfg["optimizer"]
         out = []
+        if self.is_deploy and fair:
+            src = r.get("source", {})
+            out += [
+                (own("Source model"), fmt("{} ({}), SHA-256 {}; copied into the run as {}.", src.get("file"),
+                                          src.get("kind_title"), (src.get("sha256") or "(a folder)")[:16],
+                                          src.get("copy"))),
+                (own("Reference"), fmt("{}.", fair["reference"])),
+                (own("Calibration"), fmt("{} images: {}.", fair["calibration"]["samples"], fair["calibration"]["note"])),
+                (own("Layout"), fmt("{}; {}.", fair["layout"], fair["dtype"])),
+                (own("Isolation"), fmt("{}.", fair["isolation"])),
+                (own("Dataset"), fmt("{} from {}, {}.", ds.get("name"), ds.get("source"), ds.get("scaling"))),
+            ]
+            fair = {}
         if fair:
+            opt = cfg["optimizer"]
             w, b = fair["initial_weights"], fair["batch_order"]
             out += [
                 (own("Same initial weights"), fmt("{}, made once in NumPy from seed {} ({}, SHA-256 {}...) and loaded "
@@ -701,20 +755,21 @@ class ReportView:
         if small:
             a = small.raw
             out.append(Card(own("Smallest artifact within tolerance"), small.label,
-                            fmt("{:.1f} KB on {}, accuracy {:.4f} ({:+.2f} pt), agreement {:.2f}%", a["size_bytes"] / 1000,
-                                a["runtime"], a["test_accuracy"], a["accuracy_change"] * 100,
-                                a["top1_agreement"] * 100)))
+                            fmt("{:.1f} KB on {}, accuracy {} ({} pt), agreement {:.2f}%", a["size_bytes"] / 1000,
+                                a["runtime"], _f(a.get("test_accuracy"), ".4f", own("not labelled")),
+                                _f(a["accuracy_change"] * 100 if a.get("accuracy_change") is not None else None,
+                                   "+.2f"), a["top1_agreement"] * 100)))
         boards = r.get("boards") or []
         if boards and self.mcu_ok:
             board = min(boards, key=lambda b: (b["ram_kb"], b["flash_kb"]))
             fits = [(a, f) for a in self.mcu_ok for f in a["microcontroller"]["fit"]
                     if f["board"] == board["name"] and f["fits"]]
             if fits:
-                a, f = max(fits, key=lambda af: (af[0]["microcontroller"]["test_accuracy"], af[1]["ram_headroom_kb"]))
+                a, f = max(fits, key=lambda af: (af[0]["microcontroller"]["test_accuracy"] or 0, af[1]["ram_headroom_kb"]))
                 m = a["microcontroller"]
                 out.append(Card(fmt("Best fit for the smallest board ({})", board["name"]), artifact_label(a),
-                                fmt("TFLite Micro accuracy {:.4f}; arena {:,} B, flash {:.0f} KB; headroom {:.0f} KB "
-                                    "flash / {:.1f} KB RAM", m["test_accuracy"], m["arena_bytes"],
+                                fmt("TFLite Micro accuracy {}; arena {:,} B, flash {:.0f} KB; headroom {:.0f} KB "
+                                    "flash / {:.1f} KB RAM", _f(m.get("test_accuracy"), ".4f"), m["arena_bytes"],
                                     m["flash_bytes"] / 1024, f["flash_headroom_kb"], f["ram_headroom_kb"])))
             else:
                 out.append(Card(fmt("Smallest board ({})", board["name"]), own("nothing fits"),

@@ -106,7 +106,7 @@ def tflite_graph_cost(interpreter) -> dict:
     def size(i: int) -> int:
         return int(np.prod(tensors[i]["shape"]))
 
-    params = macs = dense = conv = 0
+    params = macs = dense = conv = max_fan_in = 0
     counted: set[int] = set()
     counts: dict[str, int] = {}
     for op in ops:
@@ -119,6 +119,7 @@ def tflite_graph_cost(interpreter) -> dict:
         out = tensors[op["outputs"][0]]["shape"]
         per_output = int(np.prod(w[1:3])) if name == "DEPTHWISE_CONV_2D" else int(np.prod(w[1:]))
         macs += int(np.prod(out[1:])) * per_output
+        max_fan_in = max(max_fan_in, per_output)
         slots = [ins[1]] + ([ins[2]] if len(ins) > 2 and ins[2] >= 0 else [])
         for i in slots:
             params += size(i)
@@ -141,7 +142,7 @@ def tflite_graph_cost(interpreter) -> dict:
                 continue
             extra[op["op_name"]] = extra.get(op["op_name"], 0) + size(i)
     out = {"parameters": params, "macs_per_sample": macs, "dense_layers": dense, "conv_layers": conv,
-           "ops": dict(sorted(counts.items()))}
+           "max_fan_in": max_fan_in, "ops": dict(sorted(counts.items()))}
     if extra:
         out["extra_constants"] = extra
     return out

@@ -134,7 +134,7 @@ def onnx_graph_cost(path: Path) -> dict:
             return {name}
         return {name} | set().union(*(roots(i) for i in node.input if i in constant))
 
-    params = macs = dense = conv = 0
+    params = macs = dense = conv = max_fan_in = 0
     counted: set[str] = set()
     counts: dict[str, int] = {}
     for i, node in enumerate(g.node):
@@ -153,6 +153,7 @@ def onnx_graph_cost(path: Path) -> dict:
             if per_sample is None:
                 raise ValueError(f"{node.op_type} '{node.name}': output shape unknown after shape inference")
             macs += per_sample * int(np.prod(w[1:]))
+            max_fan_in = max(max_fan_in, int(np.prod(w[1:])))
             conv += 1
         else:
             rows = 1
@@ -160,6 +161,8 @@ def onnx_graph_cost(path: Path) -> dict:
             if a and len(a) > 2 and all(isinstance(d, int) and d > 0 for d in a[1:-1]):
                 rows = int(np.prod(a[1:-1]))
             macs += rows * int(np.prod(w))
+            trans_b = any(a.name == "transB" and a.i for a in node.attribute)
+            max_fan_in = max(max_fan_in, int(w[-1] if trans_b else w[0]) if len(w) == 2 else int(np.prod(w)))
             dense += 1
         params += size(node.input[wi])
         counted |= roots(node.input[wi])
@@ -180,7 +183,7 @@ def onnx_graph_cost(path: Path) -> dict:
             if n and n > 1:
                 extra[node.op_type] = extra.get(node.op_type, 0) + n
     out = {"parameters": params, "macs_per_sample": macs, "dense_layers": dense, "conv_layers": conv,
-           "ops": dict(sorted(counts.items()))}
+           "max_fan_in": max_fan_in, "ops": dict(sorted(counts.items()))}
     if extra:
         out["extra_constants"] = extra
     return out

@@ -1,0 +1,185 @@
+"""`edgebench deploy MODEL`: the deployment half of a run, on a model file a user brings.
+
+Everything that can be wrong with the file or the data is found before anything is written: the
+file's kind from its name and first bytes (sources.sniff), then the file opened and described in
+a child process (an InspectTask in a scratch folder: a framework that crashes on a corrupt file
+takes only that child down), then its input checked against the data set's images and its output
+against the labels. Only then is the run folder made. Its jobs are a source job (the model on the
+test set, its logits the reference, then every export it reaches) followed by the same verify and
+microcontroller jobs `run` plans, run by the same handlers: one deployment path for both.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgebench import data
+from edgebench.config import DeployConfig, export_selected, validate_deploy
+from edgebench.measure.boards import BOARDS, parse_board
+from edgebench.models.network import ModelShape
+from edgebench.pipeline.handlers import HANDLERS, exported
+from edgebench.pipeline.inputs import boards_record, inference, skeleton, write_calibration
+from edgebench.pipeline.jobs import SOURCE, DataRef, InspectTask, Job, SourceTask
+from edgebench.pipeline.plan import artifact_jobs
+from edgebench.pipeline.run import Run
+from edgebench.pipeline.runner import run_child
+from edgebench.pipeline.store import INPUTS, RunStore, default_run_dir
+from edgebench.sources import KINDS, SourceError, exporters_for, fit_input, image_shape_of, sniff
+
+STAGE_SOURCE = "source model on the test set, with exports"
+
+
+def inspect(path: Path, kind: str) -> dict:
+    """The model file's facts, read in a child process in a scratch folder; SourceError when the
+    file cannot be deployed (its own one-line reason, or how the loader died)."""
+    with tempfile.TemporaryDirectory(prefix="edgebench-inspect-") as tmp:
+        task = InspectTask(name="inspect", file=str(Path(path).resolve()), source_kind=kind)
+        res = run_child(task, Path(tmp), Path(tmp) / "inspect.log", 1, lambda ev: None)
+    if res.outcome is not None and res.outcome.status == "failed" and res.outcome.error:
+        raise SourceError(res.outcome.error)
+    if not res.ok:
+        raise SourceError(f"{path}: could not be read as a {KINDS[kind][2]} ({res.failure('the loader')})")
+    return res.outcome.record
+
+
+def plan_deploy(cfg: DeployConfig, framework: str, exporters: list, done: frozenset[str] | set[str] = frozenset(),
+                runtimes: dict | None = None) -> list[Job]:
+    """The source job, then one verify job per selected export and a microcontroller job for each
+    export a microcontroller runtime runs (as `run` plans them)."""
+    jobs = [Job(SOURCE, SOURCE, STAGE_SOURCE, framework=framework)]
+    selected = [e for e in exporters if export_selected(cfg.formats, framework, e.format, e.precision)]
+    jobs += artifact_jobs(cfg, selected, (SOURCE,), runtimes)
+    return [j for j in jobs if j.id not in done]
+
+
+class Deploy(Run):
+    """One deployment run: the Run machinery (store, handlers, reports) with a source job where
+    `run` has trainings."""
+
+    def __init__(self, cfg: DeployConfig, on_event=None):
+        validate_deploy(cfg)
+        self.on_event = on_event or (lambda label, ev: None)
+        self.t0 = time.perf_counter()
+        path = Path(cfg.model).expanduser()
+        self.kind = sniff(path)
+        self.framework = KINDS[self.kind][0]
+        # The data first (cheap, and its errors are the user's too), then the model in a child.
+        self.dataset = data.load_any(cfg.dataset, limit_test=cfg.limit_test, limit_train=cfg.limit_train)
+        self.facts = inspect(path, self.kind)
+        self.facts["file"] = str(path)
+        ds = self.dataset
+        fit_input(self.facts, ds.image_shape, f"--dataset {cfg.dataset}")
+        classes = self.facts["output"]["shape"]
+        if len(classes) != 2:
+            raise SourceError(f"{path}: the model's output has shape {classes}; expected [batch, classes] logits")
+        n_out = classes[1]
+        if len(ds.y_test) and n_out > 0 and ds.num_classes > n_out:
+            raise SourceError(f"{path}: the model gives {n_out} outputs but the labels of --dataset {cfg.dataset} "
+                              f"go up to {ds.num_classes - 1}")
+        shape = image_shape_of(self.facts) or tuple(ds.image_shape)
+        if len(shape) == 1:  # a flat input: the images as rows
+            shape = (int(np.prod(ds.image_shape)),)
+        elif len(shape) == 2:  # (H, W): grey images without a channel axis
+            shape = tuple(shape)
+        self.net = ModelShape(path.name, tuple(int(d) for d in shape), n_out if n_out > 0 else ds.num_classes,
+                              self.facts["weighted_layers"], self.facts["max_fan_in"], self.facts["parameters"])
+        self.exporters = exporters_for(self.kind, self.facts)
+        self.cfg = cfg
+        self.store = RunStore.create(Path(cfg.out) if cfg.out else default_run_dir())
+        self.dir = self.store.dir
+        self.results: dict = {}
+        self.resuming = False
+        self.done: set[str] = set()
+        self.boards = list(BOARDS) + [parse_board(b) for b in cfg.boards]
+        self.data_ref = DataRef(cfg.dataset, cfg.limit_train, cfg.limit_test)
+        self.source_file = path
+
+    def _jobs(self) -> dict:
+        self.results = self._inputs()
+        self.save()
+        for job in plan_deploy(self.cfg, self.framework, self.exporters):
+            self._run_job(job)
+        self._finish()
+        return self.results
+
+    def _inputs(self) -> dict:
+        """The model file copied into the run (what was deployed, byte for byte), calibration
+        indices, and the results skeleton."""
+        cfg, ds, store = self.cfg, self.dataset, self.store
+        src_dir = self.dir / "source"
+        src_dir.mkdir()
+        copy = src_dir / self.source_file.name
+        if self.source_file.is_dir():
+            shutil.copytree(self.source_file, copy)
+            digest = None
+        else:
+            shutil.copyfile(self.source_file, copy)
+            digest = data.sha256_file(copy)
+        self.copy = copy
+        store.inputs.mkdir()
+        n_cal = write_calibration(cfg, ds, store)
+        (self.dir / self.framework).mkdir(exist_ok=True)
+        return {
+            **skeleton(cfg, ds, store),
+            "command": "deploy",
+            "dataset": ds.describe() | ({"labels": False} if not len(ds.y_test) else {}),
+            "model": self.net.describe() | {"source_kind": self.kind, "input": self.facts["input"],
+                                            "output": self.facts["output"]},
+            "source": {"file": str(self.source_file), "copy": str(copy.relative_to(self.dir)), "sha256": digest,
+                       "kind": self.kind, "kind_title": KINDS[self.kind][2], "framework": self.framework,
+                       "facts": self.facts, "status": "pending"},
+            "fairness": {
+                "calibration": {"file": f"inputs/{INPUTS[2]}", "samples": n_cal,
+                                "note": ("x_calib of the .npz" if ds.source.endswith(".npz") else
+                                         "training images drawn without replacement from the seed")
+                                        + "; the same images calibrate every static int8 export"},
+                "reference": "every artifact is compared with the source model's own logits, computed in its "
+                             "own framework (a .keras or SavedModel in TensorFlow, a .pt2 in PyTorch, an .onnx "
+                             "in ONNX Runtime, a .tflite in LiteRT) on the same test images",
+                "inference": inference(cfg),
+                "layout": "test images are channels-last (N, H, W, C); each model and artifact gets them in its "
+                          "own declared layout (transposed to NCHW, or flattened), recorded in its io",
+                "dtype": "float32 images; an artifact with int8 input gets them quantized with its own scale",
+                "isolation": "one child process for the source model and its exports, one per verification",
+            },
+            **boards_record(self.boards),
+            "trainings": [],
+            "artifacts": [],
+            "progress": {"done": [], "note": "ids of the finished jobs (ok, failed or skipped)"},
+        }
+
+    def statuses(self) -> list[str]:
+        return [self.results["source"]["status"]] + [a["status"] for a in self.results["artifacts"]]
+
+
+def source(run: Deploy, job: Job) -> bool:
+    """The source model on the test set (its logits: every artifact's reference), then its exports."""
+    entry = run.results["source"]
+    entry["status"] = "running"
+    fw_dir = run.dir / run.framework
+    selected = [e.name for e in run.exporters if export_selected(run.cfg.formats, run.framework, e.format, e.precision)]
+    task = SourceTask(name="source", file=str(run.copy), source_kind=run.kind, fw_dir=str(fw_dir),
+                      data=run.data_ref, threads=run.cfg.threads, network=run.net.describe(),
+                      exports=tuple(selected), calibration_path=str(run.store.input_path(INPUTS[2])))
+    label = f"{run.source_file.name} ({run.kind})"
+    run.on_event(label, {"event": "start", "kind": "source", "total": None})
+    res = run.child(task, run.cfg.threads, label)
+    entry["log"] = "logs/source.log"
+    entry["process_wall_s"] = res.wall_s
+    if res.outcome is None or res.outcome.status != "ok":
+        entry.update(status="failed", error=res.failure(f"{label}"), exit_code=res.returncode)
+        run.on_event(label, {"event": "failed", "error": entry["error"]})
+        return True
+    arts = exported(res)
+    entry.update(status="ok", error=None, **{k: v for k, v in res.outcome.record.items() if k != "facts"})
+    run.results["artifacts"].extend(arts)
+    run.on_event(label, {"event": "done", "kind": "source"})
+    return True
+
+
+HANDLERS[SOURCE] = source
