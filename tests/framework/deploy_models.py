@@ -39,7 +39,22 @@ def keras_cnn(out: Path) -> None:
     model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, batch_size=64, epochs=3, verbose=0)
     model.save(str(out / "cnn.keras"))
+    model.export(str(out / "cnn_savedmodel"))  # a TensorFlow SavedModel folder
     (out / "cnn.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+
+
+def savedmodel_writefile(out: Path) -> None:
+    """A SavedModel whose serving function writes a file when it runs."""
+    import tensorflow as tf
+
+    class Writer(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
+        def serve(self, x):
+            tf.io.write_file(str(out / "savedmodel-ran"), "the graph's WriteFile ran")
+            return {"logits": tf.reshape(x, [-1, 784])[:, :10]}
+
+    m = Writer()
+    tf.saved_model.save(m, str(out / "writer_savedmodel"), signatures={"serving_default": m.serve})
 
 
 def keras_lambda(out: Path) -> None:
@@ -121,7 +136,7 @@ def onnx_custom_op(out: Path) -> None:
     onnx.save(model, str(out / "custom_op.onnx"))
 
 
-MAKERS = {"keras_cnn": keras_cnn, "keras_lambda": keras_lambda, "keras_two_inputs": keras_two_inputs,
+MAKERS = {"keras_cnn": keras_cnn, "savedmodel_writefile": savedmodel_writefile, "keras_lambda": keras_lambda, "keras_two_inputs": keras_two_inputs,
           "keras_rgb": keras_rgb, "keras_tokens": keras_tokens, "torch_cnn": torch_cnn,
           "onnx_custom_op": onnx_custom_op}
 

@@ -28,7 +28,7 @@ def edgebench(*args):
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     out = tmp_path_factory.mktemp("models")
-    for kinds in ("keras_cnn,keras_lambda,keras_two_inputs,keras_rgb,keras_tokens", "torch_cnn,onnx_custom_op"):
+    for kinds in ("keras_cnn,savedmodel_writefile,keras_lambda,keras_two_inputs,keras_rgb,keras_tokens", "torch_cnn,onnx_custom_op"):
         p = subprocess.run([sys.executable, "-m", "tests.framework.deploy_models", kinds, str(out)], cwd=ROOT,
                            capture_output=True, text=True, timeout=600,
                            env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"})
@@ -73,6 +73,17 @@ def test_deploy_keras_cnn(models, tmp_path):
     assert "## Source model" in md and "Table 1: training" not in md and "cnn.keras" in md
     assert (out / "report.html").exists()
     assert (out / "source" / "cnn.keras").read_bytes() == (models / "cnn.keras").read_bytes()
+
+
+def test_deploy_savedmodel(models, tmp_path):
+    out = tmp_path / "savedmodel"
+    p = edgebench("deploy", str(models / "cnn_savedmodel"), *FAST, "--formats", "tflite:float32,tflite:int8,onnx:float32",
+                  "--no-mcu", "--out", str(out))
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    r = deployed(out)
+    assert r["source"]["kind"] == "savedmodel" and r["status"] == "complete"
+    for a in r["artifacts"]:
+        assert a["within_tolerance"], (a["format"], a["precision"], a.get("max_abs_diff"))
 
 
 def test_deploy_pt2_nchw(models, tmp_path):
@@ -149,6 +160,7 @@ def _bad(models, tmp_path):
             dst.writestr(item, data)
     cases.append((evil, ["unpickle"]))
     cases.append((models / "lambda.keras", ["evil_lambda", "Lambda"]))
+    cases.append((models / "writer_savedmodel", ["WriteFile"]))
     cases.append((models / "custom_op.onnx", ["EvilOp", "custom operator"]))
     for name in ("cnn.keras", "cnn.pt2", "cnn.onnx", "cnn.tflite"):
         cut = tmp_path / f"truncated-{name}"
@@ -178,7 +190,7 @@ def test_bad_model_files(models, tmp_path):
             assert w in err, (path.name, w, err)
         assert not out.exists(), path.name  # nothing written
     assert not (tmp_path / "pwned-pt").exists() and not (tmp_path / "pwned-pt2").exists()
-    assert not (models / "lambda-ran").exists()
+    assert not (models / "lambda-ran").exists() and not (models / "savedmodel-ran").exists()
 
 
 def test_run_saves_models_and_deploy_gives_the_same_figures(tmp_path):

@@ -27,6 +27,18 @@ PLACEMENT_NOTE = {
 }
 
 
+def dropout_note(net: Network) -> str:
+    """What this run's twin check does with Dropout: rate 0 (no active Dropout layer), or not a twin."""
+    from edgebench.models.layers import Dropout
+
+    active = [f"{n.layer.name} (rate {n.layer.rate:g})" for n in net.nodes
+              if isinstance(n.layer, Dropout) and n.layer.rate > 0]
+    if not active:
+        return "no Dropout at a rate above 0 in this model: the twin check compares like for like (rate 0)"
+    return (f"Dropout active in {', '.join(active)}: each framework draws its own masks, so this run's "
+            "frameworks are not twins (the twin drift measures the masks too)")
+
+
 def write_calibration(cfg, ds, store: RunStore) -> int:
     """Indices of the training images that calibrate every static int8 export, drawn without
     replacement from the seed (run and deploy alike); returns how many."""
@@ -104,7 +116,7 @@ def write_inputs(cfg: RunConfig, ds, store: RunStore, boards: list, net: Network
                        "batchnorm": "the layer's momentum (weight of the old running value; PyTorch's momentum "
                                     "is 1 minus it) and epsilon in every framework; the running variance is the "
                                     "biased batch variance everywhere (PyTorch's own unbiased update replaced)",
-                       "dropout": "each framework draws its own masks: runs with dropout > 0 cannot be twins"},
+                       "dropout": dropout_note(net)},
             "dtype": "float32",
             "threads": {"count": cfg.threads,
                         "how": "each child pinned to N cores (sched_setaffinity) when N is below the "

@@ -24,7 +24,7 @@ from edgebench.sources import Source, SourceError, batched, input_facts, one, sh
 # Ops no inference graph needs, each able to touch the file system or run Python.
 DENIED_TF_OPS = frozenset({
     "ReadFile", "WriteFile", "MatchingFiles", "DeleteFile", "PyFunc", "PyFuncStateless", "EagerPyFunc",
-    "ShardedFilename", "WholeFileReader", "WholeFileReaderV2", "TextLineReader", "TextLineReaderV2",
+    "WholeFileReader", "WholeFileReaderV2", "TextLineReader", "TextLineReaderV2",
     "FixedLengthRecordReader", "FixedLengthRecordReaderV2", "TFRecordReader", "TFRecordReaderV2",
     "LMDBReader", "IdentityReader", "ImmutableConst", "DebugIdentity", "DebugIdentityV2", "DebugIdentityV3",
     "WriteSummary", "WriteRawProtoSummary", "CreateSummaryFileWriter", "PrintV2", "Print",
@@ -140,7 +140,8 @@ class SavedModelSource:
     """A SavedModel's serving signature, with what the TensorFlow exporters ask of a Keras model:
     calling it on a batch (tf2onnx) and a converter (the TFLite converter reads the folder)."""
 
-    def __init__(self, path: Path, fn, input_name: str, output_name: str):
+    def __init__(self, path: Path, loaded, fn, input_name: str, output_name: str):
+        self.loaded = loaded  # the signature's variables live as long as the object that loaded them
         self.saved_model_dir = str(path)
         self.fn, self.input_name, self.output_name = fn, input_name, output_name
 
@@ -201,7 +202,7 @@ def open_savedmodel(path: Path) -> Source:
              "output": {"shape": [-1 if d is None else d for d in out_spec.shape.as_list()],
                         "dtype": out_spec.dtype.name},
              **shape_facts(fan_ins, params), "precision": "float32", "versions": _versions()}
-    model = SavedModelSource(path, sig, name, out_name)
+    model = SavedModelSource(path, loaded, sig, name, out_name)
 
     def call(x):
         return model(tf.constant(x)).numpy()
