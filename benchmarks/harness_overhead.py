@@ -36,24 +36,32 @@ def main() -> None:
     if args.model not in MODELS:
         ap.error(f"--model {args.model}: bare_train.py writes out only {', '.join(MODELS)}")
     fws = args.frameworks.split(",")
-    run = os.path.join(tempfile.mkdtemp(prefix="edgebench-overhead-"), "run")
-    cmd = [sys.executable, "-m", "edgebench", "run", "--model", args.model, "--frameworks", args.frameworks,
-           "--epochs", str(args.epochs), "--repeats", str(args.repeats), "--threads", str(args.threads),
-           "--formats", "none", "--no-mcu", "--out", run]
-    for flag, value in (("--limit-train", args.limit_train), ("--limit-test", args.limit_test)):
-        if value is not None:
-            cmd += [flag, str(value)]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    r = json.load(open(os.path.join(run, "results.json")))
+    tmp = tempfile.mkdtemp(prefix="edgebench-overhead-")
     # The environment edgebench gives each training process (thread knobs, KERAS_BACKEND, JAX on the
     # CPU); bare_train.py pins itself to the same cores as edgebench's worker does.
     from edgebench.pipeline.runner import child_env
 
     env = child_env(args.threads)
+    # Alternate: one edgebench run (every framework, one repeat), then the bare loop of each
+    # framework on that run's inputs, and again; a slow spell of the machine then lands on both.
+    eb = {fw: [] for fw in fws}
     bare = {fw: [] for fw in fws}
-    last = {}
+    last, r = {}, None
     for k in range(args.repeats):
-        for fw in fws[k % len(fws):] + fws[:k % len(fws)]:
+        order = fws[k % len(fws):] + fws[:k % len(fws)]
+        run = os.path.join(tmp, f"run{k + 1}")
+        cmd = [sys.executable, "-m", "edgebench", "run", "--model", args.model, "--frameworks", ",".join(order),
+               "--epochs", str(args.epochs), "--repeats", "1", "--threads", str(args.threads),
+               "--formats", "none", "--no-mcu", "--out", run]
+        for flag, value in (("--limit-train", args.limit_train), ("--limit-test", args.limit_test)):
+            if value is not None:
+                cmd += [flag, str(value)]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        r = json.load(open(os.path.join(run, "results.json")))
+        for t in r["trainings"]:
+            if t["status"] == "ok":
+                eb[t["framework"]].append(t["train_time_s"])
+        for fw in order:
             out = subprocess.run([sys.executable, os.path.join(HERE, "bare_train.py"), fw, run], env=env,
                                  capture_output=True, text=True)
             if out.returncode != 0:
@@ -69,15 +77,15 @@ def main() -> None:
         fw = t["framework"]
         if fw not in bare or t["status"] != "ok":
             continue
-        eb = [x["train_time_s"] for x in t["repeats"]]
-        ratio = np.mean(eb) / np.mean(bare[fw])
-        d = diff_ci(eb, bare[fw])
+        times = eb[fw]
+        ratio = np.mean(times) / np.mean(bare[fw])
+        d = diff_ci(times, bare[fw])
         ci = (f"[{d['ci_low'] / np.mean(bare[fw]) * 100:+.0f}%, {d['ci_high'] / np.mean(bare[fw]) * 100:+.0f}%]"
               if d["ci_low"] is not None else "(one run each)")
-        print(f"{fw:<12} {np.mean(eb):>9.2f} ±{np.std(eb, ddof=1) if len(eb) > 1 else 0:4.2f} "
+        print(f"{fw:<12} {np.mean(times):>9.2f} ±{np.std(times, ddof=1) if len(times) > 1 else 0:4.2f} "
               f"{np.mean(bare[fw]):>9.2f} ±{np.std(bare[fw], ddof=1) if len(bare[fw]) > 1 else 0:4.2f} "
               f"{ratio:>7.3f}   {ci}")
-    print(f"(mean ± std over {args.repeats} fresh processes each; ratio > 1 means edgebench's figure is slower; "
+    print(f"(mean ± std over {args.repeats} fresh processes each, edgebench's and the bare loop's alternating; ratio > 1 means edgebench's figure is slower; "
           "the interval is the difference of means as a share of the bare loop's)")
     print("sanity: test accuracy edgebench / bare loop; largest |bare - edgebench| final weight")
     for t in r["trainings"]:
