@@ -73,9 +73,13 @@ def list_runs(root: Path) -> list[dict]:
             runs.append({"dir": str(d), "status": "unreadable"})
             continue
         ok = [t for t in r.get("trainings", []) if t.get("status") == "ok"]
+        src = r.get("source") or {}
+        if src.get("status") == "ok" and src.get("test_accuracy") is not None:  # a deploy: its source model
+            ok = ok + [{"test_accuracy": src["test_accuracy"]}]
         runs.append({"dir": str(d), "created_at": r.get("created_at"), "status": r.get("status"),
                      "frameworks": [t["framework"] + ("" if t.get("mode", "eager") == "eager" else f"[{t['mode']}]")
-                                    for t in r.get("trainings", [])],
+                                    for t in r.get("trainings", [])]
+                     + ([f"deploy {Path(str(src.get('file'))).name}"] if src else []),
                      "dataset": r.get("dataset", {}).get("name"), "epochs": r.get("config", {}).get("epochs"),
                      "best_accuracy": max((t["test_accuracy"] for t in ok), default=None),
                      "artifacts_ok": sum(a.get("status") == "ok" for a in r.get("artifacts", [])),

@@ -164,3 +164,43 @@ def test_file_sources_export_themselves():
     assert [e.key for e in onnx] == [("onnx", "onnx", "float32"), ("onnx", "onnx", "int8-static"),
                                      ("onnx", "onnx", "int8-dynamic")]
     assert [e.key for e in exporters_for("onnx", {"precision": "int8-static"})] == [("onnx", "onnx", "int8-static")]
+
+
+def _deploy_results(labelled: bool) -> dict:
+    acc = 0.97 if labelled else None
+    art = {"framework": "tflite", "format": "tflite", "precision": "int8", "runtime": "litert", "status": "ok",
+           "file": "tflite/model_int8.tflite", "size_bytes": 12000, "test_accuracy": acc, "source_test_accuracy": acc,
+           "accuracy_change": 0.0 if labelled else None, "top1_agreement": 1.0, "disagreements": 0,
+           "max_abs_diff": 0.0, "within_tolerance": True, "latency_ms": {"p50": 0.01, "p99": 0.02},
+           "tolerance": {"max_abs_diff": None, "max_diff_of_range": 0.07, "min_agreement": 0.98,
+                         "max_accuracy_drop": 0.01, "reason": "int8"},
+           "graph": {"parameters": 7018, "macs_per_sample": 100}}
+    return {"schema_version": 1, "command": "deploy", "status": "complete", "created_at": "2026-12-01T00:00:00",
+            "config": {"model": "m.tflite", "out": "runs/x"},
+            "dataset": {"name": "d", "test_samples": 10, "labels": labelled} if not labelled else
+            {"name": "mnist", "test_samples": 10},
+            "model": {"kind": "shape", "name": "m.tflite", "input_shape": [28, 28, 1], "num_classes": 10,
+                      "weighted_layers": 3, "max_fan_in": 576, "parameter_count": 7018,
+                      "input": {"shape": [1, 28, 28, 1], "layout": "NHWC"}},
+            "source": {"file": "m.tflite", "kind": "tflite", "kind_title": "TensorFlow Lite flatbuffer",
+                       "status": "ok", "test_accuracy": acc, "load_time_s": 0.1, "predict_time_s": 0.2,
+                       "versions": {"ai-edge-litert": "2.3.0"}, "copy": "source/m.tflite", "sha256": "ab" * 32},
+            "fairness": {"calibration": {"samples": 0, "note": "x_calib"}, "reference": "the source's own logits",
+                         "inference": {"threads": 1, "latency": "batch 1", "throughput": "batch 256"},
+                         "layout": "NHWC", "dtype": "float32", "isolation": "one child each"},
+            "trainings": [], "artifacts": [art], "boards": [], "wall_time_s": 3.0}
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+def test_deploy_report_renders(tmp_path, labelled):
+    from edgebench.report import markdown, write_reports
+    from edgebench.report.view import build
+
+    r = _deploy_results(labelled)
+    v = build(r)
+    assert v.is_deploy and v.source and v.table1 == []
+    md = markdown.render(v, {})
+    assert "## Source model" in md and "Table 1: training" not in md and "m.tflite" in md
+    assert ("0.9700" in md) == labelled and ("no labels" in md) != labelled
+    write_reports(r, tmp_path)  # plots included: size vs agreement without labels
+    assert (tmp_path / "report.html").exists()
