@@ -144,14 +144,20 @@ def _file_model():
 def load_file(path: Path) -> dict[str, Any]:
     """A TOML file whose keys are `edgebench run` options (dashes or underscores): the values it
     sets, typed as on the command line; a ConfigError in one line for anything else."""
-    from pydantic import ValidationError
-
     from edgebench.config import read_toml
 
-    doc = read_toml(path, "--config")
+    return check_values(read_toml(path, "--config"), f"--config {path}")
+
+
+def check_values(doc: dict, where: str) -> dict[str, Any]:
+    """Option values from a TOML document (keys with dashes or underscores), typed as on the
+    command line; a one-line ConfigError that starts with `where` for an unknown key or a value
+    of the wrong type."""
+    from pydantic import ValidationError
+
     unknown = [k for k in doc if k.replace("-", "_") not in BY_NAME]
     if unknown:
-        raise ConfigError(f"--config {path}: unknown key(s) {', '.join(unknown)}; valid keys: "
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: "
                           + ", ".join(sorted(o.name.replace("_", "-") for o in OPTIONS)))
     keyed = {k.replace("-", "_"): (k, v) for k, v in doc.items()}
     try:
@@ -162,7 +168,7 @@ def load_file(path: Path) -> dict[str, Any]:
         key, value = keyed[name]
         want = BY_NAME[name].type
         want = getattr(want, "__args__", (want,))[0]
-        raise ConfigError(f"--config {path}: '{key}' must be {getattr(want, '__name__', want)}"
+        raise ConfigError(f"{where}: '{key}' must be {getattr(want, '__name__', want)}"
                           f"{' (or a list)' if name in ('frameworks', 'formats', 'hidden') else ''}, "
                           f"got {value!r}") from None
     out = {}

@@ -1,0 +1,1 @@
+"""Sweeps over grids of run configurations (issue 15). grid.py: GRID.toml -> validated points."""
