@@ -230,6 +230,51 @@ def deploy(
 
 
 @app.command()
+def sweep(grid: Path = typer.Argument(..., help="GRID.toml: [fixed] run options, [axes] lists of values to vary "
+                                               "(a product; zip = [[...]] moves axes together)."),
+          out: Optional[Path] = typer.Option(None, help="Sweep folder [default: runs/sweep-TIMESTAMP]."),
+          resume: bool = typer.Option(False, help="Continue the sweep in --out: finished points are not redone."),
+          json_output: bool = typer.Option(False, "--json", help="Print sweep.json to stdout at the end.")) -> None:
+    """Run every point of a grid of run configurations here, one after another: one ordinary run
+    folder per point, sweep.json and results.csv (one row per point and artifact) beside them."""
+    from edgebench.pipeline.store import default_run_dir
+    from edgebench.sweep.grid import load
+    from edgebench.sweep.local import LocalSweep
+
+    g = load(grid)  # every point validated before anything runs
+    if resume and out is None:
+        raise UserError("--resume needs --out, the sweep folder to continue")
+    folder = out or default_run_dir().with_name("sweep-" + default_run_dir().name)
+    view = err_console if json_output else console
+    try:
+        with progress_bars(view) as progress:
+            bars = ProgressView(progress)
+
+            def on_event(label, ev):
+                if ev["event"] == "point":
+                    progress.console.print(esc(f"point {ev['index']}/{ev['total']}: {label}"))
+                else:
+                    bars(label, ev)
+
+            state = LocalSweep(g, folder, grid_file=None if resume else grid, resume=resume,
+                               on_event=on_event).execute()
+    except KeyboardInterrupt:
+        err_console.print(esc(f"interrupted; finished points are kept in {folder} (edgebench sweep {grid} --out "
+                              f"{folder} --resume continues)"), highlight=False, soft_wrap=True)
+        sys.exit(130)
+    if json_output:
+        import json
+
+        sys.stdout.write(json.dumps(state, indent=1) + "\n")
+    else:
+        for p in state["points"]:
+            console.print(esc(f"{p['name']}: {p['status']}" + (f" ({p['error']})" if p.get("error") else "")))
+        console.print(esc(f"Sweep {state['status']}: {folder / 'sweep.json'}, {folder / 'results.csv'}"))
+    if all(p["status"] == "failed" for p in state["points"]):
+        raise typer.Exit(1)
+
+
+@app.command()
 def report(run_dir: Path = typer.Argument(..., help="A run folder (holding results.json).")) -> None:
     """Re-render report.md, report.html and the plots from results.json alone; nothing is retrained."""
     from edgebench import results

@@ -1,0 +1,122 @@
+"""A sweep run here, point after point (issue 15, step 2): each point is an ordinary `edgebench
+run` in its own folder under the sweep folder (same layout and results.json, so `report` and
+`compare` work on it); the sweep folder also holds the grid, sweep.json (status per point) and
+results.csv (one row per point x artifact). `resume` skips the points whose run is complete and
+continues an unfinished one with the run's own --resume. Ray is not imported.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from edgebench import __version__, results
+from edgebench.errors import UserError
+from edgebench.sweep.grid import Grid
+
+SWEEP_FILE = "sweep.json"
+DEVICE = "local"  # where a local sweep measures: this machine
+
+
+class LocalSweep:
+    def __init__(self, grid: Grid, out: Path, grid_file: Path | None = None, resume: bool = False,
+                 on_event: Callable[[str, dict], None] | None = None):
+        self.grid, self.out, self.on_event = grid, Path(out), on_event or (lambda label, ev: None)
+        if resume:
+            if not (self.out / SWEEP_FILE).is_file():
+                raise UserError(f"--resume {self.out}: no {SWEEP_FILE} there; start the sweep without --resume")
+            self.state = json.loads((self.out / SWEEP_FILE).read_text())
+            if [p["name"] for p in self.state["points"]] != [p.name for p in grid.points]:
+                raise UserError(f"--resume {self.out}: the grid changed since the sweep started")
+        else:
+            if self.out.exists() and any(self.out.iterdir()):
+                raise UserError(f"--out {self.out}: exists and is not empty; choose a new folder")
+            self.out.mkdir(parents=True, exist_ok=True)
+            if grid_file is not None:
+                shutil.copyfile(grid_file, self.out / "grid.toml")
+            self.state = {"edgebench_version": __version__, "created_at": results.now_iso(), "executor": "local",
+                          "devices": [DEVICE], "status": "running", "environment": results.environment(),
+                          "points": [{"name": p.name, "values": p.values, "status": "pending", "dir": p.name}
+                                     for p in grid.points]}
+        self._save()
+
+    def _save(self) -> None:
+        results.write_json_atomic(self.out / SWEEP_FILE, self.state)
+
+    def execute(self) -> dict:
+        from edgebench.pipeline import Run
+
+        for point, entry in zip(self.grid.points, self.state["points"]):
+            run_dir = self.out / point.name
+            previous = _results(run_dir)
+            if previous is not None and previous.get("status") in ("complete", "partial", "failed") \
+                    and not previous.get("interrupted"):
+                entry["status"] = previous["status"]  # finished before: not redone
+                continue
+            if run_dir.exists() and (previous is None or "fairness" not in previous):
+                shutil.rmtree(run_dir)  # stopped before its inputs were written: nothing finished in it
+                previous = None
+            self.on_event(point.name, {"event": "point", "index": point.index, "total": len(self.grid.points)})
+            cfg = replace(point.config, out=run_dir)
+            t0 = time.perf_counter()
+            entry["status"] = "running"
+            self._save()
+            try:
+                job = Run(cfg, on_event=self.on_event, resume=previous)
+                r = job.execute()
+                entry["status"] = r["status"]
+            except UserError as e:
+                entry.update(status="failed", error=str(e))
+            except KeyboardInterrupt:
+                entry["status"] = "interrupted"
+                self.state["status"] = "partial"
+                self._save()
+                raise
+            entry["wall_time_s"] = time.perf_counter() - t0
+            self._save()
+            self.write_csv()
+        statuses = {e["status"] for e in self.state["points"]}
+        self.state["status"] = "complete" if statuses == {"complete"} else "partial"
+        self.state["finished_at"] = results.now_iso()
+        self._save()
+        self.write_csv()
+        return self.state
+
+    def write_csv(self) -> None:
+        """One row per point x artifact x device: the point's axis values, then the artifact's figures."""
+        axes = list(self.grid.axes)
+        with open(self.out / "results.csv", "w", newline="") as f:
+            from edgebench.report.escape import csv_cell
+
+            w = csv.writer(f)
+            w.writerow(["point", *axes, "device", "framework", "train_time_s", "framework_test_accuracy", "format",
+                        "precision", "status", "size_bytes", "test_accuracy", "top1_agreement", "within_tolerance",
+                        "latency_p50_ms"])
+            for point in self.grid.points:
+                r = _results(self.out / point.name)
+                if r is None:
+                    continue
+                trained = {t["framework"]: t for t in r.get("trainings", []) if t.get("status") == "ok"}
+                for a in r.get("artifacts", []):
+                    t = trained.get(a["framework"], {})
+                    row = [point.name, *(point.values.get(n) for n in axes), DEVICE, a["framework"],
+                           t.get("train_time_s"), t.get("test_accuracy"), a["format"], a["precision"], a["status"],
+                           a.get("size_bytes"), a.get("test_accuracy"), a.get("top1_agreement"),
+                           a.get("within_tolerance"), (a.get("latency_ms") or {}).get("p50")]
+                    w.writerow([csv_cell(v) for v in row])
+
+
+def _results(run_dir: Path) -> dict | None:
+    f = run_dir / results.RESULTS_FILE
+    if not f.is_file():
+        return None
+    try:
+        return json.loads(f.read_text())
+    except (OSError, ValueError):
+        return None
+
