@@ -134,9 +134,11 @@ def execute(make_job, json_output: bool) -> None:
 
     signal.signal(signal.SIGTERM, on_sigterm)
     job = None
+    bars: list = []  # the job is made (input checked, nothing drawn yet) before the display starts
     try:
+        job = make_job(lambda label, ev: bars[0](label, ev) if bars else None)
         with progress_bars(view) as progress:
-            job = make_job(ProgressView(progress))
+            bars.append(ProgressView(progress))
             progress.console.print(esc(f"Run folder: {job.dir}"))
             r = job.execute()
     except KeyboardInterrupt:
