@@ -202,7 +202,7 @@ def source(task: SourceTask) -> Outcome:
     np.save(fw_dir / "test_logits.npy", logits)
     labelled = len(ds.y_test) == len(x_test)
     record = {
-        "kind": src.kind, "framework": src.framework, "facts": src.facts, "versions": src.facts.get("versions", {}),
+        "kind": src.kind, "framework": src.framework, "versions": src.facts.get("versions", {}),
         "load_time_s": load_time_s, "predict_time_s": predict_s, "test_samples": int(len(x_test)),
         "test_accuracy": float(np.mean(logits.argmax(axis=1) == ds.y_test)) if labelled else None,
         "test_loss": softmax_cross_entropy(logits, ds.y_test) if labelled else None,

@@ -75,13 +75,6 @@ TABLE = (
 )
 
 
-def copy_source(model, path: Path, ctx: ExportContext) -> None:
-    """A user's .onnx or .tflite file is already an artifact: copied as it is (model is its path)."""
-    import shutil
-
-    shutil.copyfile(model, path)
-
-
 def exporter(source: str, fmt: str, precision: str, function: str, converter: str, needs=None):
     """A registry entry from one row: runtime and file name follow from the format and precision."""
     from edgebench.registry import Exporter

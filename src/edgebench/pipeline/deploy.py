@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from edgebench import data
-from edgebench.config import DeployConfig, export_selected, validate_deploy
+from edgebench.config import DeployConfig, validate_deploy
 from edgebench.measure.boards import BOARDS, parse_board
 from edgebench.models.network import ModelShape
 from edgebench.pipeline.handlers import HANDLERS, exported
 from edgebench.pipeline.inputs import boards_record, inference, skeleton, write_calibration
 from edgebench.pipeline.jobs import SOURCE, DataRef, InspectTask, Job, SourceTask
-from edgebench.pipeline.plan import artifact_jobs
+from edgebench.pipeline.plan import artifact_jobs, selected_exporters
 from edgebench.pipeline.run import Run
 from edgebench.pipeline.runner import run_child
 from edgebench.pipeline.store import INPUTS, RunStore, default_run_dir
@@ -52,8 +52,7 @@ def plan_deploy(cfg: DeployConfig, framework: str, exporters: list, done: frozen
     """The source job, then one verify job per selected export and a microcontroller job for each
     export a microcontroller runtime runs (as `run` plans them)."""
     jobs = [Job(SOURCE, SOURCE, STAGE_SOURCE, framework=framework)]
-    selected = [e for e in exporters if export_selected(cfg.formats, framework, e.format, e.precision)]
-    jobs += artifact_jobs(cfg, selected, (SOURCE,), runtimes)
+    jobs += artifact_jobs(cfg, selected_exporters(cfg, framework, exporters), (SOURCE,), runtimes)
     return [j for j in jobs if j.id not in done]
 
 
@@ -84,8 +83,6 @@ class Deploy(Run):
         shape = image_shape_of(self.facts) or tuple(ds.image_shape)
         if len(shape) == 1:  # a flat input: the images as rows
             shape = (int(np.prod(ds.image_shape)),)
-        elif len(shape) == 2:  # (H, W): grey images without a channel axis
-            shape = tuple(shape)
         self.net = ModelShape(path.name, tuple(int(d) for d in shape), n_out if n_out > 0 else ds.num_classes,
                               self.facts["weighted_layers"], self.facts["max_fan_in"], self.facts["parameters"])
         self.exporters = exporters_for(self.kind, self.facts)
@@ -162,7 +159,7 @@ def source(run: Deploy, job: Job) -> bool:
     entry = run.results["source"]
     entry["status"] = "running"
     fw_dir = run.dir / run.framework
-    selected = [e.name for e in run.exporters if export_selected(run.cfg.formats, run.framework, e.format, e.precision)]
+    selected = [e.name for e in selected_exporters(run.cfg, run.framework, run.exporters)]
     task = SourceTask(name="source", file=str(run.copy), source_kind=run.kind, fw_dir=str(fw_dir),
                       data=run.data_ref, threads=run.cfg.threads, network=run.net.describe(),
                       exports=tuple(selected), calibration_path=str(run.store.input_path(INPUTS[2])))
@@ -176,7 +173,7 @@ def source(run: Deploy, job: Job) -> bool:
         run.on_event(label, {"event": "failed", "error": entry["error"]})
         return True
     arts = exported(res)
-    entry.update(status="ok", error=None, **{k: v for k, v in res.outcome.record.items() if k != "facts"})
+    entry.update(status="ok", error=None, **res.outcome.record)
     run.results["artifacts"].extend(arts)
     run.on_event(label, {"event": "done", "kind": "source"})
     return True

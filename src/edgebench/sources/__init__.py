@@ -21,7 +21,7 @@ images, on the framework's own runtime).
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -143,14 +143,14 @@ def image_shape_of(facts: dict) -> tuple[int, ...] | None:
     return tuple(dims)
 
 
-def input_facts(name: str, shape, dtype: str, file: Path, extra: str = "") -> dict:
+def input_facts(name: str, shape, dtype: str, file: Path) -> dict:
     """One image input, or SourceError: a batch of images (rank 4, NHWC or NCHW), of grey images
     (rank 3) or of flat rows (rank 2), float or 8-bit integer."""
     from edgebench.runtimes.base import _dims, input_layout
 
     dims = _dims(shape)
     if dtype not in ("float32", "float16", "float64", "int8", "uint8"):
-        raise SourceError(f"{file}: the input '{name}' is {dtype}, not an image (float or 8-bit){extra}")
+        raise SourceError(f"{file}: the input '{name}' is {dtype}, not an image (float or 8-bit)")
     if len(dims) not in (2, 3, 4):
         raise SourceError(f"{file}: the input '{name}' has shape {dims}: not a batch of images "
                           "(expected [batch, H, W, C], [batch, C, H, W] or [batch, features])")
@@ -169,6 +169,25 @@ def shape_facts(fan_ins: list[int], parameters: int) -> dict:
     """Weighted layers and the largest number of terms one output sums: what tolerances follow from."""
     return {"parameters": int(parameters), "weighted_layers": len(fan_ins),
             "max_fan_in": int(max(fan_ins)) if fan_ins else 1}
+
+
+def graph_facts(cost: dict) -> dict:
+    """shape_facts from a graph's cost (runtimes' graph_cost): its weighted layers and largest fan-in."""
+    return {"parameters": int(cost["parameters"]),
+            "weighted_layers": max(cost["dense_layers"] + cost["conv_layers"], 1),
+            "max_fan_in": int(cost.get("max_fan_in") or 1)}
+
+
+def channels_last(predict, facts: dict):
+    """predict on channels-last images, given to the model in its own declared input layout."""
+    from edgebench.runtimes.base import to_artifact_input
+
+    shape, layout = facts["input"]["shape"], facts["input"]["layout"]
+
+    def run(x):
+        return predict(to_artifact_input(np.asarray(x, np.float32), shape, layout if layout != "NHW" else None))
+
+    return run
 
 
 def batched(predict_batch: Callable[[np.ndarray], np.ndarray], fixed_batch: int | None, chunk: int = 500):
@@ -200,17 +219,12 @@ def exporters_for(kind: str, facts: dict) -> list:
     if framework in ("tensorflow", "pytorch"):
         return registry.exporters_for(framework)
     precision = facts.get("precision", "float32")
-    out = [exporter(framework, framework, precision, "copy_source", "the file itself")]
-    out[0] = _with_target(out[0], "edgebench.exporters:copy_source")
+    # The file itself: nothing is calibrated here, whatever precision it is stored in.
+    out = [replace(exporter(framework, framework, precision, "source:copy_source", "the file itself"),
+                   calibrated=False)]
     if framework == "onnx" and precision == "float32":
         out += [exporter("onnx", "onnx", "int8-static", "onnx:quantize_static", "onnxruntime.quantization",
                          ("onnx", "float32")),
                 exporter("onnx", "onnx", "int8-dynamic", "onnx:quantize_dynamic", "onnxruntime.quantization",
                          ("onnx", "float32"))]
     return out
-
-
-def _with_target(e, target: str):
-    from dataclasses import replace
-
-    return replace(e, target=target, calibrated=False)  # a copy: nothing is calibrated here

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench.sources import Source, SourceError, batched, input_facts, one, shape_facts
+from edgebench.sources import Source, SourceError, batched, channels_last, input_facts, one, shape_facts
 
 # Ops no inference graph needs, each able to touch the file system or run Python.
 DENIED_TF_OPS = frozenset({
@@ -121,19 +121,7 @@ def open_keras(path: Path) -> Source:
         return model(x, training=False).numpy()
 
     fixed = facts["input"]["shape"][0] if facts["input"]["shape"][0] > 0 else None
-    return Source("keras", model, facts, _channels_last(batched(call, fixed), facts))
-
-
-def _channels_last(predict, facts):
-    """predict on channels-last images, converted to the model's own declared input."""
-    from edgebench.runtimes.base import to_artifact_input
-
-    shape, layout = facts["input"]["shape"], facts["input"]["layout"]
-
-    def run(x):
-        return predict(to_artifact_input(np.asarray(x, np.float32), shape, layout if layout != "NHW" else None))
-
-    return run
+    return Source("keras", model, facts, channels_last(batched(call, fixed), facts))
 
 
 class SavedModelSource:
@@ -208,4 +196,4 @@ def open_savedmodel(path: Path) -> Source:
         return model(tf.constant(x)).numpy()
 
     fixed = inp["shape"][0] if inp["shape"][0] > 0 else None
-    return Source("savedmodel", model, facts, _channels_last(batched(call, fixed), facts))
+    return Source("savedmodel", model, facts, channels_last(batched(call, fixed), facts))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench.sources import Source, SourceError, input_facts, one, shape_facts
+from edgebench.sources import Source, SourceError, graph_facts, input_facts, one
 
 ALLOWED_DOMAINS = ("", "ai.onnx", "com.microsoft")
 _ONNX_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
@@ -35,7 +35,6 @@ def check_onnx(path: Path):
         if t.data_location == onnx.TensorProto.EXTERNAL:
             raise SourceError(f"{path}: tensor '{t.name}' is stored in an external file; edgebench takes only "
                               "self-contained .onnx files (save with external data inside the file)")
-    opsets = {o.domain: o.version for o in model.opset_import}
     local = {(f.domain, f.name) for f in model.functions}
     for node in g.node:
         if (node.domain, node.op_type) in local or node.domain not in ALLOWED_DOMAINS:
@@ -49,7 +48,6 @@ def check_onnx(path: Path):
         onnx.checker.check_model(model)
     except Exception as e:
         raise SourceError(f"{path}: fails onnx.checker ({(str(e).strip().splitlines() or [''])[0][:200]})") from None
-    del opsets
     return model
 
 
@@ -84,13 +82,12 @@ def open_onnx(path: Path) -> Source:
     except Exception:
         cost = {"parameters": sum(int(np.prod(t.dims)) for t in model.graph.initializer), "dense_layers": 0,
                 "conv_layers": 0, "max_fan_in": 1}
-    fan = [cost.get("max_fan_in") or 1] * max(cost["dense_layers"] + cost["conv_layers"], 1)
     import onnxruntime
 
     facts = {"kind": "onnx", "input": inp,
              "output": {"shape": [d if isinstance(d, int) else -1 for d in o.shape],
                         "dtype": _ONNX_TYPES.get(o.type, o.type)},
-             **shape_facts(fan, cost["parameters"]), "precision": onnx_precision(model),
+             **graph_facts(cost), "precision": onnx_precision(model),
              "opset": {o.domain or "ai.onnx": o.version for o in model.opset_import},
              "versions": {"onnxruntime": onnxruntime.__version__}}
     return Source("onnx", Path(path), facts, session.predict)

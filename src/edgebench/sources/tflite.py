@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench.sources import Source, SourceError, input_facts, one, shape_facts
+from edgebench.sources import Source, SourceError, graph_facts, input_facts, one
 
 
 def tflite_precision(interpreter) -> str:
@@ -44,10 +44,9 @@ def open_tflite(path: Path) -> Source:
     inp = input_facts(i["name"], [int(d) for d in (sig if len(sig) else i["shape"])], np.dtype(i["dtype"]).name,
                       path)
     cost = tflite_graph_cost(it)
-    fan = [cost.get("max_fan_in") or 1] * max(cost["dense_layers"] + cost["conv_layers"], 1)
     out_sig = o.get("shape_signature", o["shape"])
     facts = {"kind": "tflite", "input": inp,
              "output": {"shape": [int(d) for d in out_sig], "dtype": np.dtype(o["dtype"]).name},
-             **shape_facts(fan, cost["parameters"]), "precision": tflite_precision(it),
+             **graph_facts(cost), "precision": tflite_precision(it),
              "versions": {"ai-edge-litert": session.version()}}
     return Source("tflite", Path(path), facts, session.predict)

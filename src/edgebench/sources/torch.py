@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench.sources import PT2_HOWTO, Source, SourceError, batched, input_facts, one, shape_facts
+from edgebench.sources import PT2_HOWTO, Source, SourceError, batched, channels_last, input_facts, one, shape_facts
 
 
 class _Refused(Exception):
@@ -91,7 +91,7 @@ def _dims(val) -> list[int]:
     return [int(d) if isinstance(d, int) or str(d).isdigit() else -1 for d in val.shape]
 
 
-def ProgramModule(program, layout: str):
+def program_module(program, layout: str):
     """The loaded program as the PyTorch exporters take it: its own unlifted module (parameter
     names as the user's model had them, so exported files name their tensors alike), with
     `input_layout` set to the layout it takes. eval()/train() leave its graph alone (an exported
@@ -108,7 +108,7 @@ def ProgramModule(program, layout: str):
     module.train = types.MethodType(train, module)
     module.eval = types.MethodType(lambda self: self, module)
     module.input_layout = layout
-    module.fresh = lambda: ProgramModule(program, layout)
+    module.fresh = lambda: program_module(program, layout)
     return module
 
 
@@ -138,15 +138,11 @@ def open_pt2(path: Path) -> Source:
              "output": {"shape": _dims(out_val), "dtype": str(out_val.dtype).replace("torch.", "")},
              **shape_facts(fan_ins, params), "precision": "float32",
              "versions": {"torch": torch.__version__}}
-    model = ProgramModule(ep, "NCHW" if inp["layout"] == "NCHW" else "NHWC")
-    layout = inp["layout"]
-    from edgebench.runtimes.base import to_artifact_input
+    model = program_module(ep, "NCHW" if inp["layout"] == "NCHW" else "NHWC")
 
     def call(x):
         with torch.no_grad():
             return model(torch.from_numpy(np.ascontiguousarray(x))).numpy()
 
     fixed = inp["shape"][0] if inp["shape"][0] > 0 else None
-    run = batched(call, fixed)
-    return Source("pt2", model, facts,
-                  lambda x: run(to_artifact_input(np.asarray(x, np.float32), inp["shape"], layout)))
+    return Source("pt2", model, facts, channels_last(batched(call, fixed), facts))

@@ -20,6 +20,7 @@ naming the axis and the value.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -127,10 +128,7 @@ def _check_model(cfg: RunConfig, shapes: dict) -> None:
         ds = data.load(cfg.dataset, limit_train=1, limit_test=1)
         shapes[cfg.dataset] = (ds.image_shape, ds.num_classes)
     image_shape, classes = shapes[cfg.dataset]
-    size = 1
-    for d in image_shape:
-        size *= int(d)
-    replace(cfg.model, input_size=size, num_classes=classes).network(image_shape)
+    replace(cfg.model, input_size=math.prod(image_shape), num_classes=classes).network(image_shape)
 
 
 def _zips(doc, axes: dict[str, list], where: str) -> tuple[tuple[str, ...], ...]:
