@@ -233,36 +233,69 @@ def deploy(
 
 @app.command()
 def sweep(grid: Path = typer.Argument(..., help="GRID.toml: [fixed] run options, [axes] lists of values to vary "
-                                               "(a product; zip = [[...]] moves axes together)."),
+                                               "(a product; zip = [[...]] moves axes together), devices."),
           out: Optional[Path] = typer.Option(None, help="Sweep folder [default: runs/sweep-TIMESTAMP]."),
-          resume: bool = typer.Option(False, help="Continue the sweep in --out: finished points are not redone."),
+          resume: bool = typer.Option(False, help="Continue the sweep in --out: finished points and measurements "
+                                                  "are not redone."),
+          cluster: Optional[str] = typer.Option(None, help="Address of a running Ray cluster (HOST:PORT): build on "
+                                                           "its build nodes, measure on its device nodes. Without "
+                                                           "it, points run here one after another."),
+          allow_insecure_cluster: bool = typer.Option(False, help="Connect to a --cluster outside the loopback "
+                                                                  "range without Ray token authentication."),
           json_output: bool = typer.Option(False, "--json", help="Print sweep.json to stdout at the end.")) -> None:
-    """Run every point of a grid of run configurations here, one after another: one ordinary run
-    folder per point, sweep.json and results.csv (one row per point and artifact) beside them."""
+    """Run every point of a grid of run configurations: here, one after another, or on a Ray cluster
+    with each artifact built once and measured on every device. One ordinary run folder per point
+    (per point and device on a cluster), sweep.json, results.csv and the sweep report beside them."""
     from edgebench.pipeline.store import default_run_dir
     from edgebench.sweep.grid import load
-    from edgebench.sweep.local import LocalSweep
 
     g = load(grid)  # every point validated before anything runs
     if resume and out is None:
         raise UserError("--resume needs --out, the sweep folder to continue")
     folder = out or default_run_dir().with_name("sweep-" + default_run_dir().name)
     view = err_console if json_output else console
+    if cluster is None:
+        from edgebench.sweep.local import LocalSweep
+
+        if g.devices:
+            err_console.print(esc(f"note: {grid} names devices ({', '.join(g.devices)}); a sweep without --cluster "
+                                  "measures here only"), highlight=False, soft_wrap=True)
+
+        make = lambda on_event: LocalSweep(g, folder, grid_file=None if resume else grid, resume=resume,  # noqa: E731
+                                           on_event=on_event)
+    else:
+        from edgebench.sweep.cluster import ClusterSweep
+
+        make = lambda on_event: ClusterSweep(g, folder, cluster, grid_file=None if resume else grid,  # noqa: E731
+                                             resume=resume, allow_insecure=allow_insecure_cluster, on_event=on_event)
+    job = make(None)
+    if cluster is not None:
+        job.connect()  # the cluster checked before the progress display starts: an error is one line
     try:
         with progress_bars(view) as progress:
             bars = ProgressView(progress)
+            overall: dict[str, int] = {}
 
             def on_event(label, ev):
                 if ev["event"] == "point":
                     progress.console.print(esc(f"point {ev['index']}/{ev['total']}: {label}"))
+                elif ev["event"] == "sweep":
+                    if not overall:
+                        overall["points"] = progress.add_task("points", total=ev["points"])
+                        if "jobs" in ev:  # a cluster sweep's builds and measurements
+                            overall["jobs"] = progress.add_task("jobs (builds and measurements)", total=ev["jobs"])
+                    progress.update(overall["points"], completed=ev["points_done"])
+                    if "jobs" in overall:
+                        progress.update(overall["jobs"], completed=ev["jobs_done"], total=ev["jobs"])
                 else:
                     bars(label, ev)
 
-            state = LocalSweep(g, folder, grid_file=None if resume else grid, resume=resume,
-                               on_event=on_event).execute()
+            job.on_event = on_event
+            state = job.execute()
     except KeyboardInterrupt:
         err_console.print(esc(f"interrupted; finished points are kept in {folder} (edgebench sweep {grid} --out "
-                              f"{folder} --resume continues)"), highlight=False, soft_wrap=True)
+                              f"{folder} --resume{' --cluster ' + cluster if cluster else ''} continues)"),
+                          highlight=False, soft_wrap=True)
         sys.exit(130)
     if json_output:
         import json
@@ -270,8 +303,10 @@ def sweep(grid: Path = typer.Argument(..., help="GRID.toml: [fixed] run options,
         sys.stdout.write(json.dumps(state, indent=1) + "\n")
     else:
         for p in state["points"]:
-            console.print(esc(f"{p['name']}: {p['status']}" + (f" ({p['error']})" if p.get("error") else "")))
-        console.print(esc(f"Sweep {state['status']}: {folder / 'sweep.json'}, {folder / 'results.csv'}"))
+            console.print(esc(f"{p['name']}: {p['status']}" + (f" ({p['error']})" if p.get("error") else "")),
+                          soft_wrap=True)
+        console.print(esc(f"Sweep {state['status']}: {folder / 'sweep.html'}, {folder / 'results.csv'}"),
+                      soft_wrap=True)
     if all(p["status"] == "failed" for p in state["points"]):
         raise typer.Exit(1)
 

@@ -43,6 +43,8 @@ def test_no_axes_is_one_point():
     ({"fixed": {"seed": 1}, "axes": {"seed": [1, 2]}}, ["both fixed and an axis"]),
     ({"fixd": {}}, ["unknown section(s) fixd"]),
     ({"devices": ["a", "a"]}, ["twice"]),
+    ({"devices": ["rpi 5"]}, ["'rpi 5'", "label value"]),
+    ({"devices": ["-x86"]}, ["'-x86'"]),
 ])
 def test_bad_grids(doc, words):
     with pytest.raises(ConfigError) as e:

@@ -27,9 +27,14 @@ EventSink = Callable[[str, dict], None]
 class Run:
     """Owns one run folder (through its RunStore) and results.json."""
 
-    def __init__(self, cfg: RunConfig, on_event: EventSink | None = None, resume: dict | None = None):
-        """resume: the results.json of an unfinished run in cfg.out, to continue it."""
+    def __init__(self, cfg: RunConfig, on_event: EventSink | None = None, resume: dict | None = None,
+                 select: Callable[[Job], bool] | None = None, reports: bool = True, cache_data: bool = True):
+        """resume: the results.json of an unfinished run in cfg.out, to continue it. select: run only
+        the planned jobs it accepts (a cluster sweep's build phase, or one artifact's measurement);
+        reports: write report.md/html beside results.json (a sweep's node-side scratch run does not);
+        cache_data: decode the data once for all children (not worth it for one artifact's jobs)."""
         validate(cfg)
+        self.select, self.reports, self.cache_data = select, reports, cache_data
         self.on_event = on_event or (lambda label, ev: None)
         self.t0 = time.perf_counter()
         # Read and check the data before anything is written, so bad input leaves no debris.
@@ -71,6 +76,8 @@ class Run:
             raise
 
     def _with_data_copy(self) -> dict:
+        if not self.cache_data:
+            return self._jobs()
         cache = self.store.work / "data"
         try:
             data.save_arrays(self.dataset, cache)
@@ -95,7 +102,8 @@ class Run:
             self.save()
         self.done = set(self.results["progress"]["done"])
         for job in plan(self.cfg, self.done):
-            self._run_job(job)
+            if self.select is None or self.select(job):
+                self._run_job(job)
         self._finish()
         return self.results
 
@@ -124,13 +132,7 @@ class Run:
         return [t["status"] for t in self.results["trainings"]] + [a["status"] for a in self.results["artifacts"]]
 
     def _finish(self) -> None:
-        statuses = self.statuses()
-        if statuses and all(s == "ok" for s in statuses):
-            self.results["status"] = "complete"
-        elif any(s == "ok" for s in statuses):
-            self.results["status"] = "partial"
-        else:
-            self.results["status"] = "failed"
+        self.results["status"] = overall_status(self.statuses())
         self.results["finished_at"] = results.now_iso()
         self.results["wall_time_s"] = self._wall()
         self.save(final=True)
@@ -159,6 +161,8 @@ class Run:
     def save(self, final: bool = False) -> None:
         # results.json first: it is the source of truth, and must not wait on a report.
         self.store.save(self.results)
+        if not self.reports:
+            return
         with self._stage("results and reports"):
             from edgebench.report import write_reports
 
@@ -175,3 +179,10 @@ class Run:
                 spent = self.results.setdefault("wall_time_breakdown_s", {})
                 spent[key] = spent.get(key, 0.0) + time.perf_counter() - t0
 
+
+
+def overall_status(statuses: list[str]) -> str:
+    """complete when everything the run set out to make is ok, partial when some of it is, else failed."""
+    if statuses and all(s == "ok" for s in statuses):
+        return "complete"
+    return "partial" if any(s == "ok" for s in statuses) else "failed"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from edgebench.config import RunConfig, validate
 from edgebench.errors import ConfigError, UserError
 
 SECTIONS = ("fixed", "axes", "devices")
+# A Ray node label value (Kubernetes label syntax): what `ray start --labels` accepts.
+DEVICE_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,10 @@ def expand(doc: dict, where: str = "grid") -> Grid:
         raise ConfigError(f"{where}: devices must be a list of device names, got {devices!r}")
     if len(set(devices)) != len(devices):
         raise ConfigError(f"{where}: devices lists a name twice")
+    for d in devices:
+        if not DEVICE_NAME.fullmatch(d):
+            raise ConfigError(f"{where}: device {d!r} is not a valid node label value (letters, digits, '-', '_' "
+                              "and '.', at most 63, starting and ending with a letter or digit)")
 
     # The axes in the order written; a zipped group is one axis, at its first member's place.
     groups: list[tuple[str, ...]] = []

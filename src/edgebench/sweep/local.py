@@ -7,7 +7,6 @@ continues an unfinished one with the run's own --resume. Ray is not imported.
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import time
@@ -61,6 +60,7 @@ class LocalSweep:
             if run_dir.exists() and (previous is None or "fairness" not in previous):
                 shutil.rmtree(run_dir)  # stopped before its inputs were written: nothing finished in it
                 previous = None
+            self._progress()
             self.on_event(point.name, {"event": "point", "index": point.index, "total": len(self.grid.points)})
             cfg = replace(point.config, out=run_dir)
             t0 = time.perf_counter()
@@ -80,35 +80,23 @@ class LocalSweep:
             entry["wall_time_s"] = time.perf_counter() - t0
             self._save()
             self.write_csv()
+        self._progress()
         statuses = {e["status"] for e in self.state["points"]}
         self.state["status"] = "complete" if statuses == {"complete"} else "partial"
         self.state["finished_at"] = results.now_iso()
         self._save()
-        self.write_csv()
+        self.write_csv(figures=True)
         return self.state
 
-    def write_csv(self) -> None:
-        """One row per point x artifact x device: the point's axis values, then the artifact's figures."""
-        axes = list(self.grid.axes)
-        with open(self.out / "results.csv", "w", newline="") as f:
-            from edgebench.report.escape import csv_cell
+    def _progress(self) -> None:
+        done = sum(e["status"] not in ("pending", "running", "interrupted") for e in self.state["points"])
+        self.on_event("sweep", {"event": "sweep", "points_done": done, "points": len(self.grid.points)})
 
-            w = csv.writer(f)
-            w.writerow(["point", *axes, "device", "framework", "train_time_s", "framework_test_accuracy", "format",
-                        "precision", "status", "size_bytes", "test_accuracy", "top1_agreement", "within_tolerance",
-                        "latency_p50_ms"])
-            for point in self.grid.points:
-                r = _results(self.out / point.name)
-                if r is None:
-                    continue
-                trained = {t["framework"]: t for t in r.get("trainings", []) if t.get("status") == "ok"}
-                for a in r.get("artifacts", []):
-                    t = trained.get(a["framework"], {})
-                    row = [point.name, *(point.values.get(n) for n in axes), DEVICE, a["framework"],
-                           t.get("train_time_s"), t.get("test_accuracy"), a["format"], a["precision"], a["status"],
-                           a.get("size_bytes"), a.get("test_accuracy"), a.get("top1_agreement"),
-                           a.get("within_tolerance"), (a.get("latency_ms") or {}).get("p50")]
-                    w.writerow([csv_cell(v) for v in row])
+    def write_csv(self, figures: bool = False) -> None:
+        """results.csv (one row per point x artifact); with figures, the sweep report too."""
+        from edgebench.sweep.report import write_all
+
+        write_all(self.out, self.grid, self.state, figures=figures)
 
 
 def _results(run_dir: Path) -> dict | None:

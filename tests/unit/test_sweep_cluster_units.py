@@ -1,0 +1,62 @@
+"""The cluster sweep's checks that need no cluster: the address rule, version matching, what the
+nodes offer, and the Pareto front of the sweep report."""
+
+import pytest
+
+from edgebench.errors import UserError
+from edgebench.sweep.cluster import check_address, missing_offers, version_mismatch
+from edgebench.sweep.report import pareto
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:6379", "localhost:6379", "ray://127.0.0.1:10001", "[::1]:6379",
+                                     "127.8.9.1:1", "auto"])
+def test_loopback_addresses_need_no_token(address, monkeypatch):
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    check_address(address, allow_insecure=False)
+
+
+@pytest.mark.parametrize("address", ["10.0.0.5:6379", "ray://192.168.1.20:10001", "head.lab.example:6379",
+                                     "[2001:db8::1]:6379"])
+def test_other_addresses_are_refused_without_token_auth(address, monkeypatch):
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    with pytest.raises(UserError) as e:
+        check_address(address, allow_insecure=False)
+    msg = str(e.value)
+    assert address in msg and "RAY_AUTH_MODE=token" in msg and "--allow-insecure-cluster" in msg
+    assert "\n" not in msg
+    check_address(address, allow_insecure=True)  # the explicit flag
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    check_address(address, allow_insecure=False)
+
+
+def test_version_mismatch_names_the_node_and_what_differs():
+    driver = {"python": "3.11.7", "ray": "2.60.0", "edgebench": "0.1.0"}
+    same = {"node_id": "a" * 56, "hostname": "x86-1", "device": "x86", **driver}
+    assert version_mismatch(driver, [same]) is None
+    other = {**same, "node_id": "b" * 56, "hostname": "pi-3", "device": "rpi5", "python": "3.11.2"}
+    msg = version_mismatch(driver, [same, other])
+    assert "bbbbbbbbbbbb" in msg and "pi-3" in msg and "rpi5" in msg and "python 3.11.2 (driver 3.11.7)" in msg
+    assert "ray" not in msg.split("runs")[1].split(";")[0]  # only what differs is named
+
+
+def test_missing_offers():
+    nodes = [{"node_id": "1", "device": "x86", "build": True}, {"node_id": "2", "device": "arm", "build": False}]
+    assert missing_offers(nodes, ["x86", "arm"]) is None
+    msg = missing_offers(nodes, ["x86", "jetson"])
+    assert "'jetson'" in msg and "arm, x86" in msg
+    assert "build role" in missing_offers([{"node_id": "2", "device": "arm", "build": False}], ["arm"])
+
+
+def test_pareto_front():
+    # (cost, accuracy): lower cost and higher accuracy are better.
+    pts = [(10, 0.90), (20, 0.95), (20, 0.93), (30, 0.95), (5, 0.80), (10, 0.90)]
+    assert pareto(pts) == [True, True, False, False, True, True]  # ties with each other both stay on
+
+
+def test_a_local_sweep_does_not_import_ray():
+    import subprocess
+    import sys
+
+    code = ("import sys, edgebench.cli, edgebench.sweep.local, edgebench.sweep.cluster, edgebench.sweep.report; "
+            "print('ray' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
