@@ -60,6 +60,8 @@ class ProgressView:
             if label in self.tasks:
                 p.update(self.tasks[label], description=f"[red]{label} failed")
             p.console.print(f"[red]{label} failed:[/red] {esc(ev['error'])}")
+        elif kind == "warning":
+            p.console.print(f"[yellow]warning:[/yellow] {esc(ev['message'])}", highlight=False, soft_wrap=True)
         elif kind == "skipped":
             p.console.print(f"[yellow]{label} skipped:[/yellow] {esc(ev['reason'])}")
 
@@ -94,7 +96,8 @@ def resume_config(run_dir: Path, given: set[str]) -> tuple[RunConfig, dict]:
     if "config" not in r or "fairness" not in r:
         raise UserError(f"--resume {run_dir}: the run stopped before its inputs were written; start a new run")
     cfg = RunConfig.from_dict({**r["config"], "out": str(run_dir)})
-    now = data.load(cfg.dataset, limit_train=cfg.limit_train, limit_test=cfg.limit_test).checksums
+    now = data.load(cfg.dataset, limit_train=cfg.limit_train, limit_test=cfg.limit_test,
+                    num_classes=cfg.num_classes).checksums
     if now != r["config"].get("dataset_sha256", now):
         raise UserError(f"--resume {run_dir}: the dataset '{cfg.dataset}' changed since the run started")
     return cfg, r

@@ -112,6 +112,7 @@ class RunConfig:
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     limit_train: int | None = None
     limit_test: int | None = None
+    num_classes: int | None = None  # None: the largest label + 1, every class with a training example
     formats: tuple[str, ...] | None = None  # None: every format a framework can export
     calibration_samples: int = 500  # representative set for static int8, drawn from the train set
     bench_threads: int = 1  # inference threads when timing artifacts (one embedded core)
@@ -318,6 +319,9 @@ def validate(cfg: RunConfig) -> None:
     positive("--threads", cfg.threads)
     positive("--limit-train", cfg.limit_train, allow_none=True)
     positive("--limit-test", cfg.limit_test, allow_none=True)
+    positive("--num-classes", cfg.num_classes, allow_none=True)
+    if isinstance(cfg.num_classes, int) and cfg.num_classes == 1:
+        problems.append("--num-classes must be at least 2, got 1")
     positive("--calibration-samples", cfg.calibration_samples)
     positive("--repeats", cfg.repeats)
     if not cfg.modes or any(m not in MODES for m in cfg.modes):

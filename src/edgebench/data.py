@@ -153,7 +153,7 @@ def _read_sums(folder: Path) -> dict[str, str]:
 
 
 def load_folder(folder: Path, name: str, *, limit_train: int | None = None, limit_test: int | None = None,
-                splits: tuple[str, ...] = ("train", "test")) -> Dataset:
+                splits: tuple[str, ...] = ("train", "test"), num_classes: int | None = None) -> Dataset:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: dataset folder not found")
@@ -202,10 +202,7 @@ def load_folder(folder: Path, name: str, *, limit_train: int | None = None, limi
     for s, (x, _) in out.items():
         if x.shape[1:] != image_shape:
             raise DataError(f"{folder}: train images are {image_shape} but {s} images are {x.shape[1:]}")
-    all_labels = np.concatenate([arrays[(s, "labels")] for s in splits])
-    if all_labels.min() < 0:
-        raise DataError(f"{files[(splits[0], 'labels')]}: negative label {int(all_labels.min())}")
-    num_classes = int(all_labels.max()) + 1
+    num_classes = check_labels({s: (files[(s, "labels")], arrays[(s, "labels")]) for s in splits}, num_classes)
 
     def prep(x):
         x = np.asarray(x)
@@ -226,7 +223,7 @@ def load_folder(folder: Path, name: str, *, limit_train: int | None = None, limi
         y_train=tr[1].astype(np.int64) if tr else empty_y,
         x_test=prep(te[0]) if te else empty_x,
         y_test=te[1].astype(np.int64) if te else empty_y,
-        num_classes=max(num_classes, 2),
+        num_classes=num_classes,
         image_shape=tuple(int(d) for d in image_shape),
         checksums=checksums,
         checksum_verified=bool(expected) and all(n in expected for n in checksums),
@@ -259,10 +256,43 @@ def resolve(dataset: str) -> tuple[str, Path]:
     return path.name or str(path), path
 
 
+def check_labels(labels: dict[str, tuple[Path, np.ndarray]], num_classes: int | None) -> int:
+    """The number of classes K, from the whole label files (not a --limit slice). With num_classes
+    given, every label must lie in 0..K-1; without, K is the largest label + 1 and each of the K
+    classes must have a training example (a stray label would otherwise make a bigger network
+    without a word). A DataError (one line) names the file, the label value and how many there are."""
+    for path, y in labels.values():
+        if len(y) and y.min() < 0:
+            v = int(y.min())
+            raise DataError(f"{path}: negative label {v} ({int((y == v).sum())} of {len(y)} labels)")
+    if num_classes is not None:
+        for path, y in labels.values():
+            bad = y >= num_classes
+            if bad.any():
+                v = int(y[bad][0])
+                raise DataError(f"{path}: label {v} is outside 0..{num_classes - 1} (--num-classes {num_classes}); "
+                                f"{int(bad.sum())} of {len(y)} labels are")
+        return num_classes
+    k = max(int(y.max()) + 1 for _, y in labels.values() if len(y))
+    if "train" in labels:
+        path, y = labels["train"]
+        counts = np.bincount(y, minlength=k)
+        empty = np.flatnonzero(counts == 0)
+        if len(empty):
+            top = k - 1
+            where, y_top = next((p, y) for p, y in labels.values() if len(y) and int(y.max()) == top)
+            shown = ", ".join(map(str, empty[:5])) + (", ..." if len(empty) > 5 else "")
+            raise DataError(f"{where}: label {top} ({int((y_top == top).sum())} of {len(y_top)} labels) makes {k} "
+                            f"classes, but {len(empty)} of them ({shown}) have no example in {path.name}; fix the "
+                            "labels, or pass --num-classes to say how many classes there are")
+    return max(k, 2)
+
+
 def load(dataset: str, *, limit_train: int | None = None, limit_test: int | None = None,
-         splits: tuple[str, ...] = ("train", "test")) -> Dataset:
+         splits: tuple[str, ...] = ("train", "test"), num_classes: int | None = None) -> Dataset:
     name, folder = resolve(dataset)
-    ds = load_folder(folder, name, limit_train=limit_train, limit_test=limit_test, splits=splits)
+    ds = load_folder(folder, name, limit_train=limit_train, limit_test=limit_test, splits=splits,
+                     num_classes=num_classes)
     if name == "mnist" and not ds.checksum_verified:
         raise DataError(f"{folder}: bundled MNIST has no SHA256SUMS entry for some file; the package is damaged")
     return ds

@@ -71,6 +71,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("limit_train", Optional[int], "Use only the first N training images.", lambda c: c.limit_train,
            "limit_train"),
     Option("limit_test", Optional[int], "Use only the first N test images.", lambda c: c.limit_test, "limit_test"),
+    Option("num_classes", Optional[int], "Classes K: every label must be in 0..K-1.", lambda c: c.num_classes,
+           shown_default="the largest label + 1, each class with a training example"),
     Option("out", Optional[Path], "Run folder.", lambda c: c.out, shown_default="runs/<timestamp>"),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
@@ -104,6 +106,7 @@ def to_config(v: dict[str, Any]) -> RunConfig:
         threads=v["threads"] if v["threads"] is not None else (os.cpu_count() or 1),
         limit_train=v["limit_train"],
         limit_test=v["limit_test"],
+        num_classes=v["num_classes"],
         out=v["out"],
     )
 

@@ -299,7 +299,8 @@ def _dataset(ref: DataRef, splits: tuple[str, ...] = ("train", "test")):
         return data.load_arrays(Path(ref.cache), splits)
     if str(ref.dataset).lower().endswith(".npz"):
         return data.load_npz(Path(ref.dataset), limit_test=ref.limit_test)
-    return data.load(ref.dataset, limit_train=ref.limit_train, limit_test=ref.limit_test, splits=splits)
+    return data.load(ref.dataset, limit_train=ref.limit_train, limit_test=ref.limit_test, splits=splits,
+                     num_classes=ref.num_classes)
 
 
 def confusion_matrix(labels: np.ndarray, pred: np.ndarray, k: int) -> list[list[int]]:

@@ -201,7 +201,7 @@ def test_a_device_no_node_offers_stops_the_sweep_before_it_starts(cluster, tmp_p
     assert not out.exists()
 
 
-def test_jobs_for_a_device_whose_last_node_leaves_fail_instead_of_waiting(cluster, tmp_path):
+def test_jobs_for_a_device_whose_last_node_leaves_stop_waiting_and_resume_measures_them(cluster, tmp_path):
     c, _ = cluster
     solo = c.add_node(num_cpus=1, resources={"edgebench_slot": 1}, node_ip_address="127.0.0.1",
                       labels={"edgebench-device": "solo"})
@@ -214,8 +214,25 @@ def test_jobs_for_a_device_whose_last_node_leaves_fail_instead_of_waiting(cluste
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr[-3000:]  # the point is partial: x86 measured everything
     s = state_of(out)
+    name = s["points"][0]["name"]
     assert s["status"] == "partial" and s["points"][0]["devices"]["x86"]["status"] == "complete"
-    r = json.loads((out / s["points"][0]["name"] / "solo" / "results.json").read_text())
-    assert r["status"] == "partial"  # its trainings are in; none of its artifacts could be measured
-    assert all(a["status"] == "failed" for a in r["artifacts"]), r["artifacts"]
-    assert any("no live node offers device 'solo'" in a["error"] for a in r["artifacts"])
+    r = json.loads((out / name / "solo" / "results.json").read_text())
+    assert r["status"] == "partial" and r["interrupted"]  # its trainings are in; its artifacts were not measured
+    assert all(a["status"] == "lost" for a in r["artifacts"]), r["artifacts"]
+    assert all("no live node offers device 'solo'" in a["error"] for a in r["artifacts"])
+    x86_before = (out / name / "x86" / "results.json").stat().st_mtime_ns
+    builds = len([j for j in s["jobs"] if j["kind"] == "build"])
+
+    # A device node is back: --resume measures what was lost, and only that.
+    c.add_node(num_cpus=1, resources={"edgebench_slot": 1}, node_ip_address="127.0.0.1",
+               labels={"edgebench-device": "solo"})
+    proc = sweep(str(grid), "--out", str(out), "--cluster", c.address, "--resume")
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr[-3000:]
+    s = state_of(out)
+    assert s["status"] == "complete" and s["points"][0]["status"] == "complete"
+    r = json.loads((out / name / "solo" / "results.json").read_text())
+    assert r["status"] == "complete" and "interrupted" not in r
+    assert all(a["status"] == "ok" and a["measured_on"]["device"] == "solo" for a in r["artifacts"])
+    assert (out / name / "x86" / "results.json").stat().st_mtime_ns == x86_before
+    assert len([j for j in s["jobs"] if j["kind"] == "build"]) == builds  # not built again

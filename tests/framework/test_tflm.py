@@ -143,3 +143,29 @@ def test_microcontroller_check_records_ops_layout_and_firmware_files(models, tmp
     out16 = tflm.microcontroller_check(task16, ds)
     assert out16.status == "unsupported" and "DEQUANTIZE" in out16.record["reason"]
     assert out16.record["ops"][0] == "DEQUANTIZE"
+
+
+def test_arena_probes_never_fork_the_calling_process(models, monkeypatch):
+    """The caller may run threads (JAX, TensorFlow, BLAS pools): a fork from it can deadlock. The
+    probes come from a single-threaded forkserver, so a threaded caller whose os.fork is unusable
+    still gets its arena."""
+    import os
+    import threading
+
+    from edgebench.runtimes import tflm
+
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait, daemon=True)
+    worker.start()
+
+    def no_fork():
+        raise AssertionError("os.fork() called in a process that runs threads")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    try:
+        model = models["int8"].read_bytes()
+        sample = np.zeros((1, *NET.input_shape), np.int8)
+        arena = tflm.min_arena(model, sample, upper=10 * len(model))
+        assert 8_000 < arena < 14_000 and not tflm.probe(model, arena - 1, sample).ok
+    finally:
+        stop.set()

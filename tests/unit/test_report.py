@@ -82,4 +82,12 @@ def test_speed_section_and_significance():
                            steady_vs_step_gemm_bound=2.0 / 0.25)
     md = render(r)
     assert "| 2000 | 16.3x / 8.0x | 1024 |" in md
-    assert "an epoch cannot beat **0.250 s**" in md and "16.3x the FLOP bound and 8.0x the step-GEMM bound" in md
+    assert "**0.250 s** an epoch" in md and "So no epoch can beat it with this BLAS (the step-GEMM bound)" in md
+    assert "16.3x the FLOP figure and 8.0x the step-GEMM figure" in md and "no bound" not in md
+    # A step-GEMM figure above a measured epoch is no bound, and the report says so (issue 16, item 3).
+    r["speed_limit"]["step_gemm_bound_epoch_s"] = 4.56
+    for t in r["trainings"]:
+        t["timing"].update(epoch_s_for_efficiency=0.64, steady_vs_step_gemm_bound=0.64 / 4.56)
+    md = render(r)
+    assert "That is no bound either: TensorFlow took 0.640 s an epoch, less than the step's GEMMs alone" in md
+    assert "the step-GEMM bound" not in md

@@ -12,17 +12,20 @@ from edgebench.sweep.report import pareto
                                      "127.8.9.1:1", "auto"])
 def test_loopback_addresses_need_no_token(address, monkeypatch):
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")  # what "auto" resolves to
     check_address(address, allow_insecure=False)
 
 
 @pytest.mark.parametrize("address", ["10.0.0.5:6379", "ray://192.168.1.20:10001", "head.lab.example:6379",
-                                     "[2001:db8::1]:6379"])
+                                     "[2001:db8::1]:6379", "auto", "", "ray://10.0.0.5:10001?@127.0.0.1",
+                                     "user@127.0.0.1:6379", "127.0.0.1:6379/x"])
 def test_other_addresses_are_refused_without_token_auth(address, monkeypatch):
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.7:6379")  # "auto" resolves to a remote head
     with pytest.raises(UserError) as e:
         check_address(address, allow_insecure=False)
     msg = str(e.value)
-    assert address in msg and "RAY_AUTH_MODE=token" in msg and "--allow-insecure-cluster" in msg
+    assert f"--cluster {address}:" in msg and "RAY_AUTH_MODE=token" in msg and "--allow-insecure-cluster" in msg
     assert "\n" not in msg
     check_address(address, allow_insecure=True)  # the explicit flag
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
@@ -60,3 +63,22 @@ def test_a_local_sweep_does_not_import_ray():
     code = ("import sys, edgebench.cli, edgebench.sweep.local, edgebench.sweep.cluster, edgebench.sweep.report; "
             "print('ray' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_resume_refuses_another_grid_and_another_executor(tmp_path):
+    import json
+
+    from edgebench.sweep.cluster import check_same_grid, point_config
+    from edgebench.sweep.grid import expand
+    from edgebench.sweep.local import LocalSweep
+
+    doc = {"fixed": {"frameworks": "numpy", "epochs": 1}, "axes": {"hidden": ["16", "32"]}}
+    grid = expand(doc)
+    state = {"executor": "ray", "points": [{"name": p.name, "config": point_config(p)} for p in grid.points]}
+    check_same_grid(tmp_path, state, grid)
+    other = expand({**doc, "fixed": {"frameworks": "numpy", "epochs": 2}})  # same names, other epochs
+    with pytest.raises(UserError, match=r"p001-hidden=16: epochs differ"):
+        check_same_grid(tmp_path, state, other)
+    (tmp_path / "sweep.json").write_text(json.dumps(state))
+    with pytest.raises(UserError, match="ran on a Ray cluster; resume it with --cluster"):
+        LocalSweep(grid, tmp_path, resume=True)

@@ -3,6 +3,8 @@ the seed, and the results skeleton that records them with every fairness choice.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from edgebench import __version__, data, results
@@ -75,6 +77,28 @@ def boards_record(boards: list) -> dict:
             "environment": results.environment()}
 
 
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def run_warnings(cfg: RunConfig) -> list[dict]:
+    """What makes this run's figures harder to read, said before it starts (the CLI prints each,
+    the report lists them)."""
+    out = []
+    cores = usable_cores()
+    for name, n in (("--threads", cfg.threads), ("--bench-threads", cfg.bench_threads)):
+        if n > cores:
+            out.append({"about": name.lstrip("-"), "message":
+                        f"{name} {n} is above the {cores} cores this process may use: the threads take turns on "
+                        "the cores, so times are slower than the machine allows"
+                        + (", and the GEMM peak and step-GEMM bound measured with them are no bounds"
+                           if name == "--threads" else "")})
+    return out
+
+
 def write_inputs(cfg: RunConfig, ds, store: RunStore, boards: list, net: Network) -> dict:
     """The shared inputs, made once in NumPy from the seed and saved in inputs/, and the results
     skeleton that records them and every fairness choice."""
@@ -140,6 +164,7 @@ def write_inputs(cfg: RunConfig, ds, store: RunStore, boards: list, net: Network
                           "loss computed by edgebench in float64 from those logits",
         },
         **boards_record(boards),
+        "warnings": run_warnings(cfg),
         "trainings": [],
         "artifacts": [],
         "progress": {"done": [], "note": "ids of the finished jobs (ok, failed or skipped): what --resume skips"},

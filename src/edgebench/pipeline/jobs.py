@@ -47,6 +47,7 @@ class DataRef:
     limit_train: int | None = None
     limit_test: int | None = None
     cache: str | None = None
+    num_classes: int | None = None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,11 @@ EventSink = Callable[[str, dict], None]
 class Run:
     """Owns one run folder (through its RunStore) and results.json."""
 
+    # What __init__ sets; here too for subclasses with their own __init__ (Deploy).
+    select: Callable[[Job], bool] | None = None
+    reports: bool = True
+    cache_data: bool = True
+
     def __init__(self, cfg: RunConfig, on_event: EventSink | None = None, resume: dict | None = None,
                  select: Callable[[Job], bool] | None = None, reports: bool = True, cache_data: bool = True):
         """resume: the results.json of an unfinished run in cfg.out, to continue it. select: run only
@@ -38,7 +43,8 @@ class Run:
         self.on_event = on_event or (lambda label, ev: None)
         self.t0 = time.perf_counter()
         # Read and check the data before anything is written, so bad input leaves no debris.
-        self.dataset = data.load(cfg.dataset, limit_train=cfg.limit_train, limit_test=cfg.limit_test)
+        self.dataset = data.load(cfg.dataset, limit_train=cfg.limit_train, limit_test=cfg.limit_test,
+                                 num_classes=cfg.num_classes)
         if self.dataset.input_size != cfg.model.input_size or self.dataset.num_classes != cfg.model.num_classes:
             cfg = replace(cfg, model=replace(cfg.model, input_size=self.dataset.input_size,
                                              num_classes=self.dataset.num_classes))
@@ -51,7 +57,7 @@ class Run:
         self.resuming = resume is not None
         self.done: set[str] = set()  # ids of the finished jobs (results' progress.done)
         self.boards = list(BOARDS) + [parse_board(b) for b in cfg.boards]
-        self.data_ref = DataRef(cfg.dataset, cfg.limit_train, cfg.limit_test)
+        self.data_ref = DataRef(cfg.dataset, cfg.limit_train, cfg.limit_test, num_classes=self.dataset.num_classes)
 
     # -- what handlers use --------------------------------------------------------------
     def child(self, task: Task, threads: int, label: str) -> ChildResult:
@@ -99,6 +105,8 @@ class Run:
             self._reopen()
         else:
             self.results = write_inputs(self.cfg, self.dataset, self.store, self.boards, self.net)
+            for w in self.results["warnings"]:
+                self.on_event("run", {"event": "warning", "message": w["message"]})
             self.save()
         self.done = set(self.results["progress"]["done"])
         for job in plan(self.cfg, self.done):

@@ -89,6 +89,15 @@ def training_times(v: ReportView, out: Path) -> Path | None:
 
 
 def size_vs_accuracy(v: ReportView, out: Path) -> Path | None:
+    fig = size_vs_accuracy_figure(v)
+    return None if fig is None else _save(fig, out / "size_vs_accuracy.png")
+
+
+def size_vs_accuracy_figure(v: ReportView):
+    """Each artifact a marker (colour: framework, shape: format) and a number; artifacts on the
+    same spot (all float32 files of one model are the same size and accuracy) share one label,
+    "1,4,7", and the legend beside the plot names every number, so no two labels lie on top of
+    each other."""
     arts = [x for x in v.artifacts if x.status == "ok" and "test_accuracy" in x.raw]
     if not arts:
         return None
@@ -96,21 +105,28 @@ def size_vs_accuracy(v: ReportView, out: Path) -> Path | None:
     labelled = all(x.raw["test_accuracy"] is not None for x in arts)
     key = "test_accuracy" if labelled else "top1_agreement"
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 4.6))
+    fig, ax = plt.subplots(figsize=(10, 4.8))
     markers = {"tflite": "o", "onnx": "s", "executorch": "^"}
-    for x in arts:
+    spots: dict[tuple, list[int]] = {}
+    for i, x in enumerate(arts, start=1):
         a = x.raw
-        ax.scatter(a["size_bytes"] / 1000, a[key], marker=markers.get(a["format"], "x"), s=45,
-                   color=colour(a["framework"]))
-        ax.annotate(plot_label(f"{x.source} {x.kind}"), (a["size_bytes"] / 1000, a[key]),
-                    fontsize=6.5, xytext=(4, 2), textcoords="offset points")
+        kb, y = a["size_bytes"] / 1000, a[key]
+        ax.scatter(kb, y, marker=markers.get(a["format"], "x"), s=45, color=colour(a["framework"]),
+                   label=plot_label(f"{i}  {x.source} {x.kind}"))
+        spots.setdefault((float(f"{kb:.3g}"), round(float(y), 4)), []).append(i)
+    # One label per spot; neighbouring spots alternate above and below their marker.
+    for n, ((kb, y), numbers) in enumerate(sorted(spots.items())):
+        ax.annotate(",".join(map(str, numbers)), (kb, y), fontsize=7, xytext=(5, 4 if n % 2 == 0 else -11),
+                    textcoords="offset points")
     ax.set_xscale("log")
     _plain_log_axis(ax.xaxis)
     ax.set(xlabel="artifact size (KB, log scale)",
            ylabel="test accuracy on its runtime" if labelled else "top-1 agreement with the source model",
            title="Size vs accuracy of every artifact" if labelled else "Size vs agreement of every artifact")
     ax.grid(alpha=0.3, which="both")
-    return _save(fig, out / "size_vs_accuracy.png")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, handletextpad=0.3,
+              ncol=1 if len(arts) <= 18 else 2)
+    return fig
 
 
 def latency_distributions(v: ReportView, run_dir: Path, out: Path) -> Path | None:

@@ -287,6 +287,11 @@ class ReportView:
     def has_results(self) -> bool:
         return bool(self.config)
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the run said could make its figures harder to read (results' warnings), as written."""
+        return [w.get("message", "") for w in self.r.get("warnings", []) if isinstance(w, dict)]
+
     # ---- header and training -----------------------------------------------------------------
 
     @cached_property
@@ -443,30 +448,66 @@ class ReportView:
                               "the summation order, and then results are close, not identical.", determinism)
         bound = self.flop_bound_s
         f = sl["train_flops_per_sample"]
-        limit = fmt("The speed limit: this machine's float32 GEMM peak is {} with {} thread(s) ({}; BLAS: {}). "
+        limit = fmt("The speed limit: this machine's float32 GEMM peak is {} with {} thread(s) ({}; {}).{} "
                     "Training costs {:,} matrix FLOPs per image (forward {:,}, weight gradients {:,}, input "
                     "gradients {:,}; bias, activation and optimizer work left out), {:.2f} GFLOP per epoch: at "
                     "peak, the {}-epoch run would take {}. Overhead per step = (steady epoch time - FLOP-bound "
                     "epoch time) / {} steps.",
                     strong(fmt("{:.1f} GFLOP/s", peak["gflops"])), peak["threads"], peak["method"],
-                    join(", ", (fmt("{} {} {}", b["api"], b["version"], b["architecture"]) for b in peak["blas"])),
+                    peak.get("library") or join(", ", (fmt("BLAS: {} {} {}", b["api"], b["version"], b["architecture"])
+                                                       for b in peak["blas"])),
+                    self._peak_context(peak),
                     f["total"], f["forward"], f["weight_grad"], f["input_grad"], sl["train_flops_per_epoch"] / 1e9,
                     cfg["epochs"], strong(fmt("{:.2f} s", bound)), sl["steps_per_epoch"])
+        best = min(ok, key=lambda t: t["timing"].get("epoch_s_for_efficiency") or float("inf"))
+        fastest = best["timing"].get("epoch_s_for_efficiency")
+        if fastest and bound / cfg["epochs"] > fastest:
+            limit = fmt("{} That is no bound here: {} trained faster ({:.3f} s an epoch against {:.3f} s at this "
+                        "peak), so the peak measured is below what the machine reaches.", limit, run_label(best, r),
+                        fastest, bound / cfg["epochs"])
         step = sl.get("step_gemm")
         if step:
+            step_epoch = sl["step_gemm_bound_epoch_s"]
             limit = fmt("{} A step's own matrix multiplies are small (batch {}): timed at their real shapes ({}) "
-                        "they run at {:.1f} GFLOP/s, {:.0f} us a step, so an epoch cannot beat {} with this BLAS "
-                        "(the step-GEMM bound), against {:.3f} s at peak.",
+                        "they run at {:.1f} GFLOP/s, {:.0f} us a step, {} an epoch, against {:.3f} s at peak.",
                         limit, step["batch"], step["method"], step["gflops"], step["step_s"] * 1e6,
-                        strong(fmt("{:.3f} s", sl["step_gemm_bound_epoch_s"])), bound / cfg["epochs"])
-            best = min(ok, key=lambda t: t["timing"].get("epoch_s_for_efficiency") or float("inf"))
+                        strong(fmt("{:.3f} s", step_epoch)), bound / cfg["epochs"])
+            if fastest and step_epoch > fastest:
+                limit = fmt("{} That is no bound either: {} took {:.3f} s an epoch, less than the step's GEMMs alone "
+                            "with this BLAS (its own kernels or threads do better on these shapes).", limit,
+                            run_label(best, r), fastest)
+            else:
+                limit = fmt("{} So no epoch can beat it with this BLAS (the step-GEMM bound).", limit)
             tm = best["timing"]
-            if tm.get("steady_vs_flop_bound") and tm.get("epoch_s_for_efficiency"):
-                limit = fmt("{} Fastest steady state: {}, {:.3f} s an epoch, {:.1f}x the FLOP bound and {:.1f}x "
-                            "the step-GEMM bound.", limit, run_label(best, r), tm["epoch_s_for_efficiency"],
+            if tm.get("steady_vs_flop_bound") and fastest:
+                limit = fmt("{} Fastest steady state: {}, {:.3f} s an epoch, {:.1f}x the FLOP figure and {:.1f}x "
+                            "the step-GEMM figure.", limit, run_label(best, r), fastest,
                             tm["steady_vs_flop_bound"], tm["steady_vs_step_gemm_bound"])
         return Speed(repeats=cfg.get("repeats", 1), rows=rows, comparisons=comparisons, determinism=determinism,
                      limit=limit)
+
+    @staticmethod
+    def _peak_context(peak: dict) -> Text:
+        """Which candidates were measured, the theoretical peak, and what the environment forced."""
+        out = own("")
+        cands = peak.get("candidates") or []
+        if len(cands) > 1:
+            out = fmt(" The best of: {}.", join("; ", (fmt("{} {:.1f} GFLOP/s", c["library"], c["gflops"])
+                                                       for c in cands)))
+        th = peak.get("theoretical")
+        if th:
+            out = fmt("{} Theoretical peak {:.1f} GFLOP/s ({}; clock from {}){}; the bounds below use the measured "
+                      "peak.", out, th["gflops"], th["formula"], th["frequency_source"],
+                      own(", below the measured rate: the cores ran faster than the clock read (turbo)")
+                      if th["gflops"] < peak["gflops"] else own(""))
+        unset = (peak.get("environment") or {}).get("unset_for_this_measurement") or {}
+        if unset:
+            out = fmt("{} Measured with {} unset (they are set in this environment and force an older OpenBLAS "
+                      "kernel).", out, join(", ", (fmt("{}={}", k, v) for k, v in unset.items())))
+        if peak.get("child_error"):
+            out = fmt("{} (Measured in the run's own process: the measuring child failed: {}.)", out,
+                      peak["child_error"])
+        return out
 
     @cached_property
     def twin(self) -> Twin | None:

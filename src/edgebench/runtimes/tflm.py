@@ -2,8 +2,9 @@
 microcontroller runs, with its reference kernels and a fixed tensor arena.
 
 TFLM's Python wrapper can segfault when the arena is too small, and reports why a model cannot
-load only on the C-level stderr: every probe therefore runs in a forked child whose stderr is
-captured and whose death is just a "no".
+load only on the C-level stderr: every probe therefore runs in a child of its own (forked from a
+single-threaded forkserver, never from the caller, which may run threads) whose stderr is captured
+and whose death is just a "no".
 """
 
 from __future__ import annotations
@@ -41,33 +42,56 @@ def _interpreter(model: bytes, arena_size: int | None):
     return runtime.Interpreter.from_bytes(model, arena_size=arena_size)
 
 
+_PROBES = None  # the forkserver context, made on first use
+
+
+def _probe_context():
+    """Probes are forked from a forkserver: a fresh single-threaded process (started by exec, with
+    TFLM imported once) that forks one child per probe. Forking the calling process instead is
+    unsafe once it runs threads (JAX, TensorFlow, a BLAS pool): a lock held by another thread at
+    the fork stays held forever in the child, and the probe hangs."""
+    global _PROBES
+    if _PROBES is None:
+        import multiprocessing
+
+        _PROBES = multiprocessing.get_context("forkserver")
+        _PROBES.set_forkserver_preload(["edgebench.runtimes.tflm", "tflite_micro.python.tflite_micro.runtime"])
+    return _PROBES
+
+
+def _probe_child(model: bytes, arena_size: int | None, sample: np.ndarray, print_allocations: bool,
+                 err_path: str) -> None:
+    code = 1
+    try:
+        # No garbage collection and no fault handler: a crash here is an expected "no".
+        gc.disable()
+        faulthandler.disable()
+        fd = os.open(err_path, os.O_WRONLY)
+        os.dup2(fd, 2)
+        it = _interpreter(model, arena_size)
+        it.set_input(sample, 0)
+        it.invoke()
+        if print_allocations:
+            it.print_allocations()
+        code = 0
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
 def probe(model: bytes, arena_size: int | None, sample: np.ndarray, print_allocations: bool = False) -> Probe:
-    """Load, set one input, invoke, in a forked child. ok means all three worked."""
-    with tempfile.TemporaryFile() as err:
-        pid = os.fork()
-        if pid == 0:  # child: never returns
-            code = 1
-            try:
-                # No garbage collection in the child: objects the parent left for the collector
-                # (TensorFlow's int8 calibrator, with threads that do not exist after fork) crash
-                # when finalised here (SIGSEGV while importing TFLM after a LeNet-5 int8 export).
-                gc.disable()
-                faulthandler.disable()  # a crash here is an expected "no", not a report to print
-                os.dup2(err.fileno(), 2)
-                it = _interpreter(model, arena_size)
-                it.set_input(sample, 0)
-                it.invoke()
-                if print_allocations:
-                    it.print_allocations()
-                code = 0
-            except BaseException:
-                code = 1
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
+    """Load, set one input, invoke, in a child of the probe forkserver; its C-level stderr is
+    captured and its death is just a "no". ok means all three worked."""
+    with tempfile.NamedTemporaryFile() as err:
+        child = _probe_context().Process(target=_probe_child,
+                                         args=(model, arena_size, sample, print_allocations, err.name))
+        child.start()
+        child.join()
         err.seek(0)
         text = err.read().decode(errors="replace")
-    code = os.waitstatus_to_exitcode(status)
+    code = child.exitcode
+    child.close()
     return Probe(code == 0, code, text)
 
 
@@ -217,7 +241,7 @@ def microcontroller_check(task, ds):
         arena_bytes=arena,
         arena_minus_one_fails=not probe(model, arena - 1, sample).ok,
         arena_reported_bytes=reported_arena(model, arena, sample),
-        arena_method="bisection on arena_size (load + one invoke in a forked child), bracketed from "
+        arena_method="bisection on arena_size (load + one invoke in a child of a forkserver), bracketed from "
                      "the total print_allocations() prints, cross-checked with that total at the minimum",
     )
     if result["arena_reported_bytes"] is not None:

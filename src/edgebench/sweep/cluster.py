@@ -59,27 +59,38 @@ WATCH_S = 2.0  # how often the driver checks that every device it waits on still
 def check_address(address: str, allow_insecure: bool) -> None:
     """A Ray cluster without authentication runs any code it is sent: an address outside the
     loopback range is refused unless token authentication is on (RAY_AUTH_MODE=token) or the user
-    says --allow-insecure-cluster."""
+    says --allow-insecure-cluster. "auto" is checked as what Ray resolves it to."""
     if allow_insecure or os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
         return
-    host = address
-    if "://" in host:
-        host = host.split("://", 1)[1]
-    host = host.rsplit("@", 1)[-1]
-    if host.startswith("["):
-        host = host[1:].split("]", 1)[0]
-    elif host.count(":") == 1:
-        host = host.split(":", 1)[0]
-    if host in ("auto", "localhost", ""):
+    refuse = UserError(f"--cluster {address}: not a loopback address and Ray token authentication is off (a "
+                       "cluster without it runs any code it is sent); start the cluster and this driver with "
+                       "RAY_AUTH_MODE=token (README, Sweeps), or pass --allow-insecure-cluster on a network you trust")
+    target = address.strip()
+    if target == "auto":
+        target = os.environ.get("RAY_ADDRESS", "").strip()
+        if not target:
+            try:
+                target = Path("/tmp/ray/ray_current_cluster").read_text().strip()
+            except OSError:
+                return  # nothing to connect to: Ray will say so
+    if "://" in target:
+        target = target.split("://", 1)[1]
+    if not target or any(c in target for c in "@?#/"):
+        raise refuse  # only a plain HOST:PORT is checked; anything else is not taken on trust
+    if target.startswith("["):
+        host = target[1:].split("]", 1)[0]
+    elif target.count(":") == 1:
+        host = target.split(":", 1)[0]
+    else:
+        host = target
+    if host == "localhost":
         return
     try:
         if ipaddress.ip_address(host).is_loopback:
             return
     except ValueError:
         pass
-    raise UserError(f"--cluster {address}: not a loopback address and Ray token authentication is off "
-                    "(a cluster without it runs any code it is sent); start the cluster and this driver with "
-                    "RAY_AUTH_MODE=token (README, Sweeps), or pass --allow-insecure-cluster on a network you trust")
+    raise refuse
 
 
 # -- what runs on the nodes ------------------------------------------------------------------
@@ -189,6 +200,26 @@ def missing_offers(nodes: list[dict], devices: list[str]) -> str | None:
     return None
 
 
+def point_config(point) -> dict:
+    """A point's whole run configuration as sweep.json keeps it (what --resume compares)."""
+    d = point.config.to_dict()
+    d.pop("out", None)
+    return json.loads(json.dumps(d))
+
+
+def check_same_grid(out: Path, state: dict, grid: Grid) -> None:
+    """--resume continues the sweep that was started, not another one with the same folder."""
+    names = [p["name"] for p in state["points"]]
+    if names != [p.name for p in grid.points]:
+        raise UserError(f"--resume {out}: the grid changed since the sweep started (its points differ)")
+    for entry, point in zip(state["points"], grid.points):
+        if "config" in entry and entry["config"] != point_config(point):
+            now = point_config(point)
+            keys = sorted(k for k in set(now) | set(entry["config"]) if now.get(k) != entry["config"].get(k))
+            raise UserError(f"--resume {out}: the grid changed since the sweep started ({point.name}: "
+                            f"{', '.join(keys)} differ); start a new sweep in a new folder")
+
+
 def sha256(blob: bytes) -> str:
     return hashlib.sha256(blob).hexdigest()
 
@@ -228,8 +259,7 @@ class ClusterSweep:
             self.state = json.loads(self.file.read_text())
             if self.state.get("executor") != "ray":
                 raise UserError(f"--resume {self.out}: this sweep ran locally; resume it without --cluster")
-            if [p["name"] for p in self.state["points"]] != [p.name for p in grid.points]:
-                raise UserError(f"--resume {self.out}: the grid changed since the sweep started")
+            check_same_grid(self.out, self.state, grid)
         elif self.out.exists() and any(self.out.iterdir()):
             raise UserError(f"--out {self.out}: exists and is not empty; choose a new folder")
         self.grid_file, self.resume = grid_file, resume
@@ -298,7 +328,8 @@ class ClusterSweep:
             "edgebench_version": __version__, "created_at": results.now_iso(), "executor": "ray",
             "cluster": self.address, "devices": self.devices, "status": "running",
             "environment": results.environment(), "nodes": [], "jobs": [],
-            "points": [{"name": p.name, "values": p.values, "status": "pending", "dir": p.name,
+            "points": [{"name": p.name, "values": p.values, "config": point_config(p), "status": "pending",
+                        "dir": p.name,
                         "devices": {d: {"status": "pending", "dir": f"{p.name}/{d}"} for d in self.devices}}
                        for p in self.grid.points]}
 
@@ -339,7 +370,7 @@ class ClusterSweep:
         try:
             try:
                 self._dispatch(ray)
-            except KeyboardInterrupt:
+            except BaseException:  # Ctrl-C, SIGTERM (Ray turns it into SystemExit), or an error of ours
                 for ref in list(self.refs):
                     ray.cancel(ref, force=True)
                 self.state["status"] = "partial"
@@ -369,19 +400,24 @@ class ClusterSweep:
                 continue
             ref = ready[0]
             job = self.refs.pop(ref)
+            lost = False
             try:
                 value, error = ray.get(ref), None
-            except Exception as e:  # noqa: BLE001 - the job's own error, or its node lost RETRIES times
+            except ray.exceptions.RayTaskError as e:  # the job's own error: a result, final
                 value, error = None, _one_line(e)
-            self._settle(ray, job, value, error)
+            except Exception as e:  # noqa: BLE001 - its node (or worker) lost RETRIES times: not its fault
+                value, error, lost = None, _one_line(e), True
+            self._settle(ray, job, value, error, lost)
             self._progress()
 
-    def _settle(self, ray, job: dict, value: dict | None, error: str | None) -> None:
-        """A job is over (its value, or why it failed): record it and merge or fail what it was for."""
+    def _settle(self, ray, job: dict, value: dict | None, error: str | None, lost: bool = False) -> None:
+        """A job is over (its value, or why it failed): record it and merge or fail what it was for. A
+        job lost with its node (lost) is recorded as such and redone by --resume; a job's own error is
+        final."""
         if job["kind"] == "build":
-            self._built(ray, job, value, error)
+            self._built(ray, job, value, error, lost)
         else:
-            self._measured(job, value, error)
+            self._measured(job, value, error, lost)
         self.jobs_done += 1
 
     def _progress(self) -> None:
@@ -390,14 +426,22 @@ class ClusterSweep:
                                 "jobs_done": self.jobs_done, "jobs": self.jobs_total})
 
     def _start_point(self, ray, point, entry: dict) -> None:
-        """Resume what a point has left, or build it."""
-        if entry["status"] in ("complete", "partial", "failed"):
+        """Resume what a point has left, or build it. Finished work is never redone: a build that
+        failed by itself stays failed, a device folder that finished is not touched; what was lost
+        with a node (or cut short) is done now."""
+        if entry["status"] == "complete" or (entry.get("build") or {}).get("status") == "failed":
             return
         built = [self._built_results(point.name, d) for d in self.devices]
         if all(b is not None for b in built):
-            entry["status"] = "running"
             for device, r in zip(self.devices, built):
-                if r["status"] == "running":  # a finished device folder is not touched again
+                if r["status"] == "running" or r.get("interrupted"):
+                    entry["status"] = "running"
+                    for a in r["artifacts"]:
+                        if a["status"] == "lost":  # its node left before measuring it: measured now
+                            a.update(status="ok", error=None)
+                    r.pop("interrupted", None)
+                    r["status"] = "running"
+                    results.write_json_atomic(self.device_dir(point.name, device) / results.RESULTS_FILE, r)
                     self._measure_all(ray, point, device, r)
                 else:
                     entry["devices"][device]["status"] = r["status"]
@@ -421,27 +465,28 @@ class ClusterSweep:
             return None
         return r if (r.get("sweep") or {}).get("built") else None
 
-    def _job_record(self, job: dict, value: dict | None, error: str | None) -> dict:
+    def _job_record(self, job: dict, value: dict | None, error: str | None, lost: bool = False) -> dict:
         rec = {k: job[k] for k in ("kind", "point") if k in job}
         if "device" in job:
             rec.update(device=job["device"], artifact=artifact_id(job["key"]), artifact_sha256=job["artifact_sha256"])
         if value is not None:
             rec.update({k: value[k] for k in ("node_id", "hostname", "pid", "start", "end", "wall_s")})
-        rec["status"] = "ok" if error is None else "failed"
+        rec["status"] = "ok" if error is None else ("lost" if lost else "failed")
         if error:
             rec["error"] = error
         self.state["jobs"].append(rec)
         return rec
 
-    def _built(self, ray, job: dict, value: dict | None, error: str | None) -> None:
+    def _built(self, ray, job: dict, value: dict | None, error: str | None, lost: bool = False) -> None:
         point = next(p for p in self.grid.points if p.name == job["point"])
         entry = next(e for e in self.state["points"] if e["name"] == point.name)
-        rec = self._job_record(job, value, error)
+        rec = self._job_record(job, value, error, lost)
         entry["build"] = {k: rec.get(k) for k in ("status", "error", "node_id", "wall_s")}
         if error is not None:
-            entry.update(status="failed", error=f"build: {error}")
+            # Lost with its node: not finished (--resume builds it); its own error: failed, final.
+            entry.update(status="lost" if lost else "failed", error=f"build: {error}")
             for d in entry["devices"].values():
-                d["status"] = "failed"
+                d["status"] = entry["status"]
             self._save()
             return
         r = value["results"]
@@ -489,14 +534,18 @@ class ClusterSweep:
             self.blobs[h] = ray.put(blob)
         return self.blobs[h], h
 
-    def _measured(self, job: dict, value: dict | None, error: str | None) -> None:
-        rec = self._job_record(job, value, error)
+    def _measured(self, job: dict, value: dict | None, error: str | None, lost: bool = False) -> None:
+        rec = self._job_record(job, value, error, lost)
         folder = self.device_dir(job["point"], job["device"])
         r = json.loads((folder / results.RESULTS_FILE).read_text())
         key = tuple(job["key"])
         art = next(a for a in r["artifacts"] if (a["framework"], a["format"], a["precision"]) == key)
         ids = [f"{VERIFY}:{artifact_id(key)}"]
-        if error is not None:
+        if error is not None and lost:  # not measured, through no fault of its own: --resume measures it
+            art.update(status="lost", error=f"not measured on {job['device']}: {error}; --resume measures it")
+            ids = []
+            r["interrupted"] = True
+        elif error is not None:
             art.update(status="failed", error=f"measuring on {job['device']}: {error}")
         else:
             _safe_write(folder, value["files"])
@@ -522,8 +571,10 @@ class ClusterSweep:
         folder = self.device_dir(name, device)
         r["status"] = overall_status([t["status"] for t in r["trainings"]] + [a["status"] for a in r["artifacts"]])
         r["finished_at"] = results.now_iso()
-        results.write_json_atomic(folder / results.RESULTS_FILE, r)
+        # The reports first: results.json saying finished is the last thing written, so a sweep cut
+        # short in between finishes this folder again on --resume.
         write_reports(r, folder, figures=True)
+        results.write_json_atomic(folder / results.RESULTS_FILE, r)
         entry = next(e for e in self.state["points"] if e["name"] == name)
         entry["devices"][device]["status"] = r["status"]
         self._point_status(entry)
@@ -553,7 +604,7 @@ class ClusterSweep:
                 continue
             ray.cancel(ref, force=True)
             del self.refs[ref]
-            self._settle(ray, job, None, why)
+            self._settle(ray, job, None, why, lost=True)
         self._progress()
 
     def _finish(self) -> None:

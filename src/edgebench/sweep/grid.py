@@ -131,10 +131,11 @@ def _check_model(cfg: RunConfig, shapes: dict) -> None:
     data set read once, its first images only)."""
     from edgebench import data
 
-    if cfg.dataset not in shapes:
-        ds = data.load(cfg.dataset, limit_train=1, limit_test=1)
-        shapes[cfg.dataset] = (ds.image_shape, ds.num_classes)
-    image_shape, classes = shapes[cfg.dataset]
+    key = (cfg.dataset, cfg.num_classes)
+    if key not in shapes:
+        ds = data.load(cfg.dataset, limit_train=1, limit_test=1, num_classes=cfg.num_classes)
+        shapes[key] = (ds.image_shape, ds.num_classes)
+    image_shape, classes = shapes[key]
     replace(cfg.model, input_size=math.prod(image_shape), num_classes=classes).network(image_shape)
 
 

@@ -29,10 +29,15 @@ class LocalSweep:
         if resume:
             if not (self.out / SWEEP_FILE).is_file():
                 raise UserError(f"--resume {self.out}: no {SWEEP_FILE} there; start the sweep without --resume")
+            from edgebench.sweep.cluster import check_same_grid
+
             self.state = json.loads((self.out / SWEEP_FILE).read_text())
-            if [p["name"] for p in self.state["points"]] != [p.name for p in grid.points]:
-                raise UserError(f"--resume {self.out}: the grid changed since the sweep started")
+            if self.state.get("executor") != "local":
+                raise UserError(f"--resume {self.out}: this sweep ran on a Ray cluster; resume it with --cluster")
+            check_same_grid(self.out, self.state, grid)
         else:
+            from edgebench.sweep.cluster import point_config
+
             if self.out.exists() and any(self.out.iterdir()):
                 raise UserError(f"--out {self.out}: exists and is not empty; choose a new folder")
             self.out.mkdir(parents=True, exist_ok=True)
@@ -40,8 +45,8 @@ class LocalSweep:
                 shutil.copyfile(grid_file, self.out / "grid.toml")
             self.state = {"edgebench_version": __version__, "created_at": results.now_iso(), "executor": "local",
                           "devices": [DEVICE], "status": "running", "environment": results.environment(),
-                          "points": [{"name": p.name, "values": p.values, "status": "pending", "dir": p.name}
-                                     for p in grid.points]}
+                          "points": [{"name": p.name, "values": p.values, "config": point_config(p),
+                                      "status": "pending", "dir": p.name} for p in grid.points]}
         self._save()
 
     def _save(self) -> None:

@@ -46,7 +46,11 @@ def rows(out: Path, grid: Grid, state: dict) -> list[dict[str, Any]]:
         r = _load(folder)
         if r is None:
             continue
-        trained = {t["framework"]: t for t in r.get("trainings", []) if t.get("status") == "ok"}
+        # The trainings whose models were exported: the first mode's (with --mode both, the other mode's
+        # training made no artifact).
+        first_mode = ((r.get("config") or {}).get("modes") or ["eager"])[0]
+        trained = {t["framework"]: t for t in r.get("trainings", [])
+                   if t.get("status") == "ok" and t.get("mode", first_mode) == first_mode}
         for a in r.get("artifacts", []):
             t = trained.get(a["framework"], {})
             row = {"point": name, **{k: values[name].get(k) for k in grid.axes}, "device": device,
@@ -73,7 +77,9 @@ def pareto(points: list[tuple[float, float]]) -> list[bool]:
 
 
 def _usable(row: dict, axis: str) -> bool:
-    return row["status"] == "ok" and all(isinstance(row.get(k), (int, float)) and math.isfinite(row[k])
+    """A row that may stand on a front: measured, within its tolerance (an export that disagrees with
+    its source is no candidate, however small), with both figures."""
+    return row["status"] == "ok" and row.get("within_tolerance") is True and all(isinstance(row.get(k), (int, float)) and math.isfinite(row[k])
                                          for k in (axis, "test_accuracy"))
 
 
@@ -149,7 +155,7 @@ def markdown(grid: Grid, state: dict, table: list[dict], plots: list[tuple[str, 
              "Each point is an ordinary run folder (its own report.md and report.html); the figures below are "
              "read from their results.json. A row on the Pareto front (marked **front**) is one that no other row of "
              "the same device beats: none is at least as accurate and at least as small (or as fast, p50 latency at "
-             "batch 1) and strictly better on one of the two.", "", "## Points", "",
+             "batch 1) and strictly better on one of the two. Only artifacts within their tolerance stand on a front.", "", "## Points", "",
              "| point | " + " | ".join(md(a) for a in axes) + " | status | error |",
              "|---|" + "---|" * len(axes) + "---|---|"]
     for p in state["points"]:
@@ -164,8 +170,8 @@ def markdown(grid: Grid, state: dict, table: list[dict], plots: list[tuple[str, 
         for r in mine:
             lines.append("| " + " | ".join([
                 md(r["point"]), md(f"{r['framework']} {r['format']}-{r['precision']}"), md(r["status"]),
-                _fmt(r["size_bytes"]), _fmt(r["test_accuracy"]), _fmt(r["top1_agreement"]),
-                _fmt(r["latency_p50_ms"]), _fmt(r["throughput_images_per_s"]),
+                *(md(_fmt(r[k])) for k in ("size_bytes", "test_accuracy", "top1_agreement", "latency_p50_ms",
+                                           "throughput_images_per_s")),
                 "**front**" if r["pareto_size"] else "", "**front**" if r["pareto_latency"] else ""]) + " |")
         for dev, short, name in plots:
             if dev == device:
