@@ -12,9 +12,6 @@ for name in default lab; do
   "$bin" run "${args[@]}" --out "$out/$name" > "$out/$name.log" 2>&1
   end=$(date +%s.%N)
   printf '%-8s %7.1f s end to end (%s)\n' "$name" "$(echo "$end - $start" | bc)" "$out/$name"
-  # Where the time went, from the run's own record.
-  "$py" -c 'import json, sys
-d = json.load(open(sys.argv[1]))
-print("         " + "; ".join(f"{k} {v:.1f} s" for k, v in d.get("wall_time_breakdown_s", {}).items()))' \
-    "$out/$name/results.json"
+  # Where the time went, and wall time over the timed work, from the run's own record.
+  "$py" benchmarks/timed_share.py "$out/$name"
 done

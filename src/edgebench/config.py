@@ -120,6 +120,7 @@ class RunConfig:
     latency_min_time_s: float = 1.0
     throughput_batch: int = 256
     repeats: int = 3  # trainings per framework, in fresh processes, interleaved
+    warmup: int = 1  # trainings per framework before the repeats: run and recorded, not in the statistics
     modes: tuple[str, ...] = ("eager",)  # eager and/or compiled; the first mode's model is exported
     preset: str | None = None  # recorded; its values are already applied to the fields
     twin: bool = False  # save weights at twin_steps and report the frameworks' drift
@@ -234,9 +235,9 @@ def parse_formats(text: str | None) -> tuple[str, ...] | None:
 PRESETS = {
     # The published lab: TensorFlow and PyTorch, one float32 export each, one run.
     "lab": {"frameworks": ("tensorflow", "pytorch"), "formats": ("tensorflow:tflite:float32", "pytorch:onnx:float32"),
-            "repeats": 1, "microcontroller": False},
+            "repeats": 1, "warmup": 0, "microcontroller": False},
     # A first look in seconds: a small slice, one epoch, one run, float exports only.
-    "quick": {"limit_train": 5000, "limit_test": 1000, "epochs": 1, "repeats": 1, "microcontroller": False,
+    "quick": {"limit_train": 5000, "limit_test": 1000, "epochs": 1, "repeats": 1, "warmup": 0, "microcontroller": False,
               "formats": ("tflite:float32", "onnx:float32"), "latency_min_time_s": 0.2},
     # Everything edgebench can do (the defaults).
     "full": {},
@@ -324,6 +325,8 @@ def validate(cfg: RunConfig) -> None:
         problems.append("--num-classes must be at least 2, got 1")
     positive("--calibration-samples", cfg.calibration_samples)
     positive("--repeats", cfg.repeats)
+    if isinstance(cfg.warmup, bool) or not isinstance(cfg.warmup, int) or cfg.warmup < 0:
+        problems.append(f"--warmup must be 0 or a positive integer, got {cfg.warmup!r}")
     if not cfg.modes or any(m not in MODES for m in cfg.modes):
         problems.append(f"--mode must be eager, compiled or both, got {','.join(cfg.modes) or 'nothing'}")
     elif cfg.twin and "eager" not in cfg.modes:

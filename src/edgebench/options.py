@@ -58,7 +58,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("mode", str, "eager (what a typical user writes), compiled (each framework's fast path: XLA, "
            "torch.compile, lax.scan) or both.", lambda c: _join(c.modes)),
     Option("repeats", int, "Trainings per framework, each in a fresh process, interleaved; times are reported "
-           "as mean with a 95% confidence interval.", lambda c: c.repeats, "repeats"),
+           "as their geometric mean with a 95% confidence interval (on log times), median and range.",
+           lambda c: c.repeats, "repeats"),
+    Option("warmup", int, "Warm-up trainings per framework before the repeats (fresh processes too): run and "
+           "recorded, not counted in the statistics.", lambda c: c.warmup, "warmup"),
     Option("twin", bool, "Also report how far the frameworks' weights and logits drift apart after 1, 10, "
            "100 steps and at the end.", lambda c: c.twin, flags=("--twin",)),
     Option("no_mcu", bool, "Skip TFLite Micro, C arrays and board fit.", lambda c: not c.microcontroller,
@@ -99,6 +102,7 @@ def to_config(v: dict[str, Any]) -> RunConfig:
         microcontroller=not v["no_mcu"],
         twin=v["twin"],
         repeats=v["repeats"],
+        warmup=v["warmup"],
         modes=parse_mode(v["mode"]),
         epochs=v["epochs"],
         batch_size=v["batch_size"],

@@ -105,7 +105,7 @@ def test_run_small_slice(tmp_path):
     assert arts[("pytorch", "executorch", "float32")]["throughput"]["images_per_s"] is None
     assert len(np.load(out / "inputs" / "calibration_indices.npy")) == 100
     report = (out / "report.md").read_text()
-    assert "| Framework | Training Time (s) | 95% CI | Test Accuracy |" in report
+    assert "| Framework | Training Time (s) | 95% CI | Median (range) | Test Accuracy |" in report
     assert "How this was measured" in report and "epsilon" in report
     assert "## Deployment matrix" in report and "**smallest**" in report and "### Model cost" in report
     assert "## On a microcontroller" in report and "| tiny: 64 KB flash, 3 KB RAM |" in report

@@ -67,7 +67,7 @@ def test_report_rerenders_the_same_markdown(tmp_path):
     # The same tables; the re-rendered report also links the plots it drew.
     rerendered = [ln for ln in (tmp_path / "run" / "report.md").read_text().splitlines() if not ln.startswith("![")]
     assert [ln for ln in rerendered if ln] == [ln for ln in render(r).splitlines() if ln]
-    assert "| TensorFlow | 12.50 | single run (n=1) | 0.9712 |" in rerendered  # Table 1, from results.json
+    assert "| TensorFlow | 12.50 | single run (n=1) | - | 0.9712 |" in rerendered  # Table 1, from results.json
     assert (tmp_path / "run" / "report.html").exists()
 
 

@@ -42,7 +42,7 @@ def test_missing_frameworks_are_skipped_with_install_hint(tmp_path, no_framework
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["status"] == "failed" and saved["schema_version"] == 1
     md = (tmp_path / "run" / "report.md").read_text()
-    assert "**JAX skipped**: jax is not installed" in md and "| TensorFlow | - | - | - (skipped) |" in md
+    assert "**JAX skipped**: jax is not installed" in md and "| TensorFlow | - | - | - | - (skipped) |" in md
     # The shared inputs were written once, with their checksums recorded.
     fair = saved["fairness"]
     assert fair["batch_order"]["shape"] == [1, 100] and len(fair["initial_weights"]["sha256"]) == 64
@@ -92,7 +92,7 @@ def test_scratch_copy_of_the_data_is_removed_and_optional(tmp_path, no_framework
 # The whole pipeline on the NumPy reference backend: real child processes, real exports and
 # verification, in seconds, without TensorFlow, PyTorch or JAX.
 def _numpy_cfg(out, **kw):
-    base = dict(frameworks=("numpy",), limit_train=640, limit_test=100, epochs=2, repeats=2, threads=1,
+    base = dict(frameworks=("numpy",), limit_train=640, limit_test=100, epochs=2, repeats=2, warmup=0, threads=1,
                 latency_min_iters=20, latency_min_time_s=0.01, out=out)
     return RunConfig(**{**base, **kw})
 

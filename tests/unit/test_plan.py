@@ -27,7 +27,7 @@ def ids(cfg, done=frozenset(), runtimes=RUNTIMES):
 
 
 def test_repeats_interleave_and_exports_follow_the_first_training():
-    cfg = RunConfig(frameworks=("a", "b", "c"), repeats=3)
+    cfg = RunConfig(frameworks=("a", "b", "c"), repeats=3, warmup=0)
     got = ids(cfg)
     assert got[0] == "speed_limit"
     assert got[1:10] == ["train:a:eager:r1", "train:b:eager:r1", "train:c:eager:r1",
@@ -46,7 +46,7 @@ def test_repeats_interleave_and_exports_follow_the_first_training():
 
 
 def test_modes_formats_microcontroller_and_twin_shape_the_plan():
-    cfg = RunConfig(frameworks=("a", "b"), repeats=1, modes=("eager", "compiled"), formats=("onnx",),
+    cfg = RunConfig(frameworks=("a", "b"), repeats=1, warmup=0, modes=("eager", "compiled"), formats=("onnx",),
                     microcontroller=False, twin=True)
     assert ids(cfg) == ["speed_limit", "train:a:eager:r1", "train:a:compiled:r1", "train:b:eager:r1",
                         "train:b:compiled:r1", "timing", "twin", "verify:a:onnx:float32", "verify:b:onnx:float32"]
@@ -67,10 +67,16 @@ def test_microcontroller_stage_is_chosen_by_capability_not_by_extension():
 
 
 def test_resume_skips_what_is_done_but_always_redoes_the_timing_summary():
-    cfg = RunConfig(frameworks=("a", "b"), repeats=2)
+    cfg = RunConfig(frameworks=("a", "b"), repeats=2, warmup=0)
     done = {"speed_limit", "train:a:eager:r1", "train:b:eager:r1", "train:b:eager:r2", "timing",
             "verify:a:tflite:float32"}
     assert ids(cfg, done) == ["train:a:eager:r2", "timing", "microcontroller:micro:a:tflite:float32",
                               "verify:a:tflite:int8", "microcontroller:micro:a:tflite:int8",
                               "verify:a:onnx:float32", "verify:b:onnx:float32"]
     assert ids(cfg, set(ids(cfg))) == ["timing"]
+
+
+def test_warmup_trainings_come_first_and_repeat_1_exports():
+    cfg = RunConfig(frameworks=("a", "b"), repeats=2, warmup=1, formats=("onnx",), microcontroller=False)
+    trains = [j for j in plan(cfg, exporters=EXPORTERS) if j.kind == "train"]
+    assert [(j.framework, j.repeat) for j in trains] == [("a", 1), ("b", 1), ("b", 2), ("a", 2), ("a", 3), ("b", 3)]

@@ -35,9 +35,9 @@ def _results():
 
 def test_table1_and_missing_rows():
     md = render(_results())
-    assert "| Framework | Training Time (s) | 95% CI | Test Accuracy |" in md
-    assert "| TensorFlow | 12.50 | single run (n=1) | 0.9712 |" in md
-    assert "| PyTorch | - | - | - (skipped) |" in md
+    assert "| Framework | Training Time (s) | 95% CI | Median (range) | Test Accuracy |" in md
+    assert "| TensorFlow | 12.50 | single run (n=1) | - | 0.9712 |" in md
+    assert "| PyTorch | - | - | - | - (skipped) |" in md
     assert "**PyTorch skipped**: pytorch is not installed" in md
     assert ("| TensorFlow -> tflite float32 | litert | 205.0 | 4.03 | 0.9712 | +0.00 | 100.00% | 9.50e-06 "
             "| 0.0060 | 0.0090 | 500,000 | - | yes |") in md

@@ -4,6 +4,7 @@ import csv
 import json
 
 import numpy as np
+import pytest
 
 from edgebench.measure.stats import mean_ci
 from edgebench.report import write_reports
@@ -70,12 +71,15 @@ def test_compare_two_runs(tmp_path):
     np.save(slower / "latency" / "l.npy", np.load(tmp_path / "latency" / "l.npy") + 2000)  # every call 2 us slower
     c = compare(a, b, tmp_path, slower)
     (t,) = c["trainings"]
-    assert t["ratio"] == 15.5 / 12.5 and t["change"]["significant"] and t["change"]["diff"] == 3.0
+    # B/A as a ratio of geometric means, its interval from Welch t on log times (issue 16).
+    gm = lambda xs: float(np.exp(np.mean(np.log(xs))))  # noqa: E731
+    assert t["ratio"] == pytest.approx(gm([15.0, 15.5, 16.0]) / gm([12.0, 12.5, 13.0]))
+    assert t["change"]["significant"] and 1 < t["change"]["ci_low"] < t["ratio"] < t["change"]["ci_high"]
     (art,) = c["artifacts"]
     assert art["a_size"] == 205036 and art["b_size"] == 100000 and art["latency_p_value"] < 1e-6
     same = compare(a, a, tmp_path, tmp_path)["artifacts"][0]
     assert same["latency_p_value"] == 1.0
     text = render_compare(c, a)
-    assert "| TensorFlow | 12.50 (n=3) | 15.50 (n=3) | 1.240 | slower, 95% CI [" in text
+    assert "| TensorFlow | 12.49 (n=3) | 15.49 (n=3) | 1.240 | slower: B/A 1.240, 95% CI [" in text
     assert "205,036 -> 100,000" in text
     json.dumps(c)  # plain data

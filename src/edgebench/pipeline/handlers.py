@@ -21,10 +21,10 @@ if TYPE_CHECKING:
     from edgebench.pipeline.run import Run
 
 
-def _repeat_record(r: int, rec: dict) -> dict:
+def _repeat_record(r: int, rec: dict, warmup: int = 0) -> dict:
     epochs = rec["epochs"]
     steady = [e["time_s"] for e in epochs[1:]]
-    return {"repeat": r, "status": "ok", "train_time_s": rec["train_time_s"],
+    return {"repeat": r, "status": "ok", "warmup": r <= warmup, "train_time_s": rec["train_time_s"],
             "first_epoch_s": epochs[0]["time_s"], "steady_epoch_s": float(np.mean(steady)) if steady else None,
             "test_accuracy": rec["test_accuracy"], "test_loss": rec["test_loss"],
             "peak_rss_bytes": rec["peak_rss_bytes"], "import_time_s": rec.get("import_time_s")}
@@ -101,7 +101,7 @@ def train(run: "Run", job: Job) -> bool:
             entry["repeats"].append({"repeat": r, "status": "failed", "error": res.failure(label)})
             run.on_event(label, {"event": "failed", "error": entry["repeats"][-1]["error"]})
             return True
-        entry["repeats"].append(_repeat_record(r, res.outcome.record))
+        entry["repeats"].append(_repeat_record(r, res.outcome.record, run.cfg.warmup))
         run.on_event(label, {"event": "done", "kind": "train"})
         return True
     entry["log"] = f"logs/{name}.log"
@@ -112,7 +112,7 @@ def train(run: "Run", job: Job) -> bool:
         return True
     arts = exported(res)
     entry.update(status="ok", **res.outcome.record)
-    entry["repeats"] = [_repeat_record(1, res.outcome.record)]
+    entry["repeats"] = [_repeat_record(1, res.outcome.record, run.cfg.warmup)]
     run.results["artifacts"].extend(arts)
     run.on_event(label, {"event": "done", "kind": "train"})
     return True
@@ -130,47 +130,62 @@ def exported(res) -> list[dict]:
     return arts
 
 
+def counted(run_or_cfg, t: dict) -> list[dict]:
+    """The repeats the statistics count: ok and not warm-ups (all ok ones if only warm-ups ran)."""
+    warmup = getattr(getattr(run_or_cfg, "cfg", run_or_cfg), "warmup", 0)
+    ok = [x for x in t.get("repeats", []) if x["status"] == "ok"]
+    return [x for x in ok if x["repeat"] > warmup] or ok
+
+
 def timing(run: "Run", job: Job) -> bool:
-    """Statistics over the repeats, efficiency against the speed limit, comparisons."""
+    """Statistics over the counted repeats (warm-ups left out), efficiency against the speed limit,
+    comparisons. Times are positive and right-skewed: geometric means with intervals on log times,
+    comparisons as ratios (measure/stats.py)."""
     from edgebench.measure.speed import efficiency
-    from edgebench.measure.stats import diff_ci, mean_ci
+    from edgebench.measure.stats import center, diff_ci, mean_ci, ratio_ci, time_ci
 
     sl, cfg = run.results["speed_limit"], run.cfg
     ok = [t for t in run.results["trainings"] if t["status"] == "ok"]
     for t in ok:
-        runs = [x for x in t["repeats"] if x["status"] == "ok"]
-        tm = {key: mean_ci([x[key] for x in runs if x.get(key) is not None])
+        runs = counted(run, t)
+        tm = {key: time_ci([x[key] for x in runs if x.get(key) is not None])
               for key in ("train_time_s", "first_epoch_s", "steady_epoch_s")}
-        accs = [x["test_accuracy"] for x in runs]
+        tm["repeats_counted"] = [x["repeat"] for x in runs]
+        tm["warmups"] = [x["repeat"] for x in t["repeats"] if x["repeat"] <= cfg.warmup]
+        # A repeat far from the others, named by its number (time_ci found it by position).
+        tm["slow_repeats"] = [{**o, "repeat": runs[o["index"]]["repeat"]} for o in tm["train_time_s"]["outliers"]]
+        accs = [x["test_accuracy"] for x in t["repeats"] if x["status"] == "ok"]
         tm["test_accuracy"] = {"mean": float(np.mean(accs)), "min": min(accs), "max": max(accs),
                                "values": accs, "identical": len(set(accs)) == 1}
-        tm["peak_rss_bytes"] = max(x["peak_rss_bytes"] for x in runs)
-        steady = tm["steady_epoch_s"]["mean"] or tm["train_time_s"]["mean"] / cfg.epochs
+        tm["peak_rss_bytes"] = max(x["peak_rss_bytes"] for x in t["repeats"] if x["status"] == "ok")
+        steady = center(tm["steady_epoch_s"]) or center(tm["train_time_s"]) / cfg.epochs
         tm["efficiency"] = efficiency(sl["train_flops_per_epoch"], sl["steps_per_epoch"], steady,
                                       sl["gemm_peak"]["gflops"])
         tm["flop_bound_train_s"] = sl["train_flops_per_epoch"] * cfg.epochs / (sl["gemm_peak"]["gflops"] * 1e9)
-        tm["epoch_s_for_efficiency"] = steady  # steady mean; with one epoch, the only one
+        tm["epoch_s_for_efficiency"] = steady  # steady geometric mean; with one epoch, the only one
         if sl.get("step_gemm_bound_epoch_s"):
             tm["steady_vs_flop_bound"] = steady / tm["efficiency"]["flop_bound_epoch_s"]
             tm["steady_vs_step_gemm_bound"] = steady / sl["step_gemm_bound_epoch_s"]
-        # What the first epoch costs beyond a steady one: tracing, compilation, warm-up.
+        # What the first epoch costs beyond a steady one: tracing, compilation, warm-up (a difference,
+        # which may be negative: the plain mean interval).
         firsts = [x["first_epoch_s"] - x["steady_epoch_s"] for x in runs if x.get("steady_epoch_s") is not None]
         tm["first_epoch_excess_s"] = mean_ci(firsts) if firsts else None
         t["timing"] = tm
         t["determinism"] = _determinism(run, t)
-        # The headline figure is the statistic over all repeats; repeat 1 keeps its own.
+        # The headline figure is the statistic over the counted repeats; repeat 1 keeps its own.
         t["train_time_s_repeat1"] = t["repeats"][0]["train_time_s"]
-        t["train_time_s"] = tm["train_time_s"]["mean"]
+        t["train_time_s"] = center(tm["train_time_s"])
     comparisons = []
     for i, a in enumerate(ok):
         for b in ok[i + 1:]:
             # Frameworks within one mode, and each framework's modes against each other.
             if a["mode"] != b["mode"] and a["framework"] != b["framework"]:
                 continue
-            ta = [x["train_time_s"] for x in a["repeats"] if x["status"] == "ok"]
-            tb = [x["train_time_s"] for x in b["repeats"] if x["status"] == "ok"]
+            ta = [x["train_time_s"] for x in counted(run, a)]
+            tb = [x["train_time_s"] for x in counted(run, b)]
             comparisons.append({"a": a["framework"], "b": b["framework"], "a_mode": a["mode"],
-                                "b_mode": b["mode"], "metric": "train_time_s", **diff_ci(ta, tb)})
+                                "b_mode": b["mode"], "metric": "train_time_s", **ratio_ci(ta, tb),
+                                "difference_s": diff_ci(ta, tb)})
     run.results["timing_comparisons"] = comparisons
     return True
 

@@ -58,7 +58,7 @@ def plan(cfg: RunConfig, done: frozenset[str] | set[str] = frozenset(), exporter
     jobs = [Job(SPEED_LIMIT, SPEED_LIMIT, STAGE_SPEED)]
     fws, first = list(cfg.frameworks), cfg.modes[0]
     trains = []
-    for r in range(1, cfg.repeats + 1):
+    for r in range(1, cfg.warmup + cfg.repeats + 1):  # the first cfg.warmup are warm-ups
         k = (r - 1) % len(fws)
         for fw in fws[k:] + fws[:k]:
             for mode in cfg.modes:

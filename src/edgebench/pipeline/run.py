@@ -146,6 +146,9 @@ class Run:
         self.save(final=True)
         # The final reports (plots) took time too: results.json gets the figure that includes them.
         self.results["wall_time_s"] = self._wall()
+        from edgebench.measure.cost import cost
+
+        self.results["cost"] = cost(self.results, self.results["wall_time_s"])
         self.store.save(self.results)
 
     def _interrupted(self) -> None:

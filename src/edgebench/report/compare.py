@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench.measure.stats import diff_ci
+from edgebench.measure.stats import ratio_ci
 from edgebench.report.markdown import render_template
 from edgebench.report.view import DASH, fmt, join, own, run_label
 
@@ -23,9 +23,9 @@ def compare(a: dict, b: dict, dir_a: Path, dir_b: Path) -> dict:
     tb = {(t["framework"], t.get("mode", "eager")): t for t in b.get("trainings", []) if t["status"] == "ok"}
     for key in [k for k in ta if k in tb]:
         x, y = _times(ta[key]), _times(tb[key])
-        d = diff_ci(y, x)  # positive: B is slower than A
-        trainings.append({"framework": key[0], "mode": key[1], "a_time_s": float(np.mean(x)), "b_time_s": float(np.mean(y)),
-                          "ratio": float(np.mean(y) / np.mean(x)), "n_a": len(x), "n_b": len(y), "change": d,
+        d = ratio_ci(y, x)  # B's time over A's: above 1, B is slower
+        trainings.append({"framework": key[0], "mode": key[1], "a_time_s": _geomean(x), "b_time_s": _geomean(y),
+                          "ratio": d["ratio"], "n_a": len(x), "n_b": len(y), "change": d,
                           "a_accuracy": ta[key]["test_accuracy"], "b_accuracy": tb[key]["test_accuracy"]})
     artifacts = []
     aa = {(x["framework"], x["format"], x["precision"]): x for x in a.get("artifacts", []) if x["status"] == "ok"}
@@ -47,13 +47,19 @@ def compare(a: dict, b: dict, dir_a: Path, dir_b: Path) -> dict:
             "only_in_a": sorted(map(list, set(aa) - set(ab))), "only_in_b": sorted(map(list, set(ab) - set(aa)))}
 
 
+def _geomean(x: list[float]) -> float:
+    """Times are positive and skewed: their geometric mean, as runs report them."""
+    return float(np.exp(np.mean(np.log(x))))
+
+
 def _change(d: dict):
     if d.get("ci_low") is None:
         return own("n/a (one run on a side)")
     if d["significant"]:
-        return fmt("{}, 95% CI [{:+.2f}, {:+.2f}] s, p = {:.2g}", own("slower" if d["diff"] > 0 else "faster"),
-                   d["ci_low"], d["ci_high"], d["p_value"])
-    return fmt("no significant change (p = {:.2g})", d["p_value"])
+        return fmt("{}: B/A {:.3f}, 95% CI [{:.3f}, {:.3f}] (Welch t on log times), p = {:.2g}",
+                   own("slower" if d["ratio"] > 1 else "faster"), d["ratio"], d["ci_low"], d["ci_high"], d["p_value"])
+    return fmt("no significant change: B/A 95% CI [{:.3f}, {:.3f}] (p = {:.2g})", d["ci_low"], d["ci_high"],
+               d["p_value"])
 
 
 def render(c: dict, a: dict) -> str:

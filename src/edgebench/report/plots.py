@@ -66,13 +66,18 @@ def training_times(v: ReportView, out: Path) -> Path | None:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 0.6 + 0.55 * len(ok)))
+    from edgebench.measure.stats import center
+
     labels, means, lo, hi = [], [], [], []
     for t in ok:
         s = t["timing"]["train_time_s"]
+        c = center(s)
         labels.append(plot_label(run_label(t, v.r)))
-        means.append(s["mean"])
-        lo.append(s["mean"] - (s["ci_low"] if s.get("ci_low") is not None else s["mean"]))
-        hi.append((s["ci_high"] if s.get("ci_high") is not None else s["mean"]) - s["mean"])
+        means.append(c)
+        # Never below zero: the interval of a geometric mean is positive; an older run's mean
+        # interval is cut at zero.
+        lo.append(c - max(s["ci_low"] if s.get("ci_low") is not None else c, 0.0))
+        hi.append((s["ci_high"] if s.get("ci_high") is not None else c) - c)
     y = np.arange(len(ok))
     ax.barh(y, means, xerr=[lo, hi], capsize=4, color=[colour(t["framework"]) for t in ok])
     ax.set_yticks(y, labels)
@@ -83,7 +88,8 @@ def training_times(v: ReportView, out: Path) -> Path | None:
     if limit is not None:
         ax.axvline(limit, color="black", ls=":")
         xlabel += f"; dotted: FLOP-bound time at this machine's GEMM peak ({limit:.2f} s)"
-    ax.set(xlabel=xlabel, title=f"Training time, mean and 95% CI (n={n} each)")
+    what = "geometric mean" if ok[0]["timing"]["train_time_s"].get("geomean") is not None else "mean"
+    ax.set(xlabel=xlabel, title=f"Training time, {what} and 95% CI (n={n} each)")
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, out / "training_times.png")
 

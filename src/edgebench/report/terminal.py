@@ -38,7 +38,7 @@ def _status(x: ArtifactView) -> str:
 
 def table1(v: ReportView) -> Table:
     t = Table(title="Table 1: training")
-    for col in ("Framework", "Training Time (s)", "95% CI", "Test Accuracy"):
+    for col in ("Framework", "Training Time (s)", "95% CI", "Median (range)", "Test Accuracy"):
         t.add_column(col, justify="left" if col == "Framework" else "right")
     for row in v.table1:
         t.add_row(*map(markup, row))

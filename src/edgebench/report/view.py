@@ -132,11 +132,22 @@ def _mib(b: Any) -> Text:
 
 
 def ci_text(s: dict | None, spec: str = ".2f") -> Text:
-    if not s or s.get("mean") is None:
+    """The headline of a time summary (geometric mean; older results: mean) with its interval."""
+    from edgebench.measure.stats import center
+
+    c = center(s)
+    if c is None:
         return DASH
     if s.get("ci_low") is None:
-        return fmt(f"{{:{spec}}} (n={{}})", s["mean"], s["n"])
-    return fmt(f"{{:{spec}}} [{{:{spec}}}, {{:{spec}}}]", s["mean"], s["ci_low"], s["ci_high"])
+        return fmt(f"{{:{spec}}} (n={{}})", c, s["n"])
+    return fmt(f"{{:{spec}}} [{{:{spec}}}, {{:{spec}}}]", c, s["ci_low"], s["ci_high"])
+
+
+def spread_text(s: dict | None, spec: str = ".2f") -> Text:
+    """Median and range beside the interval: what a skewed sample looks like."""
+    if not s or s.get("median") is None or s.get("n", 0) < 2:
+        return DASH
+    return fmt(f"{{:{spec}}} ({{:{spec}}}-{{:{spec}}})", s["median"], s["min"], s["max"])
 
 
 # ---- labels ----------------------------------------------------------------------------------
@@ -233,6 +244,7 @@ class Speed:
     repeats: Any
     rows: list[Row]
     comparisons: list[Text]
+    slow: list[Text]  # repeats far from the others, named, with what that means
     determinism: Text | None
     limit: Text  # the speed-limit paragraph
 
@@ -331,17 +343,17 @@ class ReportView:
 
     @cached_property
     def table1(self) -> list[Row]:
-        """Framework | Training Time (s) | 95% CI | Test Accuracy."""
+        """Framework | Training Time (s) | 95% CI | Median (range) | Test Accuracy."""
         rows = []
         for t in self.trainings:
             if t["status"] == "ok":
                 tt = (t.get("timing") or {}).get("train_time_s") or {}
                 ci = (fmt("[{:.2f}, {:.2f}] (n={})", tt["ci_low"], tt["ci_high"], tt["n"])
                       if tt.get("ci_low") is not None else fmt("single run (n={})", tt.get("n", 1)))
-                rows.append([run_label(t, self.r), fmt("{:.2f}", t["train_time_s"]), ci,
+                rows.append([run_label(t, self.r), fmt("{:.2f}", t["train_time_s"]), ci, spread_text(tt),
                              fmt("{:.4f}", t["test_accuracy"])])
             else:
-                rows.append([run_label(t, self.r), DASH, DASH, fmt("- ({})", t["status"])])
+                rows.append([run_label(t, self.r), DASH, DASH, DASH, fmt("- ({})", t["status"])])
         return rows
 
     @cached_property
@@ -379,12 +391,27 @@ class ReportView:
         return [Failure(run_label(t, self.r), t["status"], t.get("error"))
                 for t in self.trainings if t["status"] != "ok"]
 
+    @property
+    def time_note(self) -> Text:
+        """How the training times are summarised (runs before the geometric mean: the mean)."""
+        t = next((t for t in self.trainings if t.get("timing")), None)
+        if t is None or t["timing"]["train_time_s"].get("geomean") is None:
+            return own("mean [95% confidence interval, Student t] over the repeats")
+        warm = self.config.get("warmup") or 0
+        return fmt("geometric mean [95% confidence interval, Student t on log times: positive, as times are] over "
+                   "the counted repeats{}, with the median and range beside it",
+                   fmt(" ({} warm-up training{} per framework ran first, recorded, not counted)", warm,
+                       own("s" if warm > 1 else "")) if warm else own(""))
+
     @cached_property
     def comparisons(self) -> list[Text]:
         out = []
         for c in self.r.get("timing_comparisons", []):
             a = run_label({"framework": c["a"], "mode": c.get("a_mode", "eager")}, self.r)
             b = run_label({"framework": c["b"], "mode": c.get("b_mode", "eager")}, self.r)
+            if "ratio" in c:
+                out.append(self._ratio_sentence(a, b, c))
+                continue
             if c.get("ci_low") is None:
                 out.append(fmt("{} vs {}: {:.2f} s apart; one run each, so no confidence interval.",
                                a, b, abs(c["diff"])))
@@ -398,6 +425,26 @@ class ReportView:
                 out.append(fmt("{} vs {}: no significant difference ({:+.2f} s, 95% CI [{:.2f}, {:.2f}], "
                                "p = {:.2g}).", a, b, c["diff"], c["ci_low"], c["ci_high"], c["p_value"]))
         return out
+
+    @staticmethod
+    def _ratio_sentence(a: Text, b: Text, c: dict) -> Text:
+        """a's time over b's: which is faster, by what factor, with the interval of the factor."""
+        ratio = c["ratio"]
+        if ratio is None:
+            return fmt("{} vs {}: no ratio (a time was missing).", a, b)
+        if c.get("ci_low") is None:
+            return fmt("{} vs {}: {:.2f}x apart; one run each, so no confidence interval.", a, b,
+                       max(ratio, 1 / ratio))
+        if ratio >= 1:  # a is slower: b is faster by ratio
+            faster, slower, k, lo, hi = b, a, ratio, c["ci_low"], c["ci_high"]
+        else:
+            faster, slower, k, lo, hi = a, b, 1 / ratio, 1 / c["ci_high"], 1 / c["ci_low"]
+        if c["significant"]:
+            return fmt("{} is {:.2f}x as fast as {} (its time {:.1%} of theirs), 95% CI [{:.2f}x, {:.2f}x] (ratio of "
+                       "geometric means, Welch t on log times, p = {:.3g}).", faster, k, slower, 1 / k, lo, hi,
+                       c["p_value"])
+        return fmt("{} vs {}: no significant difference (ratio {:.2f}, 95% CI [{:.2f}, {:.2f}], Welch t on log times, "
+                   "p = {:.2g}).", a, b, ratio, c["ci_low"], c["ci_high"], c["p_value"])
 
     # ---- how fast -----------------------------------------------------------------------------
 
@@ -483,8 +530,21 @@ class ReportView:
                 limit = fmt("{} Fastest steady state: {}, {:.3f} s an epoch, {:.1f}x the FLOP figure and {:.1f}x "
                             "the step-GEMM figure.", limit, run_label(best, r), fastest,
                             tm["steady_vs_flop_bound"], tm["steady_vs_step_gemm_bound"])
-        return Speed(repeats=cfg.get("repeats", 1), rows=rows, comparisons=comparisons, determinism=determinism,
-                     limit=limit)
+        slow = []
+        for t in ok:
+            for o in t["timing"].get("slow_repeats") or []:
+                slow.append(fmt("{} repeat {} took {:.2f} s, {:.1f}x the median of the others ({:.2f} s): {}. It is "
+                                "counted in the geometric mean and its interval; the median ({:.2f} s) barely moves "
+                                "with it.", run_label(t, r), o["repeat"], o["value"], o["ratio"],
+                                o["median_of_others"],
+                                own("the machine was probably busy with something else, or caches were cold (rerun, "
+                                    "or add --warmup)"),
+                                t["timing"]["train_time_s"].get("median") or 0.0))
+        warm = cfg.get("warmup") or 0
+        repeats = cfg.get("repeats", 1)
+        return Speed(repeats=fmt("{} (after {} warm-up training{} each, not counted)", repeats, warm,
+                                 own("s" if warm > 1 else "")) if warm else repeats,
+                     rows=rows, comparisons=comparisons, slow=slow, determinism=determinism, limit=limit)
 
     @staticmethod
     def _peak_context(peak: dict) -> Text:
