@@ -3,14 +3,12 @@ microcontroller runs, with its reference kernels and a fixed tensor arena.
 
 TFLM's Python wrapper can segfault when the arena is too small, and reports why a model cannot
 load only on the C-level stderr: every probe therefore runs in a child of its own (forked from a
-single-threaded forkserver, never from the caller, which may run threads) whose stderr is captured
-and whose death is just a "no".
+single-threaded probe server, tflm_probe.py, never from the caller, which may run threads) whose
+stderr is captured and whose death is just a "no".
 """
 
 from __future__ import annotations
 
-import faulthandler
-import gc
 import os
 import re
 import tempfile
@@ -42,57 +40,71 @@ def _interpreter(model: bytes, arena_size: int | None):
     return runtime.Interpreter.from_bytes(model, arena_size=arena_size)
 
 
-_PROBES = None  # the forkserver context, made on first use
+class _ProbeServer:
+    """The caller's end of tflm_probe.py: a single-threaded process that forks one child per
+    probe. Started on first use, restarted if it dies, stopped with the caller."""
+
+    def __init__(self):
+        import subprocess
+        import sys
+
+        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                   PYTHONUNBUFFERED="1")
+        self.dir = tempfile.TemporaryDirectory(prefix="edgebench-tflm-")
+        self.proc = subprocess.Popen([sys.executable, "-m", "edgebench.runtimes.tflm_probe"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        self.model_key: str | None = None
+
+    def probe(self, model: bytes, arena_size: int | None, sample: np.ndarray, print_allocations: bool) -> Probe:
+        import hashlib
+        import json
+
+        key = hashlib.sha256(model).hexdigest()
+        model_path = os.path.join(self.dir.name, f"{key}.tflite")
+        if key != self.model_key:
+            with open(model_path, "wb") as f:
+                f.write(model)
+            self.model_key = key
+        sample_path = os.path.join(self.dir.name, "sample.npy")
+        np.save(sample_path, sample)
+        request = {"model": model_path, "arena": arena_size, "sample": sample_path,
+                   "print_allocations": print_allocations}
+        try:
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+        except (BrokenPipeError, OSError):
+            line = ""
+        if not line:
+            raise RuntimeError(f"the TFLite Micro probe server stopped (exit code {self.proc.poll()}); is "
+                               "tflite-micro installed?")
+        answer = json.loads(line)
+        return Probe(answer["code"] == 0, answer["code"], answer["stderr"])
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except Exception:  # noqa: BLE001
+                self.proc.kill()
+        self.dir.cleanup()
 
 
-def _probe_context():
-    """Probes are forked from a forkserver: a fresh single-threaded process (started by exec, with
-    TFLM imported once) that forks one child per probe. Forking the calling process instead is
-    unsafe once it runs threads (JAX, TensorFlow, a BLAS pool): a lock held by another thread at
-    the fork stays held forever in the child, and the probe hangs."""
-    global _PROBES
-    if _PROBES is None:
-        import multiprocessing
-
-        _PROBES = multiprocessing.get_context("forkserver")
-        _PROBES.set_forkserver_preload(["edgebench.runtimes.tflm", "tflite_micro.python.tflite_micro.runtime"])
-    return _PROBES
-
-
-def _probe_child(model: bytes, arena_size: int | None, sample: np.ndarray, print_allocations: bool,
-                 err_path: str) -> None:
-    code = 1
-    try:
-        # No garbage collection and no fault handler: a crash here is an expected "no".
-        gc.disable()
-        faulthandler.disable()
-        fd = os.open(err_path, os.O_WRONLY)
-        os.dup2(fd, 2)
-        it = _interpreter(model, arena_size)
-        it.set_input(sample, 0)
-        it.invoke()
-        if print_allocations:
-            it.print_allocations()
-        code = 0
-    except BaseException:
-        code = 1
-    finally:
-        os._exit(code)
+_SERVER: _ProbeServer | None = None
 
 
 def probe(model: bytes, arena_size: int | None, sample: np.ndarray, print_allocations: bool = False) -> Probe:
-    """Load, set one input, invoke, in a child of the probe forkserver; its C-level stderr is
-    captured and its death is just a "no". ok means all three worked."""
-    with tempfile.NamedTemporaryFile() as err:
-        child = _probe_context().Process(target=_probe_child,
-                                         args=(model, arena_size, sample, print_allocations, err.name))
-        child.start()
-        child.join()
-        err.seek(0)
-        text = err.read().decode(errors="replace")
-    code = child.exitcode
-    child.close()
-    return Probe(code == 0, code, text)
+    """Load, set one input, invoke, in a child of the probe server (never a fork of this process,
+    which may run threads); its C-level output is captured and its death is just a "no". ok means
+    all three worked."""
+    global _SERVER
+    if _SERVER is None or _SERVER.proc.poll() is not None:
+        import atexit
+
+        _SERVER = _ProbeServer()
+        atexit.register(_SERVER.close)
+    return _SERVER.probe(model, arena_size, sample, print_allocations)
 
 
 def _printed_total(p: Probe) -> int | None:
@@ -241,7 +253,7 @@ def microcontroller_check(task, ds):
         arena_bytes=arena,
         arena_minus_one_fails=not probe(model, arena - 1, sample).ok,
         arena_reported_bytes=reported_arena(model, arena, sample),
-        arena_method="bisection on arena_size (load + one invoke in a child of a forkserver), bracketed from "
+        arena_method="bisection on arena_size (load + one invoke in a child forked by a single-threaded probe server), bracketed from "
                      "the total print_allocations() prints, cross-checked with that total at the minimum",
     )
     if result["arena_reported_bytes"] is not None:
