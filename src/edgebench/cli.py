@@ -202,8 +202,14 @@ def deploy(
     model: Path = typer.Argument(..., help="The model file: .keras, a SavedModel folder, .pt2 (torch.export), "
                                            ".onnx or .tflite."),
     dataset: str = typer.Option("mnist", help="Test (and calibration) data: mnist, fashion-mnist, a folder of "
-                                              "IDX files, or an .npz with x_test, y_test (optional) and x_calib "
-                                              "(optional)."),
+                                              "IDX files, an .npz with x_test, y_test (optional) and x_calib "
+                                              "(optional), or none: inputs generated in the model's own shape "
+                                              "and range (no accuracy; agreement between runtimes)."),
+    samples: int = typer.Option(300, help="--dataset none: how many inputs to generate (they also calibrate "
+                                          "int8 exports)."),
+    input_range: Optional[str] = typer.Option(None, help="--dataset none, float input: the range LO,HI of the "
+                                                         "generated values [default: 0,1; a quantized input: the "
+                                                         "range its scale and zero point cover]."),
     formats: Optional[str] = typer.Option(None, help="Exports, comma list (tflite, onnx, executorch, or "
                                                      "FORMAT:PRECISION); default: every one the model reaches."),
     board: Optional[list[str]] = typer.Option(None, help="Extra microcontroller budget name:flash_kb:ram_kb "
@@ -230,8 +236,19 @@ def deploy(
     cfg = DeployConfig(model=str(model), dataset=dataset, formats=parse_formats(formats), seed=seed,
                        limit_test=limit_test, limit_train=limit_train, calibration_samples=calibration_samples,
                        threads=threads, bench_threads=bench_threads, latency_min_time_s=latency_min_time, microcontroller=not no_mcu,
-                       boards=tuple(board or ()), out=out)
+                       boards=tuple(board or ()), out=out, samples=samples,
+                       input_range=_range(input_range))
     execute(lambda on_event: Deploy(cfg, on_event=on_event), json_output)
+
+
+def _range(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"--input-range {text!r}: expected LO,HI, two numbers, e.g. -1,1") from None
+    return lo, hi
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,10 +273,13 @@ class DeployConfig:
     microcontroller: bool = True
     boards: tuple[str, ...] = ()
     out: Path | None = None
+    samples: int = 300  # --dataset none: how many inputs to generate
+    input_range: tuple[float, float] | None = None  # --dataset none, float input: [0, 1] unless given
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["out"] = str(self.out) if self.out is not None else None
+        d["input_range"] = list(self.input_range) if self.input_range is not None else None
         d["formats"] = list(self.formats) if self.formats is not None else None
         d["boards"] = list(self.boards)
         d["command"] = "deploy"
@@ -284,6 +288,14 @@ class DeployConfig:
 
 def validate_deploy(cfg: DeployConfig) -> None:
     problems = []
+    if isinstance(cfg.samples, bool) or not isinstance(cfg.samples, int) or cfg.samples <= 0:
+        problems.append(f"--samples must be a positive integer, got {cfg.samples!r}")
+    if cfg.input_range is not None:
+        lo, hi = cfg.input_range
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            problems.append(f"--input-range must be LO,HI with LO < HI, got {lo!r},{hi!r}")
+        if str(cfg.dataset).lower() != "none":
+            problems.append("--input-range sets the range of generated inputs: it needs --dataset none")
     for name, value in (("--limit-test", cfg.limit_test), ("--limit-train", cfg.limit_train),
                         ("--calibration-samples", cfg.calibration_samples),
                         ("--threads", cfg.threads), ("--bench-threads", cfg.bench_threads),

@@ -116,8 +116,8 @@ class Dataset:
         return {
             "name": self.name,
             "source": self.source,
-            "train_samples": int(len(self.y_train)),
-            "test_samples": int(len(self.y_test)),
+            "train_samples": int(len(self.x_train)),
+            "test_samples": int(len(self.x_test)),
             "image_shape": list(self.image_shape),
             "num_classes": self.num_classes,
             "scaling": "uint8 / 255 -> float32 in [0, 1], flattened",

@@ -19,7 +19,7 @@ def edgebench(*args, env=None, cwd=None):
 
 
 SMALL = ["--limit-train", "6000", "--limit-test", "500", "--epochs", "2", "--hidden", "32", "--threads", "1",
-         "--latency-min-time", "0.05", "--calibration-samples", "100", "--repeats", "1"]
+         "--latency-min-time", "0.05", "--calibration-samples", "100", "--repeats", "1", "--warmup", "0"]
 MATRIX = {("tensorflow", "tflite", "float32"), ("tensorflow", "tflite", "float16"),
           ("tensorflow", "tflite", "int8-dynamic"), ("tensorflow", "tflite", "int8"),
           ("tensorflow", "onnx", "float32"), ("tensorflow", "onnx", "int8-static"),
@@ -31,7 +31,7 @@ MATRIX = {("tensorflow", "tflite", "float32"), ("tensorflow", "tflite", "float16
 
 def test_run_small_slice(tmp_path):
     out = tmp_path / "run"
-    p = edgebench("run", *SMALL, "--repeats", "2", "--board", "tiny:64:3", "--out", str(out))
+    p = edgebench("run", *SMALL, "--repeats", "2", "--warmup", "1", "--board", "tiny:64:3", "--out", str(out))
     assert p.returncode == 0, p.stderr[-2000:]
     assert "Table 1: training" in p.stdout and str(out) in p.stdout
     r = json.loads((out / "results.json").read_text())
@@ -49,16 +49,20 @@ def test_run_small_slice(tmp_path):
     for t in by_fw.values():
         assert t["status"] == "ok" and t["error"] is None
         assert [e["epoch"] for e in t["epochs"]] == [1, 2]
-        # Repeat 1 keeps its per-epoch history; the headline time is the mean over both repeats.
-        assert [x["repeat"] for x in t["repeats"]] == [1, 2] and all(x["status"] == "ok" for x in t["repeats"])
+        # Repeat 1 (the warm-up, which also exports) keeps its per-epoch history; the headline time is
+        # the geometric mean over the two counted repeats.
+        assert [x["repeat"] for x in t["repeats"]] == [1, 2, 3] and all(x["status"] == "ok" for x in t["repeats"])
+        assert [x["warmup"] for x in t["repeats"]] == [True, False, False]
         assert t["repeats"][0]["train_time_s"] == pytest.approx(sum(e["time_s"] for e in t["epochs"]))
-        assert t["train_time_s"] == pytest.approx(np.mean([x["train_time_s"] for x in t["repeats"]]))
+        counted = [x["train_time_s"] for x in t["repeats"][1:]]
+        assert t["train_time_s"] == pytest.approx(np.exp(np.mean(np.log(counted))))
         tm = t["timing"]
-        assert tm["train_time_s"]["n"] == 2 and tm["train_time_s"]["ci_low"] <= t["train_time_s"] <= tm["train_time_s"]["ci_high"]
+        assert tm["train_time_s"]["n"] == 2 and tm["repeats_counted"] == [2, 3]
+        assert 0 < tm["train_time_s"]["ci_low"] <= t["train_time_s"] <= tm["train_time_s"]["ci_high"]
         # Same seed, same data, same threads: each framework lands on the same accuracy in a fresh
         # process (on this machine its weights are even bit-identical; recorded, not required).
         assert tm["test_accuracy"]["max"] - tm["test_accuracy"]["min"] <= 0.002
-        assert t["determinism"]["repeats_compared"] == 2 and isinstance(t["determinism"]["bit_identical_weights"], bool)
+        assert t["determinism"]["repeats_compared"] == 3 and isinstance(t["determinism"]["bit_identical_weights"], bool)
         assert 0 < tm["efficiency"]["fraction_of_peak"] < 1 and tm["efficiency"]["gflops"] > 0
         assert 0.5 < t["test_accuracy"] <= 1.0 and t["test_loss"] > 0
         assert t["peak_rss_bytes"] > 50 * 2**20
@@ -158,7 +162,7 @@ def test_user_errors_are_one_line_exit_2(tmp_path):
 
 def test_twin_report(tmp_path):
     out = tmp_path / "twin"
-    p = edgebench("run", "--twin", "--repeats", "1", "--optimizer", "sgd", "--lr", "0.01", "--epochs", "1", "--limit-train", "6400",
+    p = edgebench("run", "--twin", "--repeats", "1", "--warmup", "0", "--optimizer", "sgd", "--lr", "0.01", "--epochs", "1", "--limit-train", "6400",
                   "--limit-test", "1000", "--threads", "1", "--formats", "none", "--out", str(out))
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads((out / "results.json").read_text())
@@ -196,7 +200,7 @@ def test_preset_lab_with_an_explicit_override(tmp_path):
 
 def test_compiled_mode_matches_eager(tmp_path):
     out = tmp_path / "modes"
-    p = edgebench("run", "--mode", "both", "--repeats", "1", "--epochs", "2", "--limit-train", "3000",
+    p = edgebench("run", "--mode", "both", "--repeats", "1", "--warmup", "0", "--epochs", "2", "--limit-train", "3000",
                   "--limit-test", "500", "--formats", "none", "--no-mcu", "--out", str(out))
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads((out / "results.json").read_text())
@@ -234,7 +238,7 @@ def test_sigterm_keeps_finished_work(tmp_path):
 
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "edgebench", "run", "--frameworks", "pytorch,tensorflow",
-                             "--epochs", "1", "--limit-train", "2000", "--limit-test", "300", "--repeats", "1",
+                             "--epochs", "1", "--limit-train", "2000", "--limit-test", "300", "--repeats", "1", "--warmup", "0",
                              "--formats", "none", "--no-mcu", "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300

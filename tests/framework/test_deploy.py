@@ -198,7 +198,7 @@ def test_run_saves_models_and_deploy_gives_the_same_figures(tmp_path):
     own artifact figures."""
     run = tmp_path / "run"
     p = edgebench("run", "--model", "lenet5", "--frameworks", "tensorflow,pytorch", "--limit-train", "2000",
-                  "--limit-test", "300", "--epochs", "1", "--repeats", "1", "--calibration-samples", "60",
+                  "--limit-test", "300", "--epochs", "1", "--repeats", "1", "--warmup", "0", "--calibration-samples", "60",
                   "--latency-min-time", "0.02", "--threads", "1", "--no-mcu", "--out", str(run))
     assert p.returncode == 0, p.stderr[-3000:]
     r = deployed(run)

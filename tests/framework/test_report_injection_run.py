@@ -35,7 +35,7 @@ def test_hostile_names_in_a_real_run(tmp_path):
     data = make_idx_folder(tmp_path / DATA, n_train=200, n_test=50)
     run = tmp_path / OUT
     p = _edgebench("run", "--dataset", str(data), "--frameworks", "tensorflow", "--formats", "tflite:float32",
-                   "--repeats", "1", "--epochs", "1", "--threads", "1", "--latency-min-time", "0.05",
+                   "--repeats", "1", "--warmup", "0", "--epochs", "1", "--threads", "1", "--latency-min-time", "0.05",
                    "--calibration-samples", "20", "--board", f"{BOARD}:64:8", "--out", str(run))
     assert p.returncode == 0, p.stderr[-2000:]
     assert f"Run folder: {run}" in p.stdout  # printed as written: not taken for rich markup

@@ -29,6 +29,7 @@ limit-train = 640
 limit-test = 200
 epochs = 1
 repeats = 1
+warmup = 0
 threads = 1
 no-mcu = true
 latency-min-time = {latency}

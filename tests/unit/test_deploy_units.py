@@ -204,3 +204,31 @@ def test_deploy_report_renders(tmp_path, labelled):
     assert ("0.9700" in md) == labelled and ("no labels" in md) != labelled
     write_reports(r, tmp_path)  # plots included: size vs agreement without labels
     assert (tmp_path / "report.html").exists()
+
+
+def test_generated_inputs_take_the_models_range():
+    from edgebench.config import DeployConfig
+    from edgebench.pipeline.deploy import input_range
+
+    q = {"input": {"dtype": "int8", "quantization": {"scale": 0.5847, "zero_point": 83}}}
+    lo, hi, why = input_range(q, DeployConfig(model="m", dataset="none"))
+    assert (lo, hi) == pytest.approx(((-128 - 83) * 0.5847, (127 - 83) * 0.5847)) and "zero point 83" in why
+    assert input_range({"input": {"dtype": "float32"}}, DeployConfig(model="m", dataset="none"))[:2] == (0.0, 1.0)
+    given = DeployConfig(model="m", dataset="none", input_range=(-1.0, 1.0))
+    assert input_range(q, given)[:2] == (-1.0, 1.0)
+
+
+def test_generated_input_options_are_checked(tmp_path):
+    from tests.unit.test_faults_cli import _assert_user_error, _run
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"TFL3")
+    p = _run("deploy", str(model), "--input-range", "1,0", "--dataset", "none", "--out", str(tmp_path / "r"))
+    _assert_user_error(p, "--input-range must be LO,HI with LO < HI")
+    p = _run("deploy", str(model), "--input-range", "0,1", "--out", str(tmp_path / "r"))
+    _assert_user_error(p, "--input-range sets the range of generated inputs: it needs --dataset none")
+    p = _run("deploy", str(model), "--input-range", "zero", "--dataset", "none", "--out", str(tmp_path / "r"))
+    _assert_user_error(p, "--input-range 'zero': expected LO,HI")
+    p = _run("deploy", str(model), "--samples", "0", "--dataset", "none", "--out", str(tmp_path / "r"))
+    _assert_user_error(p, "--samples must be a positive integer")
+    assert not (tmp_path / "r").exists()

@@ -43,7 +43,7 @@ def test_a_run_records_the_peak_and_says_what_it_unset(monkeypatch, tmp_path):
 
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
     p = _run("run", "--frameworks", "numpy", "--limit-train", "256", "--limit-test", "64", "--epochs", "2",
-             "--repeats", "1", "--no-mcu", "--formats", "none", "--threads", "1", "--out", str(tmp_path / "r"))
+             "--repeats", "1", "--warmup", "0", "--no-mcu", "--formats", "none", "--threads", "1", "--out", str(tmp_path / "r"))
     assert p.returncode == 0, p.stderr[-1500:]
     r = json.loads((tmp_path / "r" / "results.json").read_text())
     assert r["speed_limit"]["gemm_peak"]["environment"]["unset_for_this_measurement"] == {"OPENBLAS_CORETYPE": "Haswell"}

@@ -32,7 +32,7 @@ def test_num_classes_bounds_every_label(tmp_path):
 def test_num_classes_allows_classes_without_examples(tmp_path):
     folder = make_idx_folder(tmp_path / "three", classes=3)
     p = _run("run", "--frameworks", "numpy", "--dataset", str(folder), "--num-classes", "5", "--epochs", "1",
-             "--repeats", "1", "--no-mcu", "--formats", "none", "--out", str(tmp_path / "r"))
+             "--repeats", "1", "--warmup", "0", "--no-mcu", "--formats", "none", "--out", str(tmp_path / "r"))
     assert p.returncode == 0, p.stderr[-1500:]
     import json
 

@@ -87,7 +87,7 @@ def test_a_plugin_exporter_and_runtime_reach_doctor_run_and_report(tmp_path):
     assert "packed writer" in p.stdout and "runs .packed" in p.stdout
     out = tmp_path / "run"
     p = _edgebench(env, "run", "--frameworks", "numpy", "--formats", "packed,npz:float32", "--limit-train", "640",
-                   "--limit-test", "100", "--epochs", "1", "--repeats", "1", "--latency-min-time", "0.01",
+                   "--limit-test", "100", "--epochs", "1", "--repeats", "1", "--warmup", "0", "--latency-min-time", "0.01",
                    "--out", str(out))
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads((out / "results.json").read_text())

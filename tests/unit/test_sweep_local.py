@@ -14,6 +14,7 @@ limit-train = 640
 limit-test = 100
 epochs = 1
 repeats = 1
+warmup = 0
 threads = 1
 no-mcu = true
 latency-min-time = 0.0
@@ -46,7 +47,7 @@ def test_local_sweep_matches_runs_and_resumes(tmp_path):
     # Point 2 is the run the same options give: identical accuracy.
     run = tmp_path / "run"
     p = edgebench("run", "--frameworks", "numpy", "--limit-train", "640", "--limit-test", "100", "--epochs", "1",
-                  "--repeats", "1", "--threads", "1", "--no-mcu", "--latency-min-time", "0", "--hidden", "32",
+                  "--repeats", "1", "--warmup", "0", "--threads", "1", "--no-mcu", "--latency-min-time", "0", "--hidden", "32",
                   "--seed", "1", "--out", str(run))
     assert p.returncode == 0, p.stderr[-2000:]
     a = json.loads((out / names[1] / "results.json").read_text())

@@ -74,3 +74,21 @@ def test_a_slow_repeat_is_said_in_the_report():
     md = render(json.loads(json.dumps(r)))
     assert "TensorFlow repeat 2 took 4.78 s, 1.9x the median of the others (2.48 s): the machine was probably busy" in md
     assert "| TensorFlow | 12.50 | [1.13, 8.33] (n=3) | 2.77 (2.18-4.78) | 0.9712 |" in md
+
+
+def test_a_run_records_its_timed_share(tmp_path):
+    """results.json says how much of the wall time was timed work (issue 16, item 8)."""
+    p = _run("run", "--frameworks", "numpy", "--limit-train", "256", "--limit-test", "64", "--epochs", "2",
+             "--repeats", "2", "--warmup", "1", "--no-mcu", "--formats", "npz:float32", "--threads", "1",
+             "--latency-min-time", "0.2", "--out", str(tmp_path / "r"))
+    assert p.returncode == 0, p.stderr[-1500:]
+    r = json.loads((tmp_path / "r" / "results.json").read_text())
+    c = r["cost"]
+    (t,) = r["trainings"]
+    assert c["training_s"] == pytest.approx(sum(x["train_time_s"] for x in t["repeats"]))  # warm-up included
+    (a,) = r["artifacts"]
+    window = a["latency_ms"]["n"] * a["latency_ms"]["mean"] + (a["throughput"]["batch_latency_ms"]["n"]
+                                                                * a["throughput"]["batch_latency_ms"]["mean"])
+    assert c["latency_and_throughput_s"] == pytest.approx(window / 1000) and c["latency_and_throughput_s"] >= 0.2
+    assert c["wall_s"] == r["wall_time_s"] and c["timed_share"] == pytest.approx(c["total_s"] / c["wall_s"])
+    assert 0 < c["timed_share"] < 1 and c["wall_over_timed"] == pytest.approx(1 / c["timed_share"])

@@ -9,7 +9,7 @@ from tests.unit.test_faults_cli import _run
 
 def test_the_tolerance_reason_names_this_models_fan_in(tmp_path):
     folder = make_idx_folder(tmp_path / "t32", shape=(32, 32), classes=3)
-    p = _run("run", "--frameworks", "numpy", "--dataset", str(folder), "--epochs", "1", "--repeats", "1",
+    p = _run("run", "--frameworks", "numpy", "--dataset", str(folder), "--epochs", "1", "--repeats", "1", "--warmup", "0",
              "--no-mcu", "--hidden", "48", "--threads", "1", "--out", str(tmp_path / "r"))
     assert p.returncode == 0, p.stderr[-1500:]
     r = json.loads((tmp_path / "r" / "results.json").read_text())

@@ -32,6 +32,44 @@ from edgebench.pipeline.store import INPUTS, RunStore, default_run_dir
 from edgebench.sources import KINDS, SourceError, exporters_for, fit_input, image_shape_of, sniff
 
 STAGE_SOURCE = "source model on the test set, with exports"
+GENERATED = "generated_inputs.npz"  # --dataset none: the inputs, as the run used them
+
+
+def input_range(facts: dict, cfg: DeployConfig) -> tuple[float, float, str]:
+    """The value range generated inputs are drawn from, and why: --input-range when given; for a
+    quantized input, the float range its scale and zero point cover; else [0, 1] (images)."""
+    if cfg.input_range is not None:
+        return float(cfg.input_range[0]), float(cfg.input_range[1]), "--input-range"
+    inp = facts["input"]
+    q = inp.get("quantization")
+    if q:
+        lo_q, hi_q = (-128, 127) if inp["dtype"] == "int8" else (0, 255)
+        return ((lo_q - q["zero_point"]) * q["scale"], (hi_q - q["zero_point"]) * q["scale"],
+                f"the range the input's {inp['dtype']} scale {q['scale']:.6g} and zero point {q['zero_point']} cover")
+    return 0.0, 1.0, "[0, 1], float input (say --input-range LO,HI for another)"
+
+
+def generate_inputs(facts: dict, cfg: DeployConfig, path: Path):
+    """--dataset none: cfg.samples inputs in the model's own (channels-last) shape, uniform in its
+    range, from the seed; written to a scratch .npz (x_test, and x_calib: the same inputs) that the
+    run folder keeps. Returns the Dataset and the record of how they were made."""
+    from edgebench.sources import image_shape_of
+
+    shape = image_shape_of(facts)
+    if shape is None:
+        raise SourceError(f"{path}: the input {facts['input']['shape']} has a dynamic dimension besides the batch, "
+                          "so inputs cannot be generated; give --dataset")
+    lo, hi, why = input_range(facts, cfg)
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 17]))
+    x = rng.uniform(lo, hi, (cfg.samples, *shape)).astype(np.float32)
+    fd, scratch = tempfile.mkstemp(prefix="edgebench-generated-", suffix=".npz")
+    with open(fd, "wb") as f:
+        np.savez(f, x_test=x, x_calib=x[:cfg.calibration_samples])
+    record = {"samples": cfg.samples, "shape": list(shape), "low": lo, "high": hi, "range_from": why,
+              "distribution": "uniform", "seed": cfg.seed, "scratch": scratch,
+              "note": "no data set: inputs generated in the model's input shape and range; accuracy is not "
+                      "reported, agreement between the source and each artifact (and LiteRT and TFLite Micro) is"}
+    return data.load_npz(Path(scratch)), record
 
 
 def inspect(path: Path, kind: str) -> dict:
@@ -68,8 +106,14 @@ class Deploy(Run):
         self.kind = sniff(path)
         self.framework = KINDS[self.kind][0]
         # The data first (cheap, and its errors are the user's too), then the model in a child.
-        self.dataset = data.load_any(cfg.dataset, limit_test=cfg.limit_test, limit_train=cfg.limit_train)
-        self.facts = inspect(path, self.kind)
+        # --dataset none: inputs generated in the model's own shape and range, after reading it.
+        self.generated: dict | None = None
+        if str(cfg.dataset).lower() == "none":
+            self.facts = inspect(path, self.kind)
+            self.dataset, self.generated = generate_inputs(self.facts, cfg, path)
+        else:
+            self.dataset = data.load_any(cfg.dataset, limit_test=cfg.limit_test, limit_train=cfg.limit_train)
+            self.facts = inspect(path, self.kind)
         self.facts["file"] = str(path)
         ds = self.dataset
         fit_input(self.facts, ds.image_shape, f"--dataset {cfg.dataset}")
@@ -87,7 +131,7 @@ class Deploy(Run):
                               self.facts["weighted_layers"], self.facts["max_fan_in"], self.facts["parameters"])
         self.exporters = exporters_for(self.kind, self.facts)
         self.cfg = cfg
-        self.store = RunStore.create(Path(cfg.out) if cfg.out else default_run_dir())
+        self.store = store = RunStore.create(Path(cfg.out) if cfg.out else default_run_dir())
         self.dir = self.store.dir
         self.results: dict = {}
         self.resuming = False
@@ -95,6 +139,14 @@ class Deploy(Run):
         self.boards = list(BOARDS) + [parse_board(b) for b in cfg.boards]
         self.data_ref = DataRef(cfg.dataset, cfg.limit_train, cfg.limit_test)
         self.source_file = path
+        if self.generated is not None:  # kept in the run folder: the run can be reproduced from it
+            store.inputs.mkdir()
+            kept = store.inputs / GENERATED
+            shutil.move(self.generated.pop("scratch"), kept)
+            self.generated["file"] = f"inputs/{GENERATED}"
+            self.generated["sha256"] = data.sha256_file(kept)
+            self.dataset = data.load_npz(kept)
+            self.data_ref = DataRef(str(kept.resolve()), None, None)
 
     def _jobs(self) -> dict:
         self.results = self._inputs()
@@ -118,21 +170,27 @@ class Deploy(Run):
             shutil.copyfile(self.source_file, copy)
             digest = data.sha256_file(copy)
         self.copy = copy
-        store.inputs.mkdir()
+        store.inputs.mkdir(exist_ok=True)
         n_cal = write_calibration(cfg, ds, store)
         (self.dir / self.framework).mkdir(exist_ok=True)
         return {
             **skeleton(cfg, ds, store),
             "command": "deploy",
-            "dataset": ds.describe() | ({"labels": False} if not len(ds.y_test) else {}),
+            "dataset": ds.describe() | ({"labels": False} if not len(ds.y_test) else {})
+                       | ({"name": "generated", "generated": self.generated,
+                           "scaling": "generated float32 values, used as they are (an int8 input quantizes them with "
+                                      "its own scale)"} if self.generated else {}),
             "model": self.net.describe() | {"source_kind": self.kind, "input": self.facts["input"],
-                                            "output": self.facts["output"]},
+                                            "output": self.facts["output"]}
+                     | {k: self.facts[k] for k in ("macs_per_sample", "layer_table") if k in self.facts},
             "source": {"file": str(self.source_file), "copy": str(copy.relative_to(self.dir)), "sha256": digest,
                        "kind": self.kind, "kind_title": KINDS[self.kind][2], "framework": self.framework,
                        "facts": self.facts, "status": "pending"},
             "fairness": {
                 "calibration": {"file": f"inputs/{INPUTS[2]}", "samples": n_cal,
-                                "note": ("x_calib of the .npz" if ds.source.endswith(".npz") else
+                                "note": ("the generated inputs themselves (no data set was given): a real "
+                                         "calibration set gives better int8 models" if self.generated else
+                                         "x_calib of the .npz" if ds.source.endswith(".npz") else
                                          "training images drawn without replacement from the seed")
                                         + "; the same images calibrate every static int8 export"},
                 "reference": "every artifact is compared with the source model's own logits, computed in its "

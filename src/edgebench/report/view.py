@@ -275,6 +275,25 @@ class Card:
     detail: Text
 
 
+def _steps(m: dict) -> Text:
+    """For integer outputs: how far TFLite Micro's are from LiteRT's, in output quantization steps;
+    and, where they differed, the same against LiteRT's reference kernels."""
+    out = own("")
+    if m.get("max_diff_vs_litert_steps") is not None:
+        out = (own("; outputs identical") if m["outputs_identical_to_litert"] else
+               fmt("; outputs up to {} step{} apart ({:.1f}% of inputs within one step)",
+                   m["max_diff_vs_litert_steps"], own("s" if m["max_diff_vs_litert_steps"] > 1 else ""),
+                   m["share_within_one_step_of_litert"] * 100))
+    ref = m.get("litert_reference_kernels")
+    if ref:
+        steps = (fmt(", outputs identical") if ref.get("outputs_identical") else
+                 fmt(", up to {} steps apart ({:.1f}% within one)", ref["max_diff_steps"],
+                     ref["share_within_one_step"] * 100) if ref.get("max_diff_steps") is not None else own(""))
+        out = fmt("{}. Against LiteRT's reference kernels (those TFLite Micro's are ported from): {:.2f}% top-1{}",
+                  out, ref["agreement"] * 100, steps)
+    return out
+
+
 def build(r: dict) -> "ReportView":
     return ReportView(r)
 
@@ -298,6 +317,18 @@ class ReportView:
     @property
     def has_results(self) -> bool:
         return bool(self.config)
+
+    @property
+    def generated(self) -> Text | None:
+        """deploy --dataset none: how the inputs were made, and what that means for the figures."""
+        g = (self.r.get("dataset") or {}).get("generated")
+        if not g:
+            return None
+        return fmt("No data set: {} inputs generated in the model's input shape {}, uniform in [{:.4g}, {:.4g}] "
+                   "({}), from seed {}, kept in {}. Accuracy is not reported; agreement between the source and "
+                   "each artifact, and between LiteRT and TFLite Micro, is. Static int8 exports are calibrated on "
+                   "these generated inputs: a real calibration set gives better int8 models.", g["samples"],
+                   tuple(g["shape"]), g["low"], g["high"], g["range_from"], g["seed"], g.get("file"))
 
     @property
     def warnings(self) -> list[str]:
@@ -733,7 +764,7 @@ class ReportView:
                 artifact_label(a), own("ok"),
                 fmt("{:.4f} ({:+.2f})", m["test_accuracy"], m["accuracy_change_vs_litert"] * 100)
                 if m.get("test_accuracy") is not None else own("no labels"),
-                fmt("{:.2f}%", m["agreement_with_litert"] * 100),
+                fmt("{:.2f}%{}", m["agreement_with_litert"] * 100, _steps(m)),
                 fmt("{:,}{}", m["arena_bytes"], own("") if m.get("arena_minus_one_fails")
                     else fmt(" ({})", strong(own("minimum not confirmed")))),
                 fmt("{}{}", _f(m.get("arena_reported_bytes"), ","),

@@ -15,10 +15,13 @@ WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 class LiteRTSession:
     name = "litert"
 
-    def __init__(self, path: Path, threads: int = 1) -> None:
-        from ai_edge_litert.interpreter import Interpreter
+    def __init__(self, path: Path, threads: int = 1, reference_kernels: bool = False) -> None:
+        """reference_kernels: LiteRT's plain reference kernels (the ones TFLite Micro's are ported
+        from) instead of its optimized ones and the XNNPACK delegate."""
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        extra = {"experimental_op_resolver_type": OpResolverType.BUILTIN_REF} if reference_kernels else {}
+        self.interpreter = Interpreter(model_path=str(path), num_threads=threads, **extra)
         self.interpreter.allocate_tensors()
         self._details()
         sig = self._in.get("shape_signature", self._in["shape"])
@@ -109,20 +112,26 @@ def tflite_graph_cost(interpreter) -> dict:
     params = macs = dense = conv = max_fan_in = 0
     counted: set[int] = set()
     counts: dict[str, int] = {}
+    layers = []  # every op, in graph order: what a per-layer table shows
     for op in ops:
         name = op["op_name"]
         counts[name] = counts.get(name, 0) + 1
+        out_shape = [int(d) for d in tensors[op["outputs"][0]]["shape"][1:]] if op["outputs"] else []
+        layer = {"name": f"{op['index']}", "type": name, "output_shape": out_shape, "parameters": 0, "macs": 0}
+        layers.append(layer)
         if name not in WEIGHTED_OPS:
             continue
         ins = [i for i in op["inputs"]]
         w = tensors[ins[1]]["shape"]
         out = tensors[op["outputs"][0]]["shape"]
         per_output = int(np.prod(w[1:3])) if name == "DEPTHWISE_CONV_2D" else int(np.prod(w[1:]))
-        macs += int(np.prod(out[1:])) * per_output
+        layer["macs"] = int(np.prod(out[1:])) * per_output
+        macs += layer["macs"]
         max_fan_in = max(max_fan_in, per_output)
         slots = [ins[1]] + ([ins[2]] if len(ins) > 2 and ins[2] >= 0 else [])
         for i in slots:
             params += size(i)
+            layer["parameters"] += size(i)
             counted.add(i)
             src = by_output.get(i)  # a float16 weight is DEQUANTIZEd from its stored copy
             if src is not None and src["op_name"] == "DEQUANTIZE":
@@ -141,8 +150,10 @@ def tflite_graph_cost(interpreter) -> dict:
             if op["op_name"] == "DEQUANTIZE" and op["outputs"][0] in counted:
                 continue
             extra[op["op_name"]] = extra.get(op["op_name"], 0) + size(i)
+    for layer in layers:
+        layer["macs_share"] = layer["macs"] / macs if macs else 0.0
     out = {"parameters": params, "macs_per_sample": macs, "dense_layers": dense, "conv_layers": conv,
-           "max_fan_in": max_fan_in, "ops": dict(sorted(counts.items()))}
+           "max_fan_in": max_fan_in, "ops": dict(sorted(counts.items())), "layers": layers}
     if extra:
         out["extra_constants"] = extra
     return out

@@ -218,6 +218,15 @@ class TFLMSession:
         self.interpreter = None
 
 
+def _steps_apart(a: np.ndarray, b: np.ndarray, scale: float, suffix: str) -> dict:
+    """Two runtimes' dequantized integer outputs, compared in quantization steps."""
+    steps = np.rint(np.abs(a.astype(np.float64) - b) / scale)
+    tail = f"_vs_{suffix}" if suffix else ""
+    return {f"max_diff{tail}_steps": int(steps.max()), f"outputs_identical{'_to_' + suffix if suffix else ''}":
+            bool(steps.max() == 0), f"share_within_one_step{'_of_' + suffix if suffix else ''}":
+            float(np.mean(steps.max(axis=1) <= 1))}
+
+
 def microcontroller_check(task, ds):
     """A .tflite artifact in TensorFlow Lite Micro: does it run, in how much RAM, as accurately
     as on LiteRT (the reference runtime that verified the same file); plus its C array for
@@ -275,6 +284,26 @@ def microcontroller_check(task, ds):
     )
     result["accuracy_change_vs_litert"] = (result["test_accuracy"] - result["litert_test_accuracy"]
                                            if labelled else None)
+    od = Interpreter(model_content=model).get_output_details()[0]
+    scale, zero_point = od["quantization"]
+    integer = np.dtype(od["dtype"]).kind in "iu" and bool(scale)
+    if integer:
+        # Integer outputs: how far apart the two runtimes are, in output quantization steps.
+        result.update(output_quantization={"scale": float(scale), "zero_point": int(zero_point)},
+                      **_steps_apart(logits, litert, scale, "litert"))
+    if result["agreement_with_litert"] < 1 or result.get("max_diff_vs_litert_steps", 0) > 1:
+        # They differ: LiteRT's optimized kernels (and XNNPACK) round otherwise than the reference
+        # kernels TFLite Micro's are ported from. LiteRT again, with its reference kernels, tells a
+        # kernel-library difference from a TFLite Micro problem.
+        from edgebench.runtimes.litert import LiteRTSession
+
+        ref = predict_all(LiteRTSession(path, threads=1, reference_kernels=True), x_test)
+        result["litert_reference_kernels"] = {
+            "agreement": float(np.mean(ref.argmax(axis=1) == pred)),
+            "max_abs_diff": float(np.abs(logits.astype(np.float64) - ref).max()),
+            **(_steps_apart(logits, ref, scale, "") if integer else {}),
+            "note": "TFLite Micro against LiteRT run with its reference kernels (OpResolverType.BUILTIN_REF), "
+                    "because it differed from LiteRT's default (optimized) kernels"}
     samples = time_calls(session.batch_call(x_test[:1]), min_iters=task.bench.min_iters,
                          min_time_s=task.bench.min_time_s / 2, warmup=10)
     result["host_latency_ms"] = summarize_ns(samples)

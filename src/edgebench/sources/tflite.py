@@ -43,10 +43,14 @@ def open_tflite(path: Path) -> Source:
     sig = i.get("shape_signature", i["shape"])
     inp = input_facts(i["name"], [int(d) for d in (sig if len(sig) else i["shape"])], np.dtype(i["dtype"]).name,
                       path)
+    scale, zero_point = i.get("quantization", (0.0, 0))
+    if inp["dtype"] in ("int8", "uint8") and scale:
+        inp["quantization"] = {"scale": float(scale), "zero_point": int(zero_point)}
     cost = tflite_graph_cost(it)
     out_sig = o.get("shape_signature", o["shape"])
     facts = {"kind": "tflite", "input": inp,
              "output": {"shape": [int(d) for d in out_sig], "dtype": np.dtype(o["dtype"]).name},
-             **graph_facts(cost), "precision": tflite_precision(it),
+             **graph_facts(cost), "precision": tflite_precision(it), "macs_per_sample": cost["macs_per_sample"],
+             "layer_table": cost["layers"],
              "versions": {"ai-edge-litert": session.version()}}
     return Source("tflite", Path(path), facts, session.predict)

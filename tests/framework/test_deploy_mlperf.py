@@ -1,0 +1,95 @@
+"""`edgebench deploy` without a data set, through the real CLI, on MLPerf Tiny's reference models
+(third-party, Apache 2.0; read from ../shared/models/mlperf-tiny, never copied into the project):
+parameters and MACs read from the graph equal the figures in that folder's README, every .tflite
+runs in TFLite Micro with a bisected arena (one byte less fails), TFLite Micro agrees with LiteRT on
+top-1 for every generated input of a classifier, latency and throughput are measured, board fit is
+reported, and the run folder has results.json, report.md and report.html."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import have
+
+pytestmark = [pytest.mark.framework,
+              pytest.mark.skipif(not have("ai_edge_litert"), reason="ai-edge-litert not installed"),
+              pytest.mark.skipif(not have("tflite_micro"), reason="tflite-micro not installed")]
+
+CANDIDATES = [os.environ.get("EDGEBENCH_MLPERF_TINY", ""),
+              Path(__file__).resolve().parents[2].parent / "shared" / "models" / "mlperf-tiny",
+              Path("/work/shared/models/mlperf-tiny")]
+FOLDER = next((Path(c) for c in CANDIDATES if c and (Path(c) / "README.md").is_file()), None)
+if FOLDER is None:
+    pytest.skip("MLPerf Tiny's reference models are not here (../shared/models/mlperf-tiny, or set "
+                "EDGEBENCH_MLPERF_TINY): they are read from there, never copied into the project",
+                allow_module_level=True)
+
+
+def readme_figures() -> dict[str, tuple[int, int, int]]:
+    """file -> (parameters, MACs, outputs), from the README's table."""
+    out = {}
+    for line in (FOLDER / "README.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 7 and cells[0].endswith(".tflite"):
+            outputs = int(re.match(r"1x(\d+)", cells[3]).group(1))
+            out[cells[0]] = (int(cells[4].replace(",", "")), int(cells[5].replace(",", "")), outputs)
+    return out
+
+
+FIGURES = readme_figures()
+CLASSIFIERS = {"pretrainedResnet_quant.tflite", "pretrainedResnet.tflite", "kws_ref_model.tflite",
+               "kws_ref_model_float32.tflite", "vww_96_int8.tflite"}
+
+
+def test_the_readme_table_was_read():
+    assert set(FIGURES) == CLASSIFIERS | {"ad01_int8.tflite"}
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_profile_a_model_without_data(name, tmp_path):
+    out = tmp_path / "run"
+    p = subprocess.run([sys.executable, "-m", "edgebench", "deploy", str(FOLDER / name), "--dataset", "none",
+                        "--samples", "24", "--latency-min-time", "0.1", "--threads", "1", "--out", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    r = json.loads((out / "results.json").read_text())
+    params, macs, outputs = FIGURES[name]
+    assert r["status"] == "complete" and r["dataset"]["name"] == "generated"
+    assert r["model"]["parameter_count"] == params and r["model"]["macs_per_sample"] == macs
+    assert sum(x["macs"] for x in r["model"]["layer_table"]) == macs  # the per-layer table adds up
+    assert r["model"]["num_classes"] == outputs
+    g = r["dataset"]["generated"]
+    assert g["samples"] == 24 and (out / g["file"]).is_file()
+    (art,) = [a for a in r["artifacts"] if a["format"] == "tflite"]
+    assert art["status"] == "ok" and art["graph"]["parameters"] == params and art["graph"]["macs_per_sample"] == macs
+    assert art["test_accuracy"] is None and art["top1_agreement"] == 1.0  # the copy agrees with its source
+    assert art["latency_ms"]["n"] > 0 and art["latency_ms"]["p50"] > 0 and art["throughput"]["images_per_s"] > 0
+    m = art["microcontroller"]
+    if name == "kws_ref_model_float32.tflite":
+        # Not float32 inside: float input and output, int8 weights (dynamic-range "hybrid"), which
+        # TFLite Micro refuses; edgebench says so, names the precision, and runs it everywhere else.
+        assert art["precision"] == "int8-dynamic" and m["status"] == "unsupported"
+        assert "Hybrid models are not supported on TFLite Micro" in m["reason"]
+        return
+    assert m["status"] == "ok" and m["arena_bytes"] > 0 and m["arena_minus_one_fails"] is True
+    if name in CLASSIFIERS:
+        # Top-1 the same for every generated input: against LiteRT's default kernels, or, where those
+        # round otherwise (ResNet-8 int8 on random inputs: XNNPACK's int8 kernels), against LiteRT's
+        # reference kernels, which the check then runs and records.
+        ref = m.get("litert_reference_kernels")
+        assert m["agreement_with_litert"] == 1.0 or (ref is not None and ref["agreement"] == 1.0), m
+    if "max_diff_vs_litert_steps" in m:  # integer outputs: how far apart, in steps, is said
+        assert m["max_diff_vs_litert_steps"] >= 0 and 0 <= m["share_within_one_step_of_litert"] <= 1
+    fits = {f["board"]: f["fits"] for f in m["fit"]}
+    if name == "vww_96_int8.tflite":  # 103 KB of arena: not on the 32 KB board
+        assert fits["SAMD21G18 (Cortex-M0+, 32 KB SRAM; Arduino Zero)"] is False
+    md = (out / "report.md").read_text()
+    assert "No data set:" in md and "Accuracy is not reported" in md and (out / "report.html").is_file()
+    print(json.dumps({"model": name, "arena": m["arena_bytes"], "fits": [b for b, ok in fits.items() if ok],
+                      "agreement": m["agreement_with_litert"], "steps": m.get("max_diff_vs_litert_steps"),
+                      "reference": m.get("litert_reference_kernels"), "p50_ms": art["latency_ms"]["p50"]}))
