@@ -244,7 +244,7 @@ def verify(task: VerifyTask) -> Outcome:
     logits = predict_all(session, x_test)
     np.save(task.logits_path, logits)  # kept: a microcontroller runtime is compared with this run
     result = {"runtime_version": session.version(), "load_time_s": load_time_s,
-              "test_samples": int(len(ds.y_test)), "io": session.io, "threads": task.threads,
+              "test_samples": int(len(x_test)), "io": session.io, "threads": task.threads,
               "accepts_batch": bool(session.accepts_batch)}
     result.update(compare(source, logits, ds.y_test, task.precision, net))
     try:

@@ -48,6 +48,7 @@ CONVERTERS = {
     "jax2tf": (("jax", "tensorflow"), "jax"),
     "numpy.savez": (("numpy",), ""),
     "the file itself": (("numpy",), ""),  # deploy: an .onnx or .tflite source is its own artifact
+    "ai-edge-quantizer": (("ai_edge_quantizer",), "litert"),  # deploy: int8 variants of a float .tflite
 }
 # Each format: the runtime that runs it and its file suffix.
 FORMATS = {"tflite": ("litert", ".tflite"), "onnx": ("onnxruntime", ".onnx"), "executorch": ("executorch", ".pte"),

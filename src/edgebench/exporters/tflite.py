@@ -187,3 +187,38 @@ def from_jax(model, path: Path, ctx: ExportContext) -> None:
 
 def from_jax_int8(model, path: Path, ctx: ExportContext) -> None:
     Path(path).write_bytes(_full_int8(_jax_converter(model, ctx), ctx))
+
+
+# -- a .tflite a user brought (deploy): int8 variants through ai-edge-quantizer ------------------
+
+def aeq_dynamic_int8(model, path: Path, ctx: ExportContext) -> None:
+    """int8 weights, float32 activations (ai-edge-quantizer's dynamic_wi8_afp32), from the float
+    .tflite itself."""
+    from ai_edge_quantizer import quantizer, recipe
+
+    qt = quantizer.Quantizer(str(ctx.source("tflite")))
+    qt.load_quantization_recipe(recipe.dynamic_wi8_afp32())
+    qt.quantize().export_model(str(path), overwrite=True)
+
+
+def aeq_static_int8(model, path: Path, ctx: ExportContext) -> None:
+    """int8 weights and activations (ai-edge-quantizer's static_wi8_ai8), calibrated on
+    ctx.calibration through the model's signature (float32 in and out)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgebench.runtimes.base import to_artifact_input
+
+    src = ctx.source("tflite")
+    sigs = Interpreter(model_path=str(src)).get_signature_list()
+    key = next(iter(sigs))
+    name = sigs[key]["inputs"][0]
+    shape = list(ctx.model_input) if ctx.model_input else [1, *ctx.network.input_shape]
+    x = ctx.calibration.reshape(len(ctx.calibration), *ctx.network.input_shape).astype(np.float32, copy=False)
+    samples = [{name: to_artifact_input(x[i:i + 1], shape, image_shape=ctx.network.input_shape)}
+               for i in range(len(x))]
+    from ai_edge_quantizer import quantizer, recipe
+
+    qt = quantizer.Quantizer(str(src))
+    qt.load_quantization_recipe(recipe.static_wi8_ai8())
+    result = qt.quantize(qt.calibrate({key: samples}))
+    result.export_model(str(path), overwrite=True)

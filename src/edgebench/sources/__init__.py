@@ -210,8 +210,9 @@ def batched(predict_batch: Callable[[np.ndarray], np.ndarray], fixed_batch: int 
 def exporters_for(kind: str, facts: dict) -> list:
     """Every export a source of this kind reaches, in order. A Keras model or a .pt2 program
     feeds its framework's registered exporters (the ones `run` uses); an .onnx or .tflite file is
-    itself the first artifact (in the precision it is stored in), and a float32 .onnx also gets
-    ONNX Runtime's int8 variants."""
+    itself the first artifact (in the precision it is stored in); a float32 .onnx also gets ONNX
+    Runtime's int8 variants, a float32 .tflite ai-edge-quantizer's (static only where the file has
+    a signature, through which it calibrates)."""
     from edgebench import registry
     from edgebench.exporters import exporter
 
@@ -222,6 +223,12 @@ def exporters_for(kind: str, facts: dict) -> list:
     # The file itself: nothing is calibrated here, whatever precision it is stored in.
     out = [replace(exporter(framework, framework, precision, "source:copy_source", "the file itself"),
                    calibrated=False)]
+    if framework == "tflite" and precision == "float32":
+        out.append(exporter("tflite", "tflite", "int8-dynamic", "tflite:aeq_dynamic_int8", "ai-edge-quantizer",
+                            ("tflite", "float32")))
+        if facts.get("signatures"):  # ai-edge-quantizer calibrates through a signature
+            out.append(exporter("tflite", "tflite", "int8-static", "tflite:aeq_static_int8", "ai-edge-quantizer",
+                                ("tflite", "float32")))
     if framework == "onnx" and precision == "float32":
         out += [exporter("onnx", "onnx", "int8-static", "onnx:quantize_static", "onnxruntime.quantization",
                          ("onnx", "float32")),
