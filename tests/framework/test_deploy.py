@@ -77,6 +77,8 @@ def test_deploy_keras_cnn(models, tmp_path):
     # The reports render for a deploy: a source section, no training table.
     md = (out / "report.md").read_text()
     assert "## Source model" in md and "Table 1: training" not in md and "cnn.keras" in md
+    # A per-layer table for a model edgebench did not define: from its float32 export's graph.
+    assert "### Layers" in md and "| CONV\\_2D |" in md
     assert (out / "report.html").exists()
     assert (out / "source" / "cnn.keras").read_bytes() == (models / "cnn.keras").read_bytes()
 
@@ -112,6 +114,9 @@ def test_deploy_onnx_and_tflite_files(models, tmp_path):
         check_all_verified(r, expected)
         copy = next(a for a in r["artifacts"] if a["precision"] == "float32")
         assert copy["top1_agreement"] == 1.0  # the file itself, on its own runtime
+        # Its per-layer table, read from its own graph, adds up to the graph's MACs.
+        assert sum(x["macs"] for x in r["model"]["layer_table"]) == r["model"]["macs_per_sample"] > 0
+        assert "### Layers" in (out / "report.md").read_text()
 
 
 def test_deploy_unlabelled_npz(models, tmp_path):

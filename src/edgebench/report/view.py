@@ -732,10 +732,16 @@ class ReportView:
                 else:
                     cost_rows.append([artifact_label(a), DASH, DASH,
                                       message(a["graph_error"]) if a.get("graph_error") else own("not inspectable")])
+        table = m.get("layer_table")
+        if not table and self.is_deploy:
+            # A source whose own graph gave none (a Keras or PyTorch model): its float32 export's graph.
+            g = next((a.get("graph") for a in verified(arts) if a["precision"] == "float32"
+                      and (a.get("graph") or {}).get("layers")), None)
+            table = g["layers"] if g else []
         layer_rows = [[row["name"], own(row["type"]) if row["type"] in _LAYER_TYPES else row["type"],
                        "x".join(str(d) for d in row["output_shape"]), fmt("{:,}", row["parameters"]),
                        fmt("{:,}", row["macs"]), fmt("{:.1%}", row["macs_share"])]
-                      for row in m.get("layer_table", [])]
+                      for row in table or []]
         return Deployment(intro=intro, rows=rows, highlights=h, failures=failures, tolerances=tolerances,
                           model_cost=cost, model_cost_rows=cost_rows, layer_rows=layer_rows)
 

@@ -137,10 +137,18 @@ def onnx_graph_cost(path: Path) -> dict:
     params = macs = dense = conv = max_fan_in = 0
     counted: set[str] = set()
     counts: dict[str, int] = {}
+    layers = []  # every node but constant chains, in graph order: what a per-layer table shows
     for i, node in enumerate(g.node):
         counts[node.op_type] = counts.get(node.op_type, 0) + 1
-        if node.op_type not in WEIGHTED_OPS or i in chain_nodes:
+        if i in chain_nodes:
             continue
+        out_shape = shapes.get(node.output[0]) if node.output else None
+        layer = {"name": node.name or f"{i}", "type": node.op_type, "parameters": 0, "macs": 0,
+                 "output_shape": [d if isinstance(d, int) and d > 0 else "?" for d in (out_shape or [])[1:]]}
+        layers.append(layer)
+        if node.op_type not in WEIGHTED_OPS:
+            continue
+        macs_before, params_before = macs, params
         wi, bi = WEIGHTED_OPS[node.op_type]
         if len(node.input) <= wi or node.input[wi] not in constant:
             continue  # a product of two activations: no weight
@@ -172,6 +180,9 @@ def onnx_graph_cost(path: Path) -> dict:
         if bias is not None and size(bias):
             params += size(bias)
             counted |= roots(bias)
+        layer.update(macs=macs - macs_before, parameters=params - params_before)
+    for layer in layers:
+        layer["macs_share"] = layer["macs"] / macs if macs else 0.0
     extra: dict[str, int] = {}
     for i, node in enumerate(g.node):
         if i in chain_nodes:
@@ -183,7 +194,7 @@ def onnx_graph_cost(path: Path) -> dict:
             if n and n > 1:
                 extra[node.op_type] = extra.get(node.op_type, 0) + n
     out = {"parameters": params, "macs_per_sample": macs, "dense_layers": dense, "conv_layers": conv,
-           "max_fan_in": max_fan_in, "ops": dict(sorted(counts.items()))}
+           "max_fan_in": max_fan_in, "ops": dict(sorted(counts.items())), "layers": layers}
     if extra:
         out["extra_constants"] = extra
     return out

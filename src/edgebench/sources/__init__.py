@@ -172,10 +172,12 @@ def shape_facts(fan_ins: list[int], parameters: int) -> dict:
 
 
 def graph_facts(cost: dict) -> dict:
-    """shape_facts from a graph's cost (runtimes' graph_cost): its weighted layers and largest fan-in."""
+    """shape_facts from a graph's cost (runtimes' graph_cost): its weighted layers and largest
+    fan-in, its MACs, and its per-layer table where the graph gives one."""
     return {"parameters": int(cost["parameters"]),
             "weighted_layers": max(cost["dense_layers"] + cost["conv_layers"], 1),
-            "max_fan_in": int(cost.get("max_fan_in") or 1)}
+            "max_fan_in": int(cost.get("max_fan_in") or 1), "macs_per_sample": int(cost["macs_per_sample"]),
+            **({"layer_table": cost["layers"]} if cost.get("layers") else {})}
 
 
 def channels_last(predict, facts: dict):

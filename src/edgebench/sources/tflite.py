@@ -50,7 +50,6 @@ def open_tflite(path: Path) -> Source:
     out_sig = o.get("shape_signature", o["shape"])
     facts = {"kind": "tflite", "input": inp,
              "output": {"shape": [int(d) for d in out_sig], "dtype": np.dtype(o["dtype"]).name},
-             **graph_facts(cost), "precision": tflite_precision(it), "macs_per_sample": cost["macs_per_sample"],
-             "layer_table": cost["layers"],
+             **graph_facts(cost), "precision": tflite_precision(it),
              "versions": {"ai-edge-litert": session.version()}, "signatures": sorted(it.get_signature_list())}
     return Source("tflite", Path(path), facts, session.predict)
