@@ -77,16 +77,13 @@ def main():
         return report(root, hidden, saved["run_walls"], saved["local_wall"], saved["cluster_wall"])
 
     # 1. The runs, as commands.
-    runs, run_walls = [], []
+    run_walls = []
     for h in hidden:
         flags = [f"--{k}" if v is True else f"--{k}={v}" for k, v in FIXED.items()]
         run_walls.append(edgebench("run", *flags, f"--hidden={h}", "--out", str(root / f"run-{h}")))
-        runs.append(figures(root / f"run-{h}"))
 
-    # 2. The local sweep.
+    # 2. The local sweep (its figures are read in report()).
     local_wall = edgebench("sweep", str(grid), "--out", str(root / "local"))
-    state = json.loads((root / "local" / "sweep.json").read_text())
-    local = [figures(root / "local" / p["name"]) for p in state["points"]]
 
     # 3. The cluster sweep, on one node that builds and measures.
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"

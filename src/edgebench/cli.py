@@ -267,7 +267,7 @@ def sweep(grid: Path = typer.Argument(..., help="GRID.toml: [fixed] run options,
     with each artifact built once and measured on every device. One ordinary run folder per point
     (per point and device on a cluster), sweep.json, results.csv and the sweep report beside them."""
     from edgebench.pipeline.store import default_run_dir
-    from edgebench.sweep.grid import load
+    from edgebench.sweeps.grid import load
 
     g = load(grid)  # every point validated before anything runs
     if resume and out is None:
@@ -275,7 +275,7 @@ def sweep(grid: Path = typer.Argument(..., help="GRID.toml: [fixed] run options,
     folder = out or default_run_dir().with_name("sweep-" + default_run_dir().name)
     view = err_console if json_output else console
     if cluster is None:
-        from edgebench.sweep.local import LocalSweep
+        from edgebench.sweeps.local import LocalSweep
 
         if g.devices:
             err_console.print(esc(f"note: {grid} names devices ({', '.join(g.devices)}); a sweep without --cluster "
@@ -284,7 +284,7 @@ def sweep(grid: Path = typer.Argument(..., help="GRID.toml: [fixed] run options,
         make = lambda on_event: LocalSweep(g, folder, grid_file=None if resume else grid, resume=resume,  # noqa: E731
                                            on_event=on_event)
     else:
-        from edgebench.sweep.cluster import ClusterSweep
+        from edgebench.sweeps.cluster import ClusterSweep
 
         make = lambda on_event: ClusterSweep(g, folder, cluster, grid_file=None if resume else grid,  # noqa: E731
                                              resume=resume, allow_insecure=allow_insecure_cluster, on_event=on_event)

@@ -4,8 +4,8 @@ nodes offer, and the Pareto front of the sweep report."""
 import pytest
 
 from edgebench.errors import UserError
-from edgebench.sweep.cluster import check_address, missing_offers, version_mismatch
-from edgebench.sweep.report import pareto
+from edgebench.sweeps.cluster import check_address, missing_offers, version_mismatch
+from edgebench.sweeps.report import pareto
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1:6379", "localhost:6379", "ray://127.0.0.1:10001", "[::1]:6379",
@@ -60,7 +60,7 @@ def test_a_local_sweep_does_not_import_ray():
     import subprocess
     import sys
 
-    code = ("import sys, edgebench.cli, edgebench.sweep.local, edgebench.sweep.cluster, edgebench.sweep.report; "
+    code = ("import sys, edgebench.cli, edgebench.sweeps.local, edgebench.sweeps.cluster, edgebench.sweeps.report; "
             "print('ray' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
@@ -68,9 +68,9 @@ def test_a_local_sweep_does_not_import_ray():
 def test_resume_refuses_another_grid_and_another_executor(tmp_path):
     import json
 
-    from edgebench.sweep.cluster import check_same_grid, point_config
-    from edgebench.sweep.grid import expand
-    from edgebench.sweep.local import LocalSweep
+    from edgebench.sweeps.cluster import check_same_grid, point_config
+    from edgebench.sweeps.grid import expand
+    from edgebench.sweeps.local import LocalSweep
 
     doc = {"fixed": {"frameworks": "numpy", "epochs": 1}, "axes": {"hidden": ["16", "32"]}}
     grid = expand(doc)

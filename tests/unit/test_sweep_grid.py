@@ -3,7 +3,7 @@
 import pytest
 
 from edgebench.errors import ConfigError
-from edgebench.sweep.grid import expand, load
+from edgebench.sweeps.grid import expand, load
 
 
 def test_product_in_written_order():

@@ -16,7 +16,7 @@ from typing import Callable
 
 from edgebench import __version__, results
 from edgebench.errors import UserError
-from edgebench.sweep.grid import Grid
+from edgebench.sweeps.grid import Grid
 
 SWEEP_FILE = "sweep.json"
 DEVICE = "local"  # where a local sweep measures: this machine
@@ -29,14 +29,14 @@ class LocalSweep:
         if resume:
             if not (self.out / SWEEP_FILE).is_file():
                 raise UserError(f"--resume {self.out}: no {SWEEP_FILE} there; start the sweep without --resume")
-            from edgebench.sweep.cluster import check_same_grid
+            from edgebench.sweeps.cluster import check_same_grid
 
             self.state = json.loads((self.out / SWEEP_FILE).read_text())
             if self.state.get("executor") != "local":
                 raise UserError(f"--resume {self.out}: this sweep ran on a Ray cluster; resume it with --cluster")
             check_same_grid(self.out, self.state, grid)
         else:
-            from edgebench.sweep.cluster import point_config
+            from edgebench.sweeps.cluster import point_config
 
             if self.out.exists() and any(self.out.iterdir()):
                 raise UserError(f"--out {self.out}: exists and is not empty; choose a new folder")
@@ -99,7 +99,7 @@ class LocalSweep:
 
     def write_csv(self, figures: bool = False) -> None:
         """results.csv (one row per point x artifact); with figures, the sweep report too."""
-        from edgebench.sweep.report import write_all
+        from edgebench.sweeps.report import write_all
 
         write_all(self.out, self.grid, self.state, figures=figures)
 

@@ -42,8 +42,8 @@ from typing import Any, Callable
 
 from edgebench import __version__, results
 from edgebench.errors import UserError
-from edgebench.pipeline.jobs import MICROCONTROLLER, SPEED_LIMIT, TIMING, TRAIN, TWIN, VERIFY, Job, artifact_id
-from edgebench.sweep.grid import Grid
+from edgebench.pipeline.jobs import MICROCONTROLLER, SPEED_LIMIT, TIMING, TRAIN, TWIN, VERIFY, artifact_id
+from edgebench.sweeps.grid import Grid
 
 SLOT = "edgebench_slot"
 DEVICE_LABEL = "edgebench-device"
@@ -247,7 +247,7 @@ class ClusterSweep:
 
     def __init__(self, grid: Grid, out: Path, address: str, grid_file: Path | None = None, resume: bool = False,
                  allow_insecure: bool = False, on_event: Callable[[str, dict], None] | None = None):
-        from edgebench.sweep.local import SWEEP_FILE
+        from edgebench.sweeps.local import SWEEP_FILE
 
         check_address(address, allow_insecure)
         self.grid, self.out, self.address = grid, Path(out), address
@@ -579,7 +579,7 @@ class ClusterSweep:
         entry["devices"][device]["status"] = r["status"]
         self._point_status(entry)
         self._save()
-        from edgebench.sweep.report import write_all
+        from edgebench.sweeps.report import write_all
 
         write_all(self.out, self.grid, self.state, figures=False)
 
@@ -608,7 +608,7 @@ class ClusterSweep:
         self._progress()
 
     def _finish(self) -> None:
-        from edgebench.sweep.report import write_all
+        from edgebench.sweeps.report import write_all
 
         statuses = {p["status"] for p in self.state["points"]}
         self.state["status"] = "complete" if statuses == {"complete"} else "partial"

@@ -17,7 +17,7 @@ from typing import Any
 
 from edgebench import results
 from edgebench.report.escape import csv_cell, md, plot_label
-from edgebench.sweep.grid import Grid
+from edgebench.sweeps.grid import Grid
 
 COLUMNS = ["point", "device", "framework", "train_time_s", "framework_test_accuracy", "format", "precision",
            "status", "size_bytes", "test_accuracy", "top1_agreement", "within_tolerance", "latency_p50_ms",

@@ -1,0 +1,261 @@
+"""The Python API (issue 18, first step): what the CLI does, from a notebook or a script.
+
+    import edgebench
+    r = edgebench.run(frameworks="tensorflow,pytorch", epochs=2, limit_train=5000)
+    r                      # in Jupyter: the report (summary, Table 1, the matrix, the plots)
+    r.trainings[0].train_time_s, r.artifacts[0].size_bytes
+    r.table1()             # a pandas DataFrame when pandas is installed, else a list of dicts
+    edgebench.load("runs/20261201-120000"), edgebench.compare(a, b)
+
+Options are `edgebench run`'s, by the same names (underscores or dashes) and with the same
+defaults, read from the one option table (options.py) and checked by the same code: a bad value
+raises UserError (ConfigError) with the line the CLI prints. Nothing here draws progress bars
+unless asked (progress=True).
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgebench.errors import UserError
+
+__all__ = ["Artifact", "Results", "SweepResults", "Training", "compare", "deploy", "load", "run", "sweep"]
+
+
+@dataclass(frozen=True)
+class Training:
+    """One framework's training (in one mode): the headline figures of results.json's entry."""
+
+    framework: str
+    mode: str
+    status: str
+    train_time_s: float | None  # geometric mean over the counted repeats
+    ci_low: float | None
+    ci_high: float | None
+    repeats: int
+    test_accuracy: float | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One export and what its runtime made of it."""
+
+    framework: str
+    format: str
+    precision: str
+    status: str
+    file: str | None
+    size_bytes: int | None
+    test_accuracy: float | None
+    top1_agreement: float | None
+    within_tolerance: bool | None
+    latency_p50_ms: float | None
+    throughput_images_per_s: float | None
+    tflm_arena_bytes: int | None
+    error: str | None
+
+
+class _Folder:
+    """An edgebench folder and its JSON document (`raw`)."""
+
+    def __init__(self, raw: dict, folder: Path):
+        self.raw, self.folder = raw, Path(folder)
+
+    @property
+    def status(self) -> str:
+        return self.raw.get("status")
+
+
+class Results(_Folder):
+    """A run (or deploy) folder's results.json, with typed access. `raw` is the whole document."""
+
+    @property
+    def trainings(self) -> list[Training]:
+        out = []
+        for t in self.raw.get("trainings", []):
+            tt = (t.get("timing") or {}).get("train_time_s") or {}
+            out.append(Training(t["framework"], t.get("mode", "eager"), t["status"], t.get("train_time_s"),
+                                tt.get("ci_low"), tt.get("ci_high"), len(t.get("repeats", [])),
+                                t.get("test_accuracy"), t.get("error")))
+        return out
+
+    @property
+    def artifacts(self) -> list[Artifact]:
+        out = []
+        for a in self.raw.get("artifacts", []):
+            m = a.get("microcontroller") or {}
+            out.append(Artifact(a["framework"], a["format"], a["precision"], a["status"], a.get("file"),
+                                a.get("size_bytes"), a.get("test_accuracy"), a.get("top1_agreement"),
+                                a.get("within_tolerance"), (a.get("latency_ms") or {}).get("p50"),
+                                (a.get("throughput") or {}).get("images_per_s"), m.get("arena_bytes"),
+                                a.get("error")))
+        return out
+
+    def table1(self):
+        """Table 1 (one row per training) as a pandas DataFrame, or a list of dicts without pandas."""
+        return _frame([t.__dict__ for t in self.trainings])
+
+    def matrix(self):
+        """The deployment matrix (one row per artifact), as a DataFrame or a list of dicts."""
+        return _frame([a.__dict__ for a in self.artifacts])
+
+    def _repr_html_(self) -> str:
+        """The report itself (report.html's body: summary cards, Table 1, the matrix, the plots)."""
+        return _body(self.folder / "report.html", repr(self))
+
+    def __repr__(self) -> str:
+        return (f"Results({str(self.folder)!r}, status={self.status!r}, trainings={len(self.raw.get('trainings', []))}, "
+                f"artifacts={len(self.raw.get('artifacts', []))})")
+
+
+class SweepResults(_Folder):
+    """A sweep folder: sweep.json (`raw`) and the run folder of every point (and device)."""
+
+    def points(self) -> list[Results]:
+        from edgebench.sweeps.report import run_dirs
+
+        return [load(folder) for _, _, folder in run_dirs(self.folder, self.raw)
+                if (folder / "results.json").is_file()]
+
+    def table(self):
+        """results.csv's rows (one per point x artifact x device), as a DataFrame or a list of dicts."""
+        import csv
+
+        with open(self.folder / "results.csv", newline="") as f:
+            return _frame(list(csv.DictReader(f)))
+
+    def _repr_html_(self) -> str:
+        """The sweep report (sweep.html's body: the tables and the Pareto plots)."""
+        return _body(self.folder / "sweep.html", repr(self))
+
+    def __repr__(self) -> str:
+        return f"SweepResults({str(self.folder)!r}, status={self.status!r}, points={len(self.raw.get('points', []))})"
+
+
+def _body(page: Path, fallback: str) -> str:
+    """An edgebench HTML page's body, for a notebook cell; the object's repr, escaped, without one."""
+    if page.is_file():
+        text = page.read_text()
+        start, end = text.find("<body>"), text.rfind("</body>")
+        if start >= 0 and end > start:
+            return text[start + len("<body>"):end]
+    return f"<pre>{html.escape(fallback)}</pre>"
+
+
+def _frame(rows: list[dict]):
+    try:
+        import pandas as pd
+    except ImportError:
+        return rows
+    return pd.DataFrame(rows)
+
+
+def _quiet(label: str, ev: dict) -> None:
+    return None
+
+
+def _events(progress: bool):
+    """The CLI's progress bars (rich, which also renders in Jupyter) when asked, else nothing."""
+    if not progress:
+        return None, _quiet
+    from edgebench.cli import ProgressView, console, progress_bars
+
+    bars = progress_bars(console)
+    view = ProgressView(bars)
+    return bars, view
+
+
+def run_config(**options: Any):
+    """The RunConfig these options give: `run`'s option table, its defaults and its checks.
+    preset= applies a preset to the options not given."""
+    from edgebench.config import validate
+    from edgebench.options import apply_preset, check_values, defaults, to_config
+
+    preset = options.pop("preset", None)
+    given = check_values({k: str(v) if isinstance(v, Path) else v for k, v in options.items()}, "edgebench.run()")
+    cfg = to_config({**defaults(), **given})
+    if preset is not None:
+        cfg = apply_preset(cfg, preset, set(given))
+    validate(cfg)
+    return cfg
+
+
+def run(progress: bool = False, **options: Any) -> Results:
+    """`edgebench run` with these options; returns its Results. Ctrl-C (or a notebook's stop
+    button) keeps what finished, as on the command line, and raises KeyboardInterrupt."""
+    from edgebench.pipeline import Run
+
+    cfg = run_config(**options)
+    return _execute(lambda on_event: Run(cfg, on_event=on_event), progress)
+
+
+def _execute(make_job, progress: bool) -> Results:
+    """Make the job (its inputs checked), run it under progress bars if asked, wrap its results."""
+    bars, on_event = _events(progress)
+    job = make_job(on_event)
+    if bars is None:
+        r = job.execute()
+    else:
+        with bars:
+            r = job.execute()
+    return Results(r, job.dir)
+
+
+def deploy(model: str | Path, progress: bool = False, **options: Any) -> Results:
+    """`edgebench deploy MODEL` with these options (dataset=, formats=, samples=, ...)."""
+    from edgebench.config import DeployConfig, parse_formats
+    from edgebench.pipeline.deploy import Deploy
+
+    fields = DeployConfig.__dataclass_fields__
+    unknown = [k for k in options if k.replace("-", "_") not in fields]
+    if unknown:
+        raise UserError(f"edgebench.deploy(): unknown option(s) {', '.join(unknown)}; valid: "
+                        + ", ".join(sorted(f for f in fields if f != "model")))
+    values = {k.replace("-", "_"): v for k, v in options.items()}
+    if isinstance(values.get("formats"), str):
+        values["formats"] = parse_formats(values["formats"])
+    if values.get("input_range") is not None:
+        values["input_range"] = tuple(float(v) for v in values["input_range"])
+    cfg = DeployConfig(model=str(model), **values)
+    return _execute(lambda on_event: Deploy(cfg, on_event=on_event), progress)
+
+
+def sweep(grid: str | Path, out: str | Path, cluster: str | None = None, resume: bool = False,
+          allow_insecure_cluster: bool = False) -> SweepResults:
+    """`edgebench sweep GRID.toml --out DIR [--cluster ADDRESS] [--resume]`."""
+    from edgebench.sweeps.grid import load as load_grid
+
+    g = load_grid(Path(grid))
+    if cluster is None:
+        from edgebench.sweeps.local import LocalSweep
+
+        state = LocalSweep(g, Path(out), grid_file=None if resume else Path(grid), resume=resume).execute()
+    else:
+        from edgebench.sweeps.cluster import ClusterSweep
+
+        state = ClusterSweep(g, Path(out), cluster, grid_file=None if resume else Path(grid), resume=resume,
+                             allow_insecure=allow_insecure_cluster).execute()
+    return SweepResults(state, Path(out))
+
+
+def load(run_dir: str | Path) -> Results:
+    """A finished (or partial) run or deploy folder."""
+    from edgebench import results
+
+    return Results(results.load(Path(run_dir)), Path(run_dir))
+
+
+def compare(a: Results | str | Path, b: Results | str | Path) -> dict:
+    """`edgebench compare A B` as data: trainings (B/A time ratios with their intervals) and
+    artifacts side by side. The Markdown the CLI writes is compare(a, b)["markdown"]."""
+    from edgebench.report.compare import compare as diff
+    from edgebench.report.compare import render
+
+    ra = a if isinstance(a, Results) else load(a)
+    rb = b if isinstance(b, Results) else load(b)
+    c = diff(ra.raw, rb.raw, ra.folder, rb.folder)
+    return {**c, "markdown": render(c, ra.raw)}
