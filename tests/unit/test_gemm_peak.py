@@ -1,5 +1,5 @@
 """The GEMM peak comes from the fastest BLAS the machine has: measured in a child with the
-variables that force an older OpenBLAS kernel unset (recorded), NumPy and PyTorch both tried when
+variables that force an older OpenBLAS kernel unset (recorded), NumPy and (asked, when) PyTorch tried when
 installed, the best named, and the theoretical peak beside it where the CPU can be read."""
 
 from pathlib import Path

@@ -45,10 +45,11 @@ def step_gemms(net: Network, batch: int) -> list[tuple[int, int, int]]:
 BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
-def measure_limits(net: Network, batch: int, threads: int, timeout_s: float = 600) -> dict:
+def measure_limits(net: Network, batch: int, threads: int, timeout_s: float = 600, torch: bool = True) -> dict:
     """The GEMM peaks and the step-GEMM time, measured in a child process of their own with the
     run's thread settings and BLAS_ENV unset (recorded), so the bounds come from the fastest BLAS
-    this machine has, not from a kernel an environment variable forced."""
+    this machine has, not from a kernel an environment variable forced. torch: also PyTorch's
+    matmul (the run passes it when PyTorch is among its frameworks; importing it costs 1-2 s)."""
     import json
     import subprocess
     import sys
@@ -58,7 +59,8 @@ def measure_limits(net: Network, batch: int, threads: int, timeout_s: float = 60
     env = child_env(threads)
     unset = {k: env.pop(k) for k in BLAS_ENV if k in env}
     p = subprocess.run([sys.executable, "-m", "edgebench.measure.speed"], capture_output=True, text=True, env=env,
-                       input=json.dumps({"network": net.describe(), "batch": batch, "threads": threads}),
+                       input=json.dumps({"network": net.describe(), "batch": batch, "threads": threads,
+                                         "torch": torch}),
                        timeout=timeout_s)
     if p.returncode != 0 or not p.stdout.strip():
         tail = (p.stderr.strip().splitlines() or [""])[-1]
@@ -81,7 +83,7 @@ def _main() -> None:
     task = json.loads(sys.stdin.read())
     threads = task["threads"]
     peaks = [gemm_peak(threads, min_time_s=0.5)]
-    torch_peak = gemm_peak_torch(threads, min_time_s=0.5)
+    torch_peak = gemm_peak_torch(threads, min_time_s=0.5) if task.get("torch", True) else None
     if torch_peak is not None:
         peaks.append(torch_peak)
     best = max(peaks, key=lambda x: x["gflops"])

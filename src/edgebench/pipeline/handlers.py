@@ -37,7 +37,7 @@ def speed_limit(run: "Run", job: Job) -> bool:
     flops = train_flops_per_sample(run.net)
     n = len(run.dataset.y_train)
     try:
-        measured = measure_limits(run.net, cfg.batch_size, cfg.threads)
+        measured = measure_limits(run.net, cfg.batch_size, cfg.threads, torch="pytorch" in cfg.frameworks)
     except (RuntimeError, OSError, ValueError, subprocess.TimeoutExpired) as e:
         # The child failed: measured here instead (this process's BLAS settings), and said so.
         from edgebench.measure.speed import gemm_peak, step_gemm_time
