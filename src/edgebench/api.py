@@ -22,7 +22,7 @@ from typing import Any
 
 from edgebench.errors import UserError
 
-__all__ = ["Artifact", "Results", "SweepResults", "Training", "compare", "deploy", "load", "run", "sweep"]
+__all__ = ["Artifact", "Results", "SweepResults", "Training", "compare", "deploy", "load", "report", "run", "sweep"]
 
 
 @dataclass(frozen=True)
@@ -184,13 +184,45 @@ def run_config(**options: Any):
     return cfg
 
 
-def run(progress: bool = False, **options: Any) -> Results:
-    """`edgebench run` with these options; returns its Results. Ctrl-C (or a notebook's stop
-    button) keeps what finished, as on the command line, and raises KeyboardInterrupt."""
+def resume_config(run_dir: Path, given: set[str]):
+    """The configuration and results of an unfinished run, to continue it (`run --resume`)."""
+    from edgebench import data, results
+    from edgebench.config import RunConfig
+    from edgebench.errors import ConfigError
+
+    extra = sorted(g for g in given if g not in ("resume", "json_output"))
+    if extra:
+        raise ConfigError("--resume uses the run's own configuration; drop "
+                          + ", ".join("--" + g.replace("_", "-") for g in extra))
+    r = results.load(run_dir)
+    if r.get("status") == "complete":
+        raise UserError(f"--resume {run_dir}: the run is already complete; nothing to resume")
+    if "config" not in r or "fairness" not in r:
+        raise UserError(f"--resume {run_dir}: the run stopped before its inputs were written; start a new run")
+    cfg = RunConfig.from_dict({**r["config"], "out": str(run_dir)})
+    now = data.load(cfg.dataset, limit_train=cfg.limit_train, limit_test=cfg.limit_test,
+                    num_classes=cfg.num_classes).checksums
+    if now != r["config"].get("dataset_sha256", now):
+        raise UserError(f"--resume {run_dir}: the dataset '{cfg.dataset}' changed since the run started")
+    return cfg, r
+
+
+def run_job(on_event=None, resume: str | Path | None = None, **options: Any):
+    """A run made and checked, not started: its folder is `.dir`, `.execute()` runs it (the CLI
+    draws its progress around that). resume= continues an unfinished run with its own options."""
     from edgebench.pipeline import Run
 
-    cfg = run_config(**options)
-    return _execute(lambda on_event: Run(cfg, on_event=on_event), progress)
+    if resume is not None:
+        cfg, previous = resume_config(Path(resume), set(options))
+        return Run(cfg, on_event=on_event, resume=previous)
+    return Run(run_config(**options), on_event=on_event)
+
+
+def run(progress: bool = False, **options: Any) -> Results:
+    """`edgebench run` with these options (preset= and resume= too); returns its Results. Ctrl-C
+    (or a notebook's stop button) keeps what finished, as on the command line, and raises
+    KeyboardInterrupt."""
+    return _execute(lambda on_event: run_job(on_event=on_event, **options), progress)
 
 
 def _execute(make_job, progress: bool) -> Results:
@@ -205,41 +237,80 @@ def _execute(make_job, progress: bool) -> Results:
     return Results(r, job.dir)
 
 
-def deploy(model: str | Path, progress: bool = False, **options: Any) -> Results:
-    """`edgebench deploy MODEL` with these options (dataset=, formats=, samples=, ...)."""
+# deploy's options by their CLI names -> DeployConfig's fields.
+_DEPLOY_NAMES = {"board": "boards", "latency_min_time": "latency_min_time_s", "no_mcu": "microcontroller"}
+
+
+def parse_range(text) -> tuple[float, float] | None:
+    """--input-range LO,HI (a string, or a pair)."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        return tuple(float(v) for v in text)
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"--input-range {text!r}: expected LO,HI, two numbers, e.g. -1,1") from None
+    return lo, hi
+
+
+def deploy_job(model: str | Path, on_event=None, **options: Any):
+    """A deploy made and checked (the model file read in a child), not started."""
     from edgebench.config import DeployConfig, parse_formats
     from edgebench.pipeline.deploy import Deploy
 
     fields = DeployConfig.__dataclass_fields__
-    unknown = [k for k in options if k.replace("-", "_") not in fields]
-    if unknown:
-        raise UserError(f"edgebench.deploy(): unknown option(s) {', '.join(unknown)}; valid: "
-                        + ", ".join(sorted(f for f in fields if f != "model")))
-    values = {k.replace("-", "_"): v for k, v in options.items()}
+    values = {}
+    for key, value in options.items():
+        name = key.replace("-", "_")
+        field = _DEPLOY_NAMES.get(name, name)
+        if field not in fields or field == "model":
+            raise UserError(f"edgebench.deploy(): unknown option {key}; valid: "
+                            + ", ".join(sorted({_rev(f) for f in fields if f != "model"})))
+        values[field] = (not value) if name == "no_mcu" else value
     if isinstance(values.get("formats"), str):
         values["formats"] = parse_formats(values["formats"])
-    if values.get("input_range") is not None:
-        values["input_range"] = tuple(float(v) for v in values["input_range"])
-    cfg = DeployConfig(model=str(model), **values)
-    return _execute(lambda on_event: Deploy(cfg, on_event=on_event), progress)
+    values["boards"] = tuple(values.get("boards") or ())
+    values["input_range"] = parse_range(values.get("input_range"))
+    if values.get("out") is not None:
+        values["out"] = Path(values["out"])
+    return Deploy(DeployConfig(model=str(model), **values), on_event=on_event)
+
+
+def _rev(field: str) -> str:
+    return next((k for k, v in _DEPLOY_NAMES.items() if v == field), field)
+
+
+def deploy(model: str | Path, progress: bool = False, **options: Any) -> Results:
+    """`edgebench deploy MODEL` with these options, by the CLI's names (dataset=, formats=,
+    samples=, input_range=, board=, no_mcu=, ...)."""
+    return _execute(lambda on_event: deploy_job(model, on_event=on_event, **options), progress)
+
+
+def sweep_job(grid: str | Path, out: str | Path, cluster: str | None = None, resume: bool = False,
+              allow_insecure_cluster: bool = False, on_event=None):
+    """A sweep made (its grid checked, every point validated), not started: a LocalSweep, or a
+    ClusterSweep (whose connect() checks the cluster)."""
+    from edgebench.sweeps.grid import load as load_grid
+
+    g = load_grid(Path(grid))
+    if resume and out is None:
+        raise UserError("--resume needs --out, the sweep folder to continue")
+    if cluster is None:
+        from edgebench.sweeps.local import LocalSweep
+
+        return LocalSweep(g, Path(out), grid_file=None if resume else Path(grid), resume=resume, on_event=on_event)
+    from edgebench.sweeps.cluster import ClusterSweep
+
+    return ClusterSweep(g, Path(out), cluster, grid_file=None if resume else Path(grid), resume=resume,
+                        allow_insecure=allow_insecure_cluster, on_event=on_event)
 
 
 def sweep(grid: str | Path, out: str | Path, cluster: str | None = None, resume: bool = False,
           allow_insecure_cluster: bool = False) -> SweepResults:
     """`edgebench sweep GRID.toml --out DIR [--cluster ADDRESS] [--resume]`."""
-    from edgebench.sweeps.grid import load as load_grid
-
-    g = load_grid(Path(grid))
-    if cluster is None:
-        from edgebench.sweeps.local import LocalSweep
-
-        state = LocalSweep(g, Path(out), grid_file=None if resume else Path(grid), resume=resume).execute()
-    else:
-        from edgebench.sweeps.cluster import ClusterSweep
-
-        state = ClusterSweep(g, Path(out), cluster, grid_file=None if resume else Path(grid), resume=resume,
-                             allow_insecure=allow_insecure_cluster).execute()
-    return SweepResults(state, Path(out))
+    job = sweep_job(grid, out, cluster, resume, allow_insecure_cluster)
+    return SweepResults(job.execute(), Path(out))
 
 
 def load(run_dir: str | Path) -> Results:
@@ -247,6 +318,18 @@ def load(run_dir: str | Path) -> Results:
     from edgebench import results
 
     return Results(results.load(Path(run_dir)), Path(run_dir))
+
+
+def report(run_dir: str | Path) -> Results:
+    """Re-render report.md, report.html and the plots from results.json alone (`edgebench report`)."""
+    from edgebench.report import write_reports
+
+    r = load(run_dir)
+    try:
+        write_reports(r.raw, r.folder)
+    except (KeyError, TypeError, IndexError) as e:
+        raise UserError(f"{r.folder / 'results.json'} is incomplete: no {e} where the report needs it") from None
+    return r
 
 
 def compare(a: Results | str | Path, b: Results | str | Path) -> dict:

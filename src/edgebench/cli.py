@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edgebench.config import DeployConfig, RunConfig
-from edgebench.errors import ConfigError, UserError
+from edgebench.config import DeployConfig
+from edgebench.errors import UserError
 from edgebench.report.escape import rich_text as esc
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
@@ -83,45 +83,21 @@ def print_summary(r: dict, run_dir: Path) -> None:
     terminal.print_summary(console, build(r), run_dir)
 
 
-def resume_config(run_dir: Path, given: set[str]) -> tuple[RunConfig, dict]:
-    from edgebench import data, results
-
-    extra = sorted(g for g in given if g not in ("resume", "json_output"))
-    if extra:
-        raise ConfigError("--resume uses the run's own configuration; drop "
-                          + ", ".join("--" + g.replace("_", "-") for g in extra))
-    r = results.load(run_dir)
-    if r.get("status") == "complete":
-        raise UserError(f"--resume {run_dir}: the run is already complete; nothing to resume")
-    if "config" not in r or "fairness" not in r:
-        raise UserError(f"--resume {run_dir}: the run stopped before its inputs were written; start a new run")
-    cfg = RunConfig.from_dict({**r["config"], "out": str(run_dir)})
-    now = data.load(cfg.dataset, limit_train=cfg.limit_train, limit_test=cfg.limit_test,
-                    num_classes=cfg.num_classes).checksums
-    if now != r["config"].get("dataset_sha256", now):
-        raise UserError(f"--resume {run_dir}: the dataset '{cfg.dataset}' changed since the run started")
-    return cfg, r
-
-
 def _run(ctx: typer.Context, config: Optional[Path], resume: Optional[Path], json_output: bool,
          preset: Optional[str], **values) -> None:
     """Train, export, verify and report."""
-    from edgebench.options import apply_preset, load_file, to_config
-    from edgebench.pipeline import Run
+    from edgebench import api
+    from edgebench.options import load_file
 
     given = {p.name for p in ctx.command.params
              if (src := ctx.get_parameter_source(p.name)) is not None and src.name != "DEFAULT"}
+    options = {k: v for k, v in values.items() if k in given}  # the API fills in the defaults
     if config is not None:
         from_file = load_file(config)
-        values.update({k: v for k, v in from_file.items() if k not in given})  # the command line wins
-        given |= set(from_file)
-    cfg = to_config(values)
+        options = {**from_file, **options}  # the command line wins
     if preset is not None:
-        cfg = apply_preset(cfg, preset, given)
-    previous = None
-    if resume is not None:
-        cfg, previous = resume_config(resume, given)
-    execute(lambda on_event: Run(cfg, on_event=on_event, resume=previous), json_output)
+        options["preset"] = preset
+    execute(lambda on_event: api.run_job(on_event=on_event, resume=resume, **options), json_output)
 
 
 def execute(make_job, json_output: bool) -> None:
@@ -230,25 +206,13 @@ def deploy(
     """Profile a model file you already have: export it to every embedded format it reaches, verify
     each export against the model's own outputs on its real runtime, time it, size it, and check it
     in TFLite Micro, as `run` does for the models it trains."""
-    from edgebench.config import parse_formats
-    from edgebench.pipeline.deploy import Deploy
+    from edgebench import api
 
-    cfg = DeployConfig(model=str(model), dataset=dataset, formats=parse_formats(formats), seed=seed,
-                       limit_test=limit_test, limit_train=limit_train, calibration_samples=calibration_samples,
-                       threads=threads, bench_threads=bench_threads, latency_min_time_s=latency_min_time, microcontroller=not no_mcu,
-                       boards=tuple(board or ()), out=out, samples=samples,
-                       input_range=_range(input_range))
-    execute(lambda on_event: Deploy(cfg, on_event=on_event), json_output)
-
-
-def _range(text: str | None) -> tuple[float, float] | None:
-    if text is None:
-        return None
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError:
-        raise UserError(f"--input-range {text!r}: expected LO,HI, two numbers, e.g. -1,1") from None
-    return lo, hi
+    options = dict(dataset=dataset, formats=formats, seed=seed, limit_test=limit_test, limit_train=limit_train,
+                   calibration_samples=calibration_samples, threads=threads, bench_threads=bench_threads,
+                   latency_min_time=latency_min_time, no_mcu=no_mcu, board=board, out=out, samples=samples,
+                   input_range=input_range)
+    execute(lambda on_event: api.deploy_job(model, on_event=on_event, **options), json_output)
 
 
 @app.command()
@@ -266,29 +230,17 @@ def sweep(grid: Path = typer.Argument(..., help="GRID.toml: [fixed] run options,
     """Run every point of a grid of run configurations: here, one after another, or on a Ray cluster
     with each artifact built once and measured on every device. One ordinary run folder per point
     (per point and device on a cluster), sweep.json, results.csv and the sweep report beside them."""
+    from edgebench import api
     from edgebench.pipeline.store import default_run_dir
-    from edgebench.sweeps.grid import load
 
-    g = load(grid)  # every point validated before anything runs
     if resume and out is None:
         raise UserError("--resume needs --out, the sweep folder to continue")
     folder = out or default_run_dir().with_name("sweep-" + default_run_dir().name)
     view = err_console if json_output else console
-    if cluster is None:
-        from edgebench.sweeps.local import LocalSweep
-
-        if g.devices:
-            err_console.print(esc(f"note: {grid} names devices ({', '.join(g.devices)}); a sweep without --cluster "
-                                  "measures here only"), highlight=False, soft_wrap=True)
-
-        make = lambda on_event: LocalSweep(g, folder, grid_file=None if resume else grid, resume=resume,  # noqa: E731
-                                           on_event=on_event)
-    else:
-        from edgebench.sweeps.cluster import ClusterSweep
-
-        make = lambda on_event: ClusterSweep(g, folder, cluster, grid_file=None if resume else grid,  # noqa: E731
-                                             resume=resume, allow_insecure=allow_insecure_cluster, on_event=on_event)
-    job = make(None)
+    job = api.sweep_job(grid, folder, cluster, resume, allow_insecure_cluster)  # every point validated
+    if cluster is None and job.grid.devices:
+        err_console.print(esc(f"note: {grid} names devices ({', '.join(job.grid.devices)}); a sweep without "
+                              "--cluster measures here only"), highlight=False, soft_wrap=True)
     if cluster is not None:
         job.connect()  # the cluster checked before the progress display starts: an error is one line
     try:
@@ -334,15 +286,9 @@ def sweep(grid: Path = typer.Argument(..., help="GRID.toml: [fixed] run options,
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="A run folder (holding results.json).")) -> None:
     """Re-render report.md, report.html and the plots from results.json alone; nothing is retrained."""
-    from edgebench import results
-    from edgebench.report import write_reports
+    from edgebench import api
 
-    r = results.load(run_dir)
-    try:
-        write_reports(r, run_dir)
-    except (KeyError, TypeError, IndexError) as e:
-        raise UserError(f"{run_dir / 'results.json'} is incomplete: no {e} where the report needs it") from None
-    print_summary(r, run_dir)
+    print_summary(api.report(run_dir).raw, run_dir)
 
 
 @app.command("compare")
@@ -350,11 +296,9 @@ def compare_cmd(run_a: Path = typer.Argument(..., help="The earlier run folder."
                 run_b: Path = typer.Argument(..., help="The later run folder."),
                 out: Optional[Path] = typer.Option(None, help="Where to write the diff [default: RUN_B/compare.md].")) -> None:
     """Side-by-side diff of two runs: times with the significance of the change, accuracies, sizes, latencies."""
-    from edgebench import results
-    from edgebench.report.compare import compare, render
+    from edgebench import api
 
-    a, b = results.load(run_a), results.load(run_b)
-    text = render(compare(a, b, run_a, run_b), a)
+    text = api.compare(run_a, run_b)["markdown"]
     target = out or run_b / "compare.md"
     target.write_text(text)
     console.print(text, markup=False, highlight=False)
