@@ -173,15 +173,23 @@ def _run_command():
 run = app.command()(_run_command())
 
 
+def _dd(name: str):
+    """A deploy flag's default: DeployConfig's own, so the flag and the API cannot disagree."""
+    import dataclasses
+
+    f = DeployConfig.__dataclass_fields__[name]
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+
+
 @app.command()
 def deploy(
     model: Path = typer.Argument(..., help="The model file: .keras, a SavedModel folder, .pt2 (torch.export), "
                                            ".onnx or .tflite."),
-    dataset: str = typer.Option("mnist", help="Test (and calibration) data: mnist, fashion-mnist, a folder of "
+    dataset: str = typer.Option(_dd("dataset"), help="Test (and calibration) data: mnist, fashion-mnist, a folder of "
                                               "IDX files, an .npz with x_test, y_test (optional) and x_calib "
                                               "(optional), or none: inputs generated in the model's own shape "
                                               "and range (no accuracy; agreement between runtimes)."),
-    samples: int = typer.Option(300, help="--dataset none: how many inputs to generate (they also calibrate "
+    samples: int = typer.Option(_dd("samples"), help="--dataset none: how many inputs to generate (they also calibrate "
                                           "int8 exports)."),
     input_range: Optional[str] = typer.Option(None, help="--dataset none, float input: the range LO,HI of the "
                                                          "generated values [default: 0,1; a quantized input: the "
@@ -195,13 +203,13 @@ def deploy(
     limit_test: Optional[int] = typer.Option(None, help="Use only the first N test images."),
     limit_train: Optional[int] = typer.Option(None, help="Draw calibration images from the first N training "
                                                          "images only (as a run with --limit-train did)."),
-    calibration_samples: int = typer.Option(500, help="Images that calibrate static int8 exports."),
-    threads: int = typer.Option(DeployConfig.__dataclass_fields__["threads"].default_factory(),
+    calibration_samples: int = typer.Option(_dd("calibration_samples"), help="Images that calibrate static int8 exports."),
+    threads: int = typer.Option(_dd("threads"),
                                 help="Threads for loading, running and exporting the source model."),
-    bench_threads: int = typer.Option(1, help="Inference threads when timing artifacts (1 = one embedded core)."),
-    latency_min_time: float = typer.Option(1.0, help="Seconds of timed batch-1 calls per artifact."),
-    no_mcu: bool = typer.Option(False, "--no-mcu", help="Skip TFLite Micro, C arrays and board fit."),
-    seed: int = typer.Option(0, help="Seed of the calibration draw."),
+    bench_threads: int = typer.Option(_dd("bench_threads"), help="Inference threads when timing artifacts (1 = one embedded core)."),
+    latency_min_time: float = typer.Option(_dd("latency_min_time_s"), help="Seconds of timed batch-1 calls per artifact."),
+    no_mcu: bool = typer.Option(not _dd("microcontroller"), "--no-mcu", help="Skip TFLite Micro, C arrays and board fit."),
+    seed: int = typer.Option(_dd("seed"), help="Seed of the calibration draw."),
 ) -> None:
     """Profile a model file you already have: export it to every embedded format it reaches, verify
     each export against the model's own outputs on its real runtime, time it, size it, and check it

@@ -102,3 +102,18 @@ def test_profile_a_model_without_data(name, tmp_path):
     print(json.dumps({"model": name, "arena": m["arena_bytes"], "fits": [b for b, ok in fits.items() if ok],
                       "agreement": m["agreement_with_litert"], "steps": m.get("max_diff_vs_litert_steps"),
                       "reference": m.get("litert_reference_kernels"), "p50_ms": art["latency_ms"]["p50"]}))
+
+
+def test_the_api_profiles_a_model_without_data(tmp_path):
+    """The same through the Python API (edgebench.deploy), with the CLI's option names."""
+    import edgebench
+
+    model = FOLDER / "ad01_int8.tflite"
+    r = edgebench.deploy(model, dataset="none", samples=12, latency_min_time=0.05, threads=1, no_mcu=False,
+                         out=tmp_path / "api")
+    assert isinstance(r, edgebench.Results) and r.status == "complete"
+    assert r.raw["dataset"]["generated"]["samples"] == 12 and r.raw["config"]["microcontroller"] is True
+    (a,) = r.artifacts
+    assert (a.format, a.precision, a.status) == ("tflite", "int8", "ok")
+    assert a.size_bytes == model.stat().st_size and a.top1_agreement == 1.0 and a.tflm_arena_bytes > 0
+    assert "Deployment" in r._repr_html_()
