@@ -36,6 +36,23 @@ def jsonable(obj):
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
 
 
+def read(run_dir: Path) -> dict | None:
+    """results.json of a run folder as it is, or None where there is none or it cannot be read
+    (a folder a sweep has not finished writing)."""
+    try:
+        return json.loads((Path(run_dir) / RESULTS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity; all of them where that is not readable)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def load(run_dir: Path) -> dict:
     """results.json of a run folder, checked; a UserError names what is wrong."""
     from edgebench.errors import UserError
@@ -113,10 +130,7 @@ def environment() -> dict:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
+    usable = usable_cores()
     return {
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),

@@ -139,7 +139,7 @@ def theoretical_peak(threads: int) -> dict | None:
     """cores x float32 lanes x 2 (an FMA is two FLOPs) x FMA units x frequency, where the CPU's
     flags and frequency can be read; None otherwise. The FMA units per core are not readable and
     are taken as 2 (most x86 server and desktop cores since Haswell; some have one AVX-512 unit)."""
-    import os
+    from edgebench.results import usable_cores
 
     flags, ghz, source = _cpu_facts()
     if not ghz:
@@ -152,10 +152,7 @@ def theoretical_peak(threads: int) -> dict | None:
         vector, lanes = "NEON (Advanced SIMD)", 4
     else:
         return None
-    try:
-        cores = min(threads, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        cores = min(threads, os.cpu_count() or 1)
+    cores = min(threads, usable_cores())
     units = 2
     per_cycle = lanes * 2 * units
     return {"gflops": cores * per_cycle * ghz, "cores": cores, "ghz": ghz, "frequency_source": source,

@@ -11,6 +11,7 @@ microcontroller jobs `run` plans, run by the same handlers: one deployment path 
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import time
@@ -49,10 +50,10 @@ def input_range(facts: dict, cfg: DeployConfig) -> tuple[float, float, str]:
     return 0.0, 1.0, "[0, 1], float input (say --input-range LO,HI for another)"
 
 
-def generate_inputs(facts: dict, cfg: DeployConfig, path: Path):
+def generate_inputs(facts: dict, cfg: DeployConfig, path: Path, scratch_dir: Path):
     """--dataset none: cfg.samples inputs in the model's own (channels-last) shape, uniform in its
-    range, from the seed; written to a scratch .npz (x_test, and x_calib: the same inputs) that the
-    run folder keeps. Returns the Dataset and the record of how they were made."""
+    range, from the seed; written to an .npz (x_test, and x_calib: the same inputs) in scratch_dir,
+    which the run folder takes over. Returns the Dataset and the record of how they were made."""
     from edgebench.sources import image_shape_of
 
     shape = image_shape_of(facts)
@@ -62,14 +63,13 @@ def generate_inputs(facts: dict, cfg: DeployConfig, path: Path):
     lo, hi, why = input_range(facts, cfg)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 17]))
     x = rng.uniform(lo, hi, (cfg.samples, *shape)).astype(np.float32)
-    fd, scratch = tempfile.mkstemp(prefix="edgebench-generated-", suffix=".npz")
-    with open(fd, "wb") as f:
-        np.savez(f, x_test=x, x_calib=x[:cfg.calibration_samples])
+    scratch = Path(scratch_dir) / GENERATED
+    np.savez(scratch, x_test=x, x_calib=x[:cfg.calibration_samples])
     record = {"samples": cfg.samples, "shape": list(shape), "low": lo, "high": hi, "range_from": why,
               "distribution": "uniform", "seed": cfg.seed, "scratch": scratch,
               "note": "no data set: inputs generated in the model's input shape and range; accuracy is not "
                       "reported, agreement between the source and each artifact (and LiteRT and TFLite Micro) is"}
-    return data.load_npz(Path(scratch)), record
+    return data.load_npz(scratch), record
 
 
 def inspect(path: Path, kind: str) -> dict:
@@ -110,7 +110,9 @@ class Deploy(Run):
         self.generated: dict | None = None
         if str(cfg.dataset).lower() == "none":
             self.facts = inspect(path, self.kind)
-            self.dataset, self.generated = generate_inputs(self.facts, cfg, path)
+            # Removed with this object if the deploy stops before its run folder exists.
+            self._scratch = tempfile.TemporaryDirectory(prefix="edgebench-generated-")
+            self.dataset, self.generated = generate_inputs(self.facts, cfg, path, Path(self._scratch.name))
         else:
             self.dataset = data.load_any(cfg.dataset, limit_test=cfg.limit_test, limit_train=cfg.limit_train)
             self.facts = inspect(path, self.kind)
@@ -143,9 +145,9 @@ class Deploy(Run):
             store.inputs.mkdir()
             kept = store.inputs / GENERATED
             shutil.move(self.generated.pop("scratch"), kept)
-            self.generated["file"] = f"inputs/{GENERATED}"
-            self.generated["sha256"] = data.sha256_file(kept)
-            self.dataset = data.load_npz(kept)
+            digest = self.dataset.checksums[GENERATED]  # the same bytes, read when they were loaded
+            self.generated.update(file=f"inputs/{GENERATED}", sha256=digest)
+            self.dataset = dataclasses.replace(self.dataset, source=str(kept))
             self.data_ref = DataRef(str(kept.resolve()), None, None)
 
     def _jobs(self) -> dict:

@@ -130,11 +130,10 @@ def exported(res) -> list[dict]:
     return arts
 
 
-def counted(run_or_cfg, t: dict) -> list[dict]:
+def counted(run: "Run", t: dict) -> list[dict]:
     """The repeats the statistics count: ok and not warm-ups (all ok ones if only warm-ups ran)."""
-    warmup = getattr(getattr(run_or_cfg, "cfg", run_or_cfg), "warmup", 0)
     ok = [x for x in t.get("repeats", []) if x["status"] == "ok"]
-    return [x for x in ok if x["repeat"] > warmup] or ok
+    return [x for x in ok if x["repeat"] > run.cfg.warmup] or ok
 
 
 def timing(run: "Run", job: Job) -> bool:

@@ -3,8 +3,6 @@ the seed, and the results skeleton that records them with every fairness choice.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from edgebench import __version__, data, results
@@ -77,18 +75,11 @@ def boards_record(boards: list) -> dict:
             "environment": results.environment()}
 
 
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def run_warnings(cfg: RunConfig) -> list[dict]:
     """What makes this run's figures harder to read, said before it starts (the CLI prints each,
     the report lists them)."""
     out = []
-    cores = usable_cores()
+    cores = results.usable_cores()
     for name, n in (("--threads", cfg.threads), ("--bench-threads", cfg.bench_threads)):
         if n > cores:
             out.append({"about": name.lstrip("-"), "message":

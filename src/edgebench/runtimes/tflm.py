@@ -218,13 +218,11 @@ class TFLMSession:
         self.interpreter = None
 
 
-def _steps_apart(a: np.ndarray, b: np.ndarray, scale: float, suffix: str) -> dict:
+def _steps_apart(a: np.ndarray, b: np.ndarray, scale: float) -> dict:
     """Two runtimes' dequantized integer outputs, compared in quantization steps."""
     steps = np.rint(np.abs(a.astype(np.float64) - b) / scale)
-    tail = f"_vs_{suffix}" if suffix else ""
-    return {f"max_diff{tail}_steps": int(steps.max()), f"outputs_identical{'_to_' + suffix if suffix else ''}":
-            bool(steps.max() == 0), f"share_within_one_step{'_of_' + suffix if suffix else ''}":
-            float(np.mean(steps.max(axis=1) <= 1))}
+    return {"max_diff_steps": int(steps.max()), "outputs_identical": bool(steps.max() == 0),
+            "share_within_one_step": float(np.mean(steps.max(axis=1) <= 1))}
 
 
 def microcontroller_check(task, ds):
@@ -246,7 +244,8 @@ def microcontroller_check(task, ds):
     shape = getattr(task, "input_shape", None)
     if shape:  # channels-last images, as the network takes them
         x_test = x_test.reshape(len(x_test), *shape)
-    d = Interpreter(model_content=model).get_input_details()[0]
+    interpreter = Interpreter(model_content=model)  # the file's declared input and output
+    d = interpreter.get_input_details()[0]
     sample = quantize(to_artifact_input(np.asarray(x_test[:1], np.float32), list(d["shape"])), d["dtype"],
                       *d["quantization"])
     ops = c_array.model_ops(model)
@@ -284,13 +283,16 @@ def microcontroller_check(task, ds):
     )
     result["accuracy_change_vs_litert"] = (result["test_accuracy"] - result["litert_test_accuracy"]
                                            if labelled else None)
-    od = Interpreter(model_content=model).get_output_details()[0]
+    od = interpreter.get_output_details()[0]
     scale, zero_point = od["quantization"]
     integer = np.dtype(od["dtype"]).kind in "iu" and bool(scale)
     if integer:
         # Integer outputs: how far apart the two runtimes are, in output quantization steps.
+        apart = _steps_apart(logits, litert, scale)
         result.update(output_quantization={"scale": float(scale), "zero_point": int(zero_point)},
-                      **_steps_apart(logits, litert, scale, "litert"))
+                      max_diff_vs_litert_steps=apart["max_diff_steps"],
+                      outputs_identical_to_litert=apart["outputs_identical"],
+                      share_within_one_step_of_litert=apart["share_within_one_step"])
     if result["agreement_with_litert"] < 1 or result.get("max_diff_vs_litert_steps", 0) > 1:
         # They differ: LiteRT's optimized kernels (and XNNPACK) round otherwise than the reference
         # kernels TFLite Micro's are ported from. LiteRT again, with its reference kernels, tells a
@@ -301,7 +303,7 @@ def microcontroller_check(task, ds):
         result["litert_reference_kernels"] = {
             "agreement": float(np.mean(ref.argmax(axis=1) == pred)),
             "max_abs_diff": float(np.abs(logits.astype(np.float64) - ref).max()),
-            **(_steps_apart(logits, ref, scale, "") if integer else {}),
+            **(_steps_apart(logits, ref, scale) if integer else {}),
             "note": "TFLite Micro against LiteRT run with its reference kernels (OpResolverType.BUILTIN_REF), "
                     "because it differed from LiteRT's default (optimized) kernels"}
     samples = time_calls(session.batch_call(x_test[:1]), min_iters=task.bench.min_iters,

@@ -146,15 +146,16 @@ def measure_artifact(cfg, built: dict, shipped: dict, key: tuple[str, str, str])
             path = folder / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(blob)
-        before = copy.deepcopy(built)
         results.write_json_atomic(folder / results.RESULTS_FILE, built)
         r = Run(replace(cfg, out=folder), resume=copy.deepcopy(built), reports=False, cache_data=False,
                 select=lambda j: j.kind in MEASURE_KINDS and j.artifact == key).execute()
         files = _files(folder, {results.RESULTS_FILE, *shipped})
     art = next(a for a in r["artifacts"] if (a["framework"], a["format"], a["precision"]) == key)
-    spent = {k: v - before.get("wall_time_breakdown_s", {}).get(k, 0.0)
+    # The run worked on its own copy: `built` is still the build's record.
+    spent = {k: v - built.get("wall_time_breakdown_s", {}).get(k, 0.0)
              for k, v in r.get("wall_time_breakdown_s", {}).items()}
-    done = [j for j in r["progress"]["done"] if j not in set(before["progress"]["done"])]
+    had = set(built["progress"]["done"])
+    done = [j for j in r["progress"]["done"] if j not in had]
     return {"artifact": art, "done": done, "files": files, "breakdown": {k: v for k, v in spent.items() if v > 0},
             **_here(), "start": start, "end": time.time(), "wall_s": time.perf_counter() - t0}
 
@@ -456,14 +457,8 @@ class ClusterSweep:
         self.jobs_total += 1
 
     def _built_results(self, name: str, device: str) -> dict | None:
-        f = self.device_dir(name, device) / results.RESULTS_FILE
-        if not f.is_file():
-            return None
-        try:
-            r = json.loads(f.read_text())
-        except (OSError, ValueError):
-            return None
-        return r if (r.get("sweep") or {}).get("built") else None
+        r = results.read(self.device_dir(name, device))
+        return r if r is not None and (r.get("sweep") or {}).get("built") else None
 
     def _job_record(self, job: dict, value: dict | None, error: str | None, lost: bool = False) -> dict:
         rec = {k: job[k] for k in ("kind", "point") if k in job}

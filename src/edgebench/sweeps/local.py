@@ -57,7 +57,7 @@ class LocalSweep:
 
         for point, entry in zip(self.grid.points, self.state["points"]):
             run_dir = self.out / point.name
-            previous = _results(run_dir)
+            previous = results.read(run_dir)
             if previous is not None and previous.get("status") in ("complete", "partial", "failed") \
                     and not previous.get("interrupted"):
                 entry["status"] = previous["status"]  # finished before: not redone
@@ -102,14 +102,3 @@ class LocalSweep:
         from edgebench.sweeps.report import write_all
 
         write_all(self.out, self.grid, self.state, figures=figures)
-
-
-def _results(run_dir: Path) -> dict | None:
-    f = run_dir / results.RESULTS_FILE
-    if not f.is_file():
-        return None
-    try:
-        return json.loads(f.read_text())
-    except (OSError, ValueError):
-        return None
-

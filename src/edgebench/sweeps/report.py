@@ -10,7 +10,6 @@ from them (names, axis values, errors) is escaped where it lands (report.escape)
 from __future__ import annotations
 
 import csv
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -32,18 +31,11 @@ def run_dirs(out: Path, state: dict) -> list[tuple[str, str, Path]]:
     return [(p["name"], "local", out / p["dir"]) for p in state["points"]]
 
 
-def _load(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / results.RESULTS_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def rows(out: Path, grid: Grid, state: dict) -> list[dict[str, Any]]:
     values = {p.name: p.values for p in grid.points}
     table = []
     for name, device, folder in run_dirs(out, state):
-        r = _load(folder)
+        r = results.read(folder)
         if r is None:
             continue
         # The trainings whose models were exported: the first mode's (with --mode both, the other mode's
