@@ -122,6 +122,7 @@ class RunConfig:
     throughput_batch: int = 256
     repeats: int = 3  # trainings per framework, in fresh processes, interleaved
     warmup: int = 1  # trainings per framework before the repeats: run and recorded, not in the statistics
+    parallel: int = 2  # children doing untimed work at once; every timed section runs alone (pipeline/gate.py)
     modes: tuple[str, ...] = ("eager",)  # eager and/or compiled; the first mode's model is exported
     preset: str | None = None  # recorded; its values are already applied to the fields
     twin: bool = False  # save weights at twin_steps and report the frameworks' drift
@@ -337,6 +338,7 @@ def validate(cfg: RunConfig) -> None:
         problems.append("--num-classes must be at least 2, got 1")
     positive("--calibration-samples", cfg.calibration_samples)
     positive("--repeats", cfg.repeats)
+    positive("--parallel", cfg.parallel)
     if isinstance(cfg.warmup, bool) or not isinstance(cfg.warmup, int) or cfg.warmup < 0:
         problems.append(f"--warmup must be 0 or a positive integer, got {cfg.warmup!r}")
     if not cfg.modes or any(m not in MODES for m in cfg.modes):

@@ -62,6 +62,9 @@ OPTIONS: tuple[Option, ...] = (
            lambda c: c.repeats, "repeats"),
     Option("warmup", int, "Warm-up trainings per framework before the repeats (fresh processes too): run and "
            "recorded, not counted in the statistics.", lambda c: c.warmup, "warmup"),
+    Option("parallel", int, "Child processes that may do untimed work at once (imports, exports, test-set "
+           "passes); every timed section still runs alone, the others paused. 1: one child at a time.",
+           lambda c: c.parallel, "parallel"),
     Option("twin", bool, "Also report how far the frameworks' weights and logits drift apart after 1, 10, "
            "100 steps and at the end.", lambda c: c.twin, flags=("--twin",)),
     Option("no_mcu", bool, "Skip TFLite Micro, C arrays and board fit.", lambda c: not c.microcontroller,
@@ -103,6 +106,7 @@ def to_config(v: dict[str, Any]) -> RunConfig:
         twin=v["twin"],
         repeats=v["repeats"],
         warmup=v["warmup"],
+        parallel=v["parallel"],
         modes=parse_mode(v["mode"]),
         epochs=v["epochs"],
         batch_size=v["batch_size"],

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgebench.pipeline.gate import timed_section
 from edgebench.pipeline.jobs import (DataRef, InspectTask, MicrocontrollerTask, Outcome, SourceTask, TrainTask,
                                      VerifyTask, outcome_to_json, task_from_json)
 from edgebench.pipeline.runner import EVENT_PREFIX
@@ -80,8 +81,9 @@ def train(task: TrainTask) -> Outcome:
     t0 = time.perf_counter()
     train_data = adapter.load_data(images(ds.x_train, net.input_shape), ds.y_train)
     data_load_s = time.perf_counter() - t0
-    history = adapter.train(model, train_data, order, task.batch_size, opt, on_epoch,
-                            on_step=on_step, compiled=task.mode == "compiled")
+    with timed_section():  # the training loop runs alone: no other child of the run is running
+        history = adapter.train(model, train_data, order, task.batch_size, opt, on_epoch,
+                                on_step=on_step, compiled=task.mode == "compiled")
     logits = adapter.predict(model, images(ds.x_test, net.input_shape))
     np.save(fw_dir / "test_logits.npy", logits)
     init.save(adapter.get_weights(model), fw_dir / "final_weights.npz")

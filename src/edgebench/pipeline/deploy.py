@@ -100,7 +100,7 @@ class Deploy(Run):
 
     def __init__(self, cfg: DeployConfig, on_event=None):
         validate_deploy(cfg)
-        self.on_event = on_event or (lambda label, ev: None)
+        self._concurrency(on_event)
         self.t0 = time.perf_counter()
         path = Path(cfg.model).expanduser()
         self.kind = sniff(path)
@@ -153,8 +153,7 @@ class Deploy(Run):
     def _jobs(self) -> dict:
         self.results = self._inputs()
         self.save()
-        for job in plan_deploy(self.cfg, self.framework, self.exporters):
-            self._run_job(job)
+        self._schedule(plan_deploy(self.cfg, self.framework, self.exporters))
         self._finish()
         return self.results
 

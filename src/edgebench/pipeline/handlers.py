@@ -99,9 +99,11 @@ def train(run: "Run", job: Job) -> bool:
     if r > 1:
         if not res.ok:
             entry["repeats"].append({"repeat": r, "status": "failed", "error": res.failure(label)})
+            entry["repeats"].sort(key=lambda x: x["repeat"])
             run.on_event(label, {"event": "failed", "error": entry["repeats"][-1]["error"]})
             return True
         entry["repeats"].append(_repeat_record(r, res.outcome.record, run.cfg.warmup))
+        entry["repeats"].sort(key=lambda x: x["repeat"])  # overlapping repeats may end out of order
         run.on_event(label, {"event": "done", "kind": "train"})
         return True
     entry["log"] = f"logs/{name}.log"

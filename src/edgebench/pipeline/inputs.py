@@ -90,6 +90,20 @@ def run_warnings(cfg: RunConfig) -> list[dict]:
     return out
 
 
+def timed_sections_note(cfg: RunConfig) -> dict:
+    if cfg.parallel <= 1:
+        return {"parallel": 1, "how": "one child process at a time: nothing else of the run runs beside a timed section"}
+    return {"parallel": cfg.parallel,
+            "how": f"up to {cfg.parallel} child processes do untimed work at once (imports, data loading, "
+                   "exports, test-set passes); before each timed section (a training loop, a latency or "
+                   "throughput window with its warm-up calls, TFLite Micro's host timing) the child asks the "
+                   "run for the timing gate, which pauses every other child (SIGSTOP, then waits until each of "
+                   "their threads is stopped) and resumes them (SIGCONT) when the section ends: no other process "
+                   "of the run runs during a timed section. Untimed durations recorded beside results "
+                   "(import_time_s, load_time_s, export_time_s, data_load_s) are wall times that may include "
+                   "time the child spent paused or sharing the cores"}
+
+
 def write_inputs(cfg: RunConfig, ds, store: RunStore, boards: list, net: Network) -> dict:
     """The shared inputs, made once in NumPy from the seed and saved in inputs/, and the results
     skeleton that records them and every fairness choice."""
@@ -139,6 +153,7 @@ def write_inputs(cfg: RunConfig, ds, store: RunStore, boards: list, net: Network
                                "set_num_interop_threads(N); JAX/XLA: the affinity, plus single-threaded "
                                "Eigen when N = 1; OMP/MKL/OpenBLAS env = N"},
             "isolation": "one child process per framework and per artifact verification",
+            "timed_sections": timed_sections_note(cfg),
             "modes": {"eager": "what a typical user writes: Keras fit (jit_compile=False), a PyTorch "
                                "eager loop, a jax.jit step per batch",
                       "compiled": "each framework's fast path: Keras jit_compile=True with "

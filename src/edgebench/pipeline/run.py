@@ -4,7 +4,10 @@ only: it imports no framework. Every framework and runtime runs in a child proce
 from __future__ import annotations
 
 import shutil
+import signal
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -13,15 +16,20 @@ from typing import Callable
 from edgebench import data, results
 from edgebench.config import RunConfig, validate
 from edgebench.measure.boards import BOARDS, parse_board
+from edgebench.pipeline.gate import Gate
 from edgebench.pipeline.handlers import HANDLERS
 from edgebench.pipeline.inputs import write_inputs
-from edgebench.pipeline.jobs import DataRef, Job, Task
+from edgebench.pipeline.jobs import MICROCONTROLLER, TRAIN, VERIFY, DataRef, Job, Task
 from edgebench.pipeline.plan import plan
 from edgebench.pipeline.runner import ChildResult, run_child
 from edgebench.pipeline.store import RunStore, default_run_dir, done_jobs, forget_unfinished
 
 # Events go to the UI: (label, event dict). The CLI draws progress bars from them.
 EventSink = Callable[[str, dict], None]
+
+# Jobs whose children time only inside the gate (pipeline/gate.py): these may overlap. The others
+# (the GEMM peak, deploy's source pass, the derived summaries) run with nothing beside them.
+OVERLAPPING = frozenset({TRAIN, VERIFY, MICROCONTROLLER})
 
 
 class Run:
@@ -40,7 +48,7 @@ class Run:
         cache_data: decode the data once for all children (not worth it for one artifact's jobs)."""
         validate(cfg)
         self.select, self.reports, self.cache_data = select, reports, cache_data
-        self.on_event = on_event or (lambda label, ev: None)
+        self._concurrency(on_event)
         self.t0 = time.perf_counter()
         # Read and check the data before anything is written, so bad input leaves no debris.
         self.dataset = data.load(cfg.dataset, limit_train=cfg.limit_train, limit_test=cfg.limit_test,
@@ -59,10 +67,34 @@ class Run:
         self.boards = list(BOARDS) + [parse_board(b) for b in cfg.boards]
         self.data_ref = DataRef(cfg.dataset, cfg.limit_train, cfg.limit_test, num_classes=self.dataset.num_classes)
 
+    def _concurrency(self, on_event: EventSink | None) -> None:
+        """Handlers run holding _state (results and the run folder are theirs alone) and let go of it
+        only while their child runs; _gate pauses the other children while one times; events reach
+        the display one at a time."""
+        sink = on_event or (lambda label, ev: None)
+        events = threading.Lock()
+
+        def on_event_locked(label: str, ev: dict) -> None:
+            with events:
+                sink(label, ev)
+
+        self.on_event = on_event_locked
+        self._state = threading.Lock()
+        self._gate: Gate | None = None
+        self._interrupting = False
+
     # -- what handlers use --------------------------------------------------------------
     def child(self, task: Task, threads: int, label: str) -> ChildResult:
-        return run_child(task, self.store.work, self.store.logs / f"{task.name}.log", threads,
-                         lambda ev: self.on_event(label, ev))
+        self._state.release()
+        try:
+            res = run_child(task, self.store.work, self.store.logs / f"{task.name}.log", threads,
+                            lambda ev: self.on_event(label, ev), gate=self._gate)
+        finally:
+            self._state.acquire()
+        # Its child was stopped by an interruption (Ctrl-C reaches the children too): not a result.
+        if self._interrupting or res.returncode == -signal.SIGINT:
+            raise KeyboardInterrupt
+        return res
 
     def training(self, fw: str, mode: str) -> dict | None:
         return next((t for t in self.results["trainings"] if t["framework"] == fw and t["mode"] == mode), None)
@@ -109,19 +141,88 @@ class Run:
                 self.on_event("run", {"event": "warning", "message": w["message"]})
             self.save()
         self.done = set(self.results["progress"]["done"])
-        for job in plan(self.cfg, self.done):
-            if self.select is None or self.select(job):
-                self._run_job(job)
+        self._schedule([job for job in plan(self.cfg, self.done) if self.select is None or self.select(job)])
         self._finish()
         return self.results
 
+    def _schedule(self, jobs: list[Job]) -> None:
+        parallel = getattr(self.cfg, "parallel", 1)
+        if parallel > 1 and sum(j.kind in OVERLAPPING for j in jobs) > 1:
+            self._overlapped(jobs, parallel)
+        else:
+            for job in jobs:
+                self._run_job(job)
+
     def _run_job(self, job: Job) -> None:
-        with self._stage(job.stage):
-            finished = HANDLERS[job.kind](self, job)
-        if finished and job.id not in self.done and job.kind != "timing":  # the timing summary is derived: redone
-            self.done.add(job.id)
-            self.results["progress"]["done"].append(job.id)
-        self.save()
+        with self._state:
+            with self._stage(job.stage):
+                finished = HANDLERS[job.kind](self, job)
+            if finished and job.id not in self.done and job.kind != "timing":  # the timing summary is derived: redone
+                self.done.add(job.id)
+                self.results["progress"]["done"].append(job.id)
+            self._order_artifacts()
+            self.save()
+
+    def _order_artifacts(self) -> None:
+        """Artifacts in framework order, each framework's in export order, however the trainings
+        that made them overlapped (sorted() is stable)."""
+        fws = {fw: i for i, fw in enumerate(self.cfg.frameworks)}
+        self.results["artifacts"] = sorted(self.results.get("artifacts", []),
+                                           key=lambda a: fws.get(a.get("framework"), len(fws)))
+
+    def _overlapped(self, jobs: list[Job], parallel: int) -> None:
+        """The jobs in plan order, up to cfg.parallel children at once: a job starts when the jobs
+        it needs have finished and a place is free; a job outside OVERLAPPING waits until nothing
+        else runs, and nothing starts beside it. Timed sections stay alone through the gate."""
+        self._gate = Gate()
+        planned = {j.id for j in jobs}
+        finished: set[str] = set()
+        pending = list(jobs)
+        running: dict[Future, Job] = {}
+        pool = ThreadPoolExecutor(parallel, thread_name_prefix="edgebench-job")
+
+        def ready(j: Job) -> bool:
+            return all(n not in planned or n in finished for n in j.needs)
+
+        try:
+            while pending or running:
+                for j in [j for j in pending if ready(j)]:
+                    if j.kind not in OVERLAPPING:
+                        if not running:
+                            pending.remove(j)
+                            self._run_job(j)
+                            finished.add(j.id)
+                        break  # it waits for the others to end; nothing starts in front of it
+                    if len(running) >= parallel:
+                        break
+                    pending.remove(j)
+                    running[pool.submit(self._run_job, j)] = j
+                else:
+                    if not running and pending:  # needs that can never finish: run in plan order
+                        j = pending.pop(0)
+                        self._run_job(j)
+                        finished.add(j.id)
+                        continue
+                if running:
+                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    for f in done:
+                        finished.add(running.pop(f).id)
+                        f.result()  # a handler's own error stops the run, as it does one job at a time
+        except BaseException:
+            # Interrupted (or a bug): every child ends, the handlers give up without recording.
+            self._interrupting = True
+            self._gate.terminate_all()
+            wait(list(running))
+            raise
+        finally:
+            pool.shutdown(wait=True)
+            g = self.results.setdefault("overlap", {"parallel": parallel, "timed_sections": 0, "children_paused_s": 0.0})
+            g["timed_sections"] += self._gate.sections
+            g["children_paused_s"] += self._gate.paused_s
+            g["note"] = ("timed sections that ran alone through the gate (every other child of the run paused), and "
+                         "the time children spent paused; the stages of wall_time_breakdown_s overlap, so their "
+                         "sum can exceed the wall time")
+            self._gate = None
 
     def _reopen(self) -> None:
         """Continue an unfinished run: check its inputs, forget what was cut short."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from edgebench.pipeline.gate import GATE_ENV, Gate
 from edgebench.pipeline.jobs import Outcome, Task, outcome_from_json, task_to_json
 
 EVENT_PREFIX = "@@edgebench "
@@ -61,31 +63,63 @@ def child_env(threads: int) -> dict:
 
 
 def run_child(task: Task, work_dir: Path, log_path: Path, threads: int,
-              on_event: Callable[[dict], None]) -> ChildResult:
+              on_event: Callable[[dict], None], gate: Gate | None = None) -> ChildResult:
+    """gate: the run's timing gate, when children may overlap (pipeline/gate.py); the child then
+    asks it before each timed section, and is paused while another child times."""
     task_path = work_dir / f"{task.name}.task.json"
     result_path = work_dir / f"{task.name}.result.json"
     task = replace(task, result_path=str(result_path))
     task_path.write_text(task_to_json(task))
     result_path.unlink(missing_ok=True)
     t0 = time.perf_counter()
+    env = child_env(threads)
+    if gate is not None:
+        env[GATE_ENV] = "1"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "edgebench.worker", str(task_path)],
-                                stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                                text=True, env=child_env(threads))
+        def start():
+            return subprocess.Popen([sys.executable, "-m", "edgebench.worker", str(task_path)],
+                                    stdout=subprocess.PIPE, stderr=log,
+                                    stdin=subprocess.PIPE if gate else subprocess.DEVNULL, text=True, env=env)
+
+        proc = gate.spawn(start) if gate else start()
         try:
             for line in proc.stdout:
                 if line.startswith(EVENT_PREFIX):
-                    on_event(json.loads(line[len(EVENT_PREFIX):]))
+                    event = json.loads(line[len(EVENT_PREFIX):])
+                    if event.get("event") == "gate" and gate is not None:
+                        _gate_event(gate, proc, event)
+                    else:
+                        on_event(event)
                 else:
                     log.write(line)
             proc.wait()
         finally:
+            if gate is not None:
+                gate.forget(proc)
             if proc.poll() is None:  # interrupted: never leave a child behind
                 proc.terminate()
+                try:
+                    os.kill(proc.pid, signal.SIGCONT)  # a paused child gets the SIGTERM only when resumed
+                except ProcessLookupError:
+                    pass
                 try:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+    if gate is not None and proc.stdin:
+        proc.stdin.close()
     tail = deque(log_path.read_text(errors="replace").splitlines(), maxlen=15)
     outcome = outcome_from_json(result_path.read_text()) if result_path.exists() else None
     return ChildResult(proc.returncode, outcome, "\n".join(tail), time.perf_counter() - t0)
+
+
+def _gate_event(gate: Gate, proc: subprocess.Popen, event: dict) -> None:
+    if event.get("state") == "enter":
+        gate.enter(proc)
+        try:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        except (BrokenPipeError, OSError):  # the child died meanwhile: its section is over
+            gate.leave(proc)
+    else:
+        gate.leave(proc)

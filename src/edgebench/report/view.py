@@ -847,6 +847,11 @@ class ReportView:
                 (own("Same loss"), fmt("{}; {} everywhere.", fair["loss"], fair["dtype"])),
                 (own("Same threads"), fmt("{} ({}).", fair["threads"]["count"], fair["threads"]["how"])),
                 (own("Isolation"), fmt("{}; peak RSS is each child's own maximum.", fair["isolation"])),
+                *([(own("Timed sections alone"), fmt("{}{}.", fair["timed_sections"]["how"],
+                                                     fmt(" ({} timed sections went through the gate)",
+                                                         (r.get("overlap") or {}).get("timed_sections"))
+                                                     if r.get("overlap") else own("")))]
+                  if fair.get("timed_sections") else []),
                 (own("Training time"), fmt("{}. A single run: compare frameworks as a ratio within this run, not "
                                            "against figures from another day or machine.", fair["train_time"])),
                 (own("Evaluation"), fmt("{}.", fair["evaluation"])),

@@ -1,0 +1,152 @@
+"""Timed sections run alone, while untimed work overlaps.
+
+A run may keep up to `parallel` children alive at once (imports, data loading, exports,
+conversions, full test-set passes: untimed work). Before a child times anything (a training loop,
+a latency or throughput window) it asks the parent for the gate (an event on stdout) and waits
+for "go" on stdin; the parent first pauses every other child of the run (SIGSTOP to the process
+and its descendants, then waits until each of their threads is stopped), and resumes them
+(SIGCONT) when the child says its section is over. A timed section therefore shares the machine
+with no other process of the run, exactly as when children ran one after another; only untimed
+work runs side by side. New children are not started while a section is timed.
+
+The child side is `timed_section()` in the worker: a no-op unless the parent set EDGEBENCH_GATE=1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+GATE_ENV = "EDGEBENCH_GATE"
+
+
+def _descendants(pid: int) -> list[int]:
+    try:
+        import psutil
+
+        return [c.pid for c in psutil.Process(pid).children(recursive=True)]
+    except Exception:  # gone already, or psutil missing: the child itself is what matters
+        return []
+
+
+def _threads_stopped(pid: int) -> bool:
+    """Every thread of pid stopped (or the process gone)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return True  # exited, or not Linux (then SIGSTOP's delivery is trusted)
+    for t in tasks:
+        try:
+            state = (t / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in ("T", "t", "Z", "X"):
+            return False
+    return True
+
+
+class Gate:
+    """The parent's side: which children are alive, and which one (if any) is timing."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._procs: dict[int, subprocess.Popen] = {}
+        self._holder: int | None = None
+        self._stopped: list[int] = []
+        self.paused_s = 0.0  # time children spent paused (all children together)
+        self.sections = 0
+
+    def spawn(self, start) -> subprocess.Popen:
+        """start(): the Popen, called only while no section is being timed."""
+        with self._cv:
+            self._cv.wait_for(lambda: self._holder is None)
+            proc = start()
+            self._procs[proc.pid] = proc
+            return proc
+
+    def enter(self, proc: subprocess.Popen) -> None:
+        """Blocks until proc may time alone: every other child paused."""
+        with self._cv:
+            self._cv.wait_for(lambda: self._holder is None)
+            self._holder = proc.pid
+            pids = [p for pid in self._procs if pid != proc.pid for p in (pid, *_descendants(pid))]
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGSTOP)
+                    self._stopped.append(pid)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + 2.0
+            while not all(_threads_stopped(p) for p in self._stopped) and time.monotonic() < deadline:
+                time.sleep(0.001)
+            self._since = time.perf_counter()
+            self.sections += 1
+
+    def leave(self, proc: subprocess.Popen) -> None:
+        with self._cv:
+            if self._holder != proc.pid:
+                return
+            self._resume()
+
+    def _resume(self) -> None:
+        if self._stopped:
+            self.paused_s += (time.perf_counter() - self._since) * len({p for p in self._stopped if p in self._procs})
+        for pid in self._stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        self._stopped = []
+        self._holder = None
+        self._cv.notify_all()
+
+    def forget(self, proc: subprocess.Popen) -> None:
+        """proc has ended: it no longer takes part (and a section it held is over)."""
+        with self._cv:
+            self._procs.pop(proc.pid, None)
+            if self._holder == proc.pid:
+                self._resume()
+
+    def terminate_all(self) -> None:
+        """Interrupted: every child ends (a paused one is resumed so that SIGTERM reaches it)."""
+        with self._cv:
+            for proc in list(self._procs.values()):
+                if proc.poll() is None:
+                    proc.terminate()
+                    try:
+                        os.kill(proc.pid, signal.SIGCONT)
+                    except ProcessLookupError:
+                        pass
+            self._stopped = []
+            self._holder = None
+            self._cv.notify_all()
+
+
+def _say(state: str) -> None:
+    from edgebench.pipeline.runner import EVENT_PREFIX
+
+    sys.stdout.write(EVENT_PREFIX + json.dumps({"event": "gate", "state": state}) + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def timed_section():
+    """The child's side: ask for the gate, wait for "go", time, give it back. A no-op outside a
+    gated run (EDGEBENCH_GATE unset), so the worker's functions also run standalone."""
+    if os.environ.get(GATE_ENV) != "1":
+        yield
+        return
+    _say("enter")
+    if sys.stdin.readline().strip() != "go":
+        raise RuntimeError("the parent closed the timing gate")
+    try:
+        yield
+    finally:
+        _say("leave")

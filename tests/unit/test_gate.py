@@ -1,0 +1,93 @@
+"""The timing gate (pipeline/gate.py): while one child times, every other child of the run is
+paused, and resumed afterwards; a run with overlapping children sends every timed section through
+the gate, and gives the same results as one child at a time."""
+
+import json
+import subprocess
+import sys
+import time
+
+from edgebench.pipeline.gate import Gate
+
+COUNTER = """
+import os, sys
+path, n = sys.argv[1], 0
+while True:
+    n += 1
+    if n % 2000 == 0:  # written whole (a pause between truncating and writing would leave it empty)
+        with open(path + ".tmp", "w") as f:
+            f.write(str(n))
+        os.replace(path + ".tmp", path)
+"""
+
+
+def _count(path) -> int:
+    for _ in range(100):
+        try:
+            return int(path.read_text())
+        except (OSError, ValueError):  # between open and write
+            time.sleep(0.01)
+    raise AssertionError("the counter never wrote")
+
+
+def test_the_other_children_stop_while_one_times_and_go_on_after(tmp_path):
+    gate = Gate()
+    counters = [tmp_path / "a", tmp_path / "b"]
+    busy = [gate.spawn(lambda p=p: subprocess.Popen([sys.executable, "-c", COUNTER, str(p)])) for p in counters]
+    timer = gate.spawn(lambda: subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
+    try:
+        time.sleep(1.0)
+        before = [_count(p) for p in counters]
+        time.sleep(0.2)
+        assert all(_count(p) > b for p, b in zip(counters, before)), "the busy children were not running"
+        gate.enter(timer)
+        frozen = [_count(p) for p in counters]
+        time.sleep(0.5)
+        assert [_count(p) for p in counters] == frozen, "a child ran during a timed section"
+        for proc in busy:  # every thread stopped, as the kernel sees it
+            state = open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[1].split()[0]
+            assert state in ("T", "t")
+        gate.leave(timer)
+        time.sleep(0.5)
+        assert all(_count(p) > f for p, f in zip(counters, frozen)), "a paused child was not resumed"
+        assert gate.sections == 1 and gate.paused_s >= 2 * 0.5
+        # A child that ends while it holds the gate gives it back.
+        gate.enter(busy[0])
+        assert timer.poll() is None and open(f"/proc/{timer.pid}/stat").read().rsplit(")", 1)[1].split()[0] == "T"
+        busy[0].kill()
+        busy[0].wait()
+        gate.forget(busy[0])
+        time.sleep(0.3)
+        assert _count(counters[1]) > frozen[1]
+    finally:
+        gate.terminate_all()
+        for proc in [*busy, timer]:
+            proc.kill()
+            proc.wait()
+
+
+def test_an_overlapping_run_times_every_section_alone_and_matches_one_at_a_time(tmp_path):
+    from edgebench import pipeline
+    from edgebench.config import RunConfig
+
+    def run(parallel: int, out):
+        cfg = RunConfig(frameworks=("numpy",), dataset="mnist", epochs=2, limit_train=512, limit_test=128, threads=1,
+                        repeats=2, warmup=1, microcontroller=False, latency_min_time_s=0.05, latency_min_iters=20,
+                        parallel=parallel, out=out)
+        return pipeline.Run(cfg).execute()
+
+    a, b = run(2, tmp_path / "a"), run(1, tmp_path / "b")
+    for r in (a, b):
+        assert r["status"] == "complete"
+    # 3 training loops, and per artifact a latency and a throughput window: each through the gate.
+    windows = sum(1 + ("batch_latency_ms" in (x.get("throughput") or {})) for x in a["artifacts"])
+    assert a["overlap"]["timed_sections"] == 3 + windows and "overlap" not in b
+    assert a["fairness"]["timed_sections"]["parallel"] == 2 and "SIGSTOP" in a["fairness"]["timed_sections"]["how"]
+    # The same trainings and artifacts, in the same order, with the same numbers.
+    assert [x["repeat"] for x in a["trainings"][0]["repeats"]] == [1, 2, 3]
+    assert [x["test_accuracy"] for x in a["trainings"][0]["repeats"]] == \
+        [x["test_accuracy"] for x in b["trainings"][0]["repeats"]]
+    key = [(x["framework"], x["format"], x["precision"], x["status"], x["test_accuracy"]) for x in a["artifacts"]]
+    assert key == [(x["framework"], x["format"], x["precision"], x["status"], x["test_accuracy"])
+                   for x in b["artifacts"]]
+    assert json.loads((tmp_path / "a" / "results.json").read_text())["progress"]["done"]
