@@ -332,13 +332,27 @@ def report(run_dir: str | Path) -> Results:
     return r
 
 
-def compare(a: Results | str | Path, b: Results | str | Path) -> dict:
-    """`edgebench compare A B` as data: trainings (B/A time ratios with their intervals) and
-    artifacts side by side. The Markdown the CLI writes is compare(a, b)["markdown"]."""
+def compare(a: Results | str | Path, b: Results | str | Path, band: float = 0.03,
+            accuracy_band: float = 0.005) -> dict:
+    """`edgebench compare A B` as data: for each figure the two runs share, B/A (accuracy: B - A)
+    with its 95% interval and a verdict (same / faster / slower / unclear) against the band
+    (a fraction: 0.03 is +-3%; accuracy_band in accuracy units: 0.005 is 0.5 points). The
+    Markdown the CLI writes is compare(a, b)["markdown"]."""
     from edgebench.report.compare import compare as diff
     from edgebench.report.compare import render
 
+    if not (0 <= band < 1) or not (0 <= accuracy_band < 1):
+        raise UserError(f"--band must be a percentage from 0 to 100 and --accuracy-band points from 0 to 100, "
+                        f"got {band * 100:g} and {accuracy_band * 100:g}")
     ra = a if isinstance(a, Results) else load(a)
     rb = b if isinstance(b, Results) else load(b)
-    c = diff(ra.raw, rb.raw, ra.folder, rb.folder)
+    c = diff(ra.raw, rb.raw, _shown(ra.folder), _shown(rb.folder), band=band, accuracy_band=accuracy_band)
     return {**c, "markdown": render(c, ra.raw)}
+
+
+def _shown(folder: Path) -> Path:
+    """A folder as people read it: relative to the working folder when inside it."""
+    import os
+
+    rel = os.path.relpath(Path(folder).resolve(), Path.cwd())
+    return Path(rel) if not rel.startswith("..") else Path(folder)

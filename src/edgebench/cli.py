@@ -299,18 +299,77 @@ def report(run_dir: Path = typer.Argument(..., help="A run folder (holding resul
     print_summary(api.report(run_dir).raw, run_dir)
 
 
+FORMATS = ("auto", "table", "md", "csv", "json")
+
+
+def _format(value: str) -> str:
+    """--format auto: a rich table sized to a terminal, unwrapped Markdown into a pipe or a file."""
+    v = value.lower()
+    if v not in FORMATS:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {value!r}")
+    if v == "auto":
+        return "table" if console.is_terminal else "md"
+    return v
+
+
+def _write(text: str) -> None:
+    """Plain output, never wrapped (Markdown rows must stay whole)."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def _rich_table(title: str, header: list[str], rows: list[list], left: int = 1) -> Table:
+    from edgebench.report.terminal import markup
+
+    t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    for i, col in enumerate(header):
+        t.add_column(col, justify="left" if i < left else "right", overflow="fold")
+    for row in rows:
+        t.add_row(*(markup(c) for c in row))
+    return t
+
+
 @app.command("compare")
 def compare_cmd(run_a: Path = typer.Argument(..., help="The earlier run folder."),
                 run_b: Path = typer.Argument(..., help="The later run folder."),
-                out: Optional[Path] = typer.Option(None, help="Where to write the diff [default: RUN_B/compare.md].")) -> None:
-    """Side-by-side diff of two runs: times with the significance of the change, accuracies, sizes, latencies."""
+                out: Optional[Path] = typer.Option(None, help="Where to write the Markdown diff [default: RUN_B/compare.md]."),
+                band: float = typer.Option(3.0, help="Practical-equivalence band in percent: a ratio within it is 'same'."),
+                accuracy_band: float = typer.Option(0.5, help="The same for test accuracy, in percentage points."),
+                format: str = typer.Option("auto", "--format", help="auto (a table on a terminal, Markdown into a pipe), "
+                                           "table, md, csv or json.")) -> None:
+    """Two runs side by side: each figure's ratio B/A with its 95% interval and a verdict (same within
+    the band, faster, slower, or unclear)."""
     from edgebench import api
 
-    text = api.compare(run_a, run_b)["markdown"]
+    how = _format(format)
+    c = api.compare(run_a, run_b, band=band / 100, accuracy_band=accuracy_band / 100)
     target = out or run_b / "compare.md"
-    target.write_text(text)
-    console.print(text, markup=False, highlight=False)
-    console.print(esc(f"written to {target}"))
+    target.write_text(c["markdown"])
+    if how == "md":
+        _write(c["markdown"])
+    elif how == "csv":
+        from edgebench.report.compare import to_csv
+
+        _write(to_csv(c))
+    elif how == "json":
+        import json
+
+        _write(json.dumps({k: v for k, v in c.items() if k != "markdown"}, indent=1, default=str))
+    else:
+        from edgebench.report.compare import ARTIFACT_HEADER, TRAINING_HEADER, rows
+        from edgebench.results import load
+
+        trainings, artifacts = rows(c, load(run_a))
+        console.print(esc(f"A: {c['a']}\nB: {c['b']}"))
+        if trainings:
+            console.print(_rich_table("Training", TRAINING_HEADER, trainings))
+        if artifacts:
+            console.print(_rich_table("Artifacts", ARTIFACT_HEADER, artifacts))
+        for side in ("a", "b"):
+            if c[f"only_in_{side}"]:
+                console.print(esc(f"Only in {side.upper()}: " + ", ".join(" ".join(k) for k in c[f"only_in_{side}"])))
+        console.print(esc(c["method"]), highlight=False)
+    err_console.print(esc(f"written to {target}"), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -335,7 +394,9 @@ def doctor() -> None:
 @app.command("list")
 def list_(runs_dir: Path = typer.Argument(Path("runs"), help="Folder holding run folders, or 'models'."),
           model: Optional[str] = typer.Option(None, help="With 'models': only this built-in or .toml model."),
-          dataset: str = typer.Option("mnist", help="With 'models': the data set whose images set the shapes.")) -> None:
+          dataset: str = typer.Option("mnist", help="With 'models': the data set whose images set the shapes."),
+          format: str = typer.Option("auto", "--format", help="auto (a table on a terminal, Markdown into a pipe), "
+                                     "table, md, csv or json.")) -> None:
     """Show past runs (when, status, frameworks, best accuracy, artifacts), or with `list models`
     each model's layers, output shapes, parameters and MACs."""
     if str(runs_dir) == "models":
@@ -347,15 +408,46 @@ def list_(runs_dir: Path = typer.Argument(Path("runs"), help="Folder holding run
     if not runs:
         console.print(esc(f"no runs in {runs_dir}"))
         return
-    t = Table(box=box.SIMPLE_HEAD)
-    for col in ("Run", "Created (UTC)", "Status", "Frameworks", "Best acc", "Artifacts ok", "Wall (s)"):
-        t.add_column(col, overflow="fold")
+    how = _format(format)
+    header = ["Run", "Created (UTC)", "Status", "Frameworks", "Best acc", "Artifacts", "Wall (s)"]
+    table = []
     for r in runs:
-        created = str(r.get("created_at") or "-")[:16].replace("T", " ")
-        t.add_row(esc(r["dir"]), esc(created), esc(r.get("status")), esc(",".join(r.get("frameworks", []))),
-                  f"{r['best_accuracy']:.4f}" if r.get("best_accuracy") else "-",
-                  str(r.get("artifacts_ok", "-")), f"{r['wall_time_s']:.0f}" if r.get("wall_time_s") else "-")
-    console.print(t)
+        table.append([_relative(r["dir"]), str(r.get("created_at") or "-")[:16].replace("T", " "), str(r.get("status")),
+                      ",".join(r.get("frameworks", [])),
+                      f"{r['best_accuracy']:.4f}" if r.get("best_accuracy") else "-",
+                      str(r.get("artifacts_ok", "-")), f"{r['wall_time_s']:.0f}" if r.get("wall_time_s") else "-"])
+    if how == "json":
+        import json
+
+        _write(json.dumps(runs, indent=1, default=str))
+    elif how == "csv":
+        import csv
+        import io
+
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows([header, *table])
+        _write(buf.getvalue())
+    elif how == "md":
+        from edgebench.report.markdown import table as md_table
+
+        _write(str(md_table(header, table)))
+    else:
+        t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for col in header:
+            # Words never split (a cell wraps at spaces; a word too long is cut with an ellipsis); a
+            # path folds only when it must.
+            t.add_column(col, overflow="fold" if col == "Run" else "ellipsis")
+        for row in table:
+            t.add_row(*map(esc, [row[0], row[1], row[2], row[3].replace(",", ", "), *row[4:]]))
+        console.print(t)
+
+
+def _relative(path: str) -> str:
+    """A path relative to the working folder when it is inside it."""
+    import os
+
+    rel = os.path.relpath(Path(path).resolve(), Path.cwd())
+    return path if rel.startswith("..") else rel
 
 
 def _list_models(only: str | None, dataset: str) -> None:

@@ -271,8 +271,10 @@ def verify(task: VerifyTask) -> Outcome:
         call = session.batch_call(x_test[:batch])
         t_samples = time_calls(call, min_iters=10, min_time_s=bench.min_time_s / 2, warmup=3)
         per_batch = summarize_ns(t_samples)
+        t_path = Path(task.raw_dir) / f"{task.name}-throughput-ns.npy"
+        np.save(t_path, np.asarray(t_samples, dtype=np.int64))
         result["throughput"] = {"batch": batch, "images_per_s": batch / (per_batch["p50"] / 1e3),
-                                "batch_latency_ms": per_batch}
+                                "batch_latency_ms": per_batch, "raw": f"{t_path.parent.name}/{t_path.name}"}
     else:
         result["throughput"] = {"batch": session.fixed_batch, "images_per_s": None,
                                 "note": f"fixed batch {session.fixed_batch}: no larger batch to time"}

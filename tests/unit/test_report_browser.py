@@ -55,3 +55,34 @@ def test_report_html_renders_in_chromium(tmp_path):
     shot = ARTIFACTS / "report.png"
     p = _chromium(tmp_path, "--window-size=1280,3000", "--hide-scrollbars", f"--screenshot={shot}", page.as_uri())
     assert shot.exists() and shot.stat().st_size > 50_000, p.stderr[-2000:]
+
+
+WIDTH_PROBE = """<script>
+window.addEventListener("load", () => {
+  const wide = [...document.querySelectorAll("table")].filter(t => t.scrollWidth > t.clientWidth + 1)
+    .map(t => (t.querySelector("th") || {}).textContent + " (" + t.scrollWidth + " px)");
+  const out = document.createElement("pre");
+  out.id = "width-probe";
+  out.textContent = "width=" + window.innerWidth + " page=" + document.documentElement.scrollWidth +
+    " wide=" + JSON.stringify(wide);
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def test_report_html_has_no_horizontal_scroll_at_1280_px(tmp_path):
+    """Neither the page nor any table scrolls sideways in a 1280 px window (the tables are blocks
+    with overflow-x: auto, so a table too wide would scroll inside itself)."""
+    import json
+
+    run = tmp_path / "run"
+    run.mkdir()
+    write_reports(_full(run), run)
+    probed = run / "probed.html"
+    probed.write_text((run / "report.html").read_text().replace("</body>", WIDTH_PROBE + "</body>"))
+    p = _chromium(tmp_path, "--window-size=1280,900", "--virtual-time-budget=5000", "--dump-dom", probed.as_uri())
+    m = re.search(r"width=(\d+) page=(\d+) wide=(\[.*?\])</pre>", p.stdout)
+    assert m, (p.stdout[-500:], p.stderr[-2000:])
+    width, page, wide = int(m.group(1)), int(m.group(2)), json.loads(m.group(3).replace("&quot;", '"'))
+    assert width == 1280 and page <= width, (width, page)
+    assert wide == [], wide

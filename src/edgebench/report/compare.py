@@ -1,82 +1,274 @@
-"""Side-by-side diff of two runs: training times with the significance of the change, accuracies,
-artifact sizes and latencies."""
+"""Side-by-side diff of two runs: for each figure the ratio B/A (or, for accuracy, the difference)
+with a 95% interval computed the way its samples were taken, and a verdict in words against a
+practical-equivalence band: faster / slower / same / unclear. p-values stay in the data, never
+the verdict: with 380,000 latency calls a rank test calls any shift "significant".
+
+Verdict (times; throughput and size read the same way with their own words):
+- same: the estimate lies within the band (|B/A - 1| <= band);
+- faster / slower: the estimate lies outside the band and the interval excludes 1;
+- unclear: the estimate lies outside the band but the interval includes 1 (too few or too noisy
+  samples to tell; more repeats would).
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
 from edgebench.measure.stats import ratio_ci
 from edgebench.report.markdown import render_template
-from edgebench.report.view import DASH, fmt, join, own, run_label
+from edgebench.report.view import DASH, fmt, own, run_label
+
+BAND = 0.03  # +-3%: inside it, two figures are the same for practical purposes
+ACCURACY_BAND = 0.005  # +-0.5 percentage points of test accuracy
+BLOCKS = 20  # latency: consecutive blocks of calls, one median each
+
+WORDS = {"time": ("faster", "slower"), "throughput": ("slower", "faster"), "size": ("smaller", "larger"),
+         "accuracy": ("lower", "higher")}
 
 
-def _times(t: dict) -> list[float]:
-    reps = [x["train_time_s"] for x in t.get("repeats", []) if x.get("status") == "ok"]
-    return reps or ([t["train_time_s"]] if t.get("train_time_s") is not None else [])
+def verdict(estimate: float | None, low: float | None, high: float | None, band: float, kind: str,
+            centre: float = 1.0) -> str:
+    """kind: time / throughput / size (ratios, centre 1) or accuracy (a difference, centre 0)."""
+    if estimate is None:
+        return "n/a"
+    down, up = WORDS[kind]
+    if abs(estimate - centre) <= band * (1 if kind == "accuracy" else centre):
+        return "same"
+    if low is None or high is None:  # no interval: an exact figure (a size), or one value a side
+        return (down if estimate < centre else up) if kind == "size" else "unclear"
+    if high < centre:
+        return down
+    if low > centre:
+        return up
+    return "unclear"
 
 
-def compare(a: dict, b: dict, dir_a: Path, dir_b: Path) -> dict:
+def _counted(t: dict, key: str) -> list[float]:
+    """The figure over the repeats the run's statistics counted (warm-ups out)."""
+    ok = [x for x in t.get("repeats", []) if x.get("status") == "ok" and x.get(key) is not None]
+    counted = [x for x in ok if not x.get("warmup")] or ok
+    vals = [x[key] for x in counted]
+    if not vals and key == "train_time_s" and t.get("train_time_s") is not None:
+        vals = [t["train_time_s"]]
+    return vals
+
+
+def _ratio(a: list[float], b: list[float], kind: str, band: float) -> dict:
+    d = ratio_ci(b, a)  # B over A: above 1, B takes longer
+    out = {"a": _geomean(a), "b": _geomean(b), "n_a": len(a), "n_b": len(b), "ratio": d["ratio"],
+           "ci_low": d["ci_low"], "ci_high": d["ci_high"], "p_value": d["p_value"],
+           "method": "ratio of geometric means over the repeats, Welch t on log times"}
+    out["verdict"] = verdict(out["ratio"], out["ci_low"], out["ci_high"], band, kind)
+    return out
+
+
+def block_medians(samples: np.ndarray, blocks: int = BLOCKS) -> np.ndarray:
+    """The medians of `blocks` runs of consecutive calls: successive calls are correlated (caches,
+    frequency, a neighbour's burst), so the blocks, not the calls, are the independent units."""
+    parts = np.array_split(np.asarray(samples, dtype=np.float64), blocks)
+    return np.array([np.median(p) for p in parts if len(p)])
+
+
+def latency_ratio(a: np.ndarray, b: np.ndarray, kind: str, band: float, confidence: float = 0.95) -> dict:
+    """Ratio of medians B/A with an interval from the spread of the block medians (Welch t on
+    their logs, centred on the ratio of the overall medians)."""
+    from scipy import stats
+
+    ma, mb = float(np.median(a)), float(np.median(b))
+    ratio = mb / ma
+    la, lb = np.log(block_medians(a)), np.log(block_medians(b))
+    va, vb = la.var(ddof=1) / len(la), lb.var(ddof=1) / len(lb)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        low = high = ratio
+    else:
+        df = (va + vb) ** 2 / ((va ** 2) / (len(la) - 1) + (vb ** 2) / (len(lb) - 1))
+        t = float(stats.t.ppf(0.5 + confidence / 2, df))
+        low, high = ratio * math.exp(-t * se), ratio * math.exp(t * se)
+    if kind == "throughput":  # images per second: the inverse of the batch time
+        ratio, low, high = 1 / ratio, 1 / high, 1 / low
+    out = {"ratio": ratio, "ci_low": low, "ci_high": high, "n_a": int(len(a)), "n_b": int(len(b)),
+           "method": f"ratio of medians over all calls; interval from {BLOCKS} blocks of consecutive calls per "
+                     "run (Welch t on log block medians)"}
+    out["verdict"] = verdict(ratio, low, high, band, kind)
+    return out
+
+
+def accuracy_diff(a: float | None, b: float | None, n_a: int | None, n_b: int | None, band: float) -> dict:
+    """B - A in accuracy with a 95% Wald interval for two proportions (treating the two test passes
+    as independent: wider than a paired interval on the same test set, so on the safe side)."""
+    if a is None or b is None:
+        return {"a": a, "b": b, "diff": None, "ci_low": None, "ci_high": None, "verdict": "n/a"}
+    diff = b - a
+    low = high = None
+    if n_a and n_b:
+        se = math.sqrt(a * (1 - a) / n_a + b * (1 - b) / n_b)
+        low, high = diff - 1.96 * se, diff + 1.96 * se
+    return {"a": a, "b": b, "diff": diff, "ci_low": low, "ci_high": high,
+            "verdict": verdict(diff, low, high, band, "accuracy", centre=0.0)}
+
+
+def _raw(folder: Path, rel: str | None) -> np.ndarray | None:
+    if not rel:
+        return None
+    path = folder / rel
+    return np.load(path) if path.exists() else None
+
+
+def compare(a: dict, b: dict, dir_a: Path, dir_b: Path, band: float = BAND, accuracy_band: float = ACCURACY_BAND) -> dict:
+    """Every figure the two runs share, as data (what `compare --format json` prints)."""
     trainings = []
     ta = {(t["framework"], t.get("mode", "eager")): t for t in a.get("trainings", []) if t["status"] == "ok"}
     tb = {(t["framework"], t.get("mode", "eager")): t for t in b.get("trainings", []) if t["status"] == "ok"}
     for key in [k for k in ta if k in tb]:
-        x, y = _times(ta[key]), _times(tb[key])
-        d = ratio_ci(y, x)  # B's time over A's: above 1, B is slower
-        trainings.append({"framework": key[0], "mode": key[1], "a_time_s": _geomean(x), "b_time_s": _geomean(y),
-                          "ratio": d["ratio"], "n_a": len(x), "n_b": len(y), "change": d,
-                          "a_accuracy": ta[key]["test_accuracy"], "b_accuracy": tb[key]["test_accuracy"]})
+        x, y = ta[key], tb[key]
+        row = {"framework": key[0], "mode": key[1],
+               "train_time_s": _ratio(_counted(x, "train_time_s"), _counted(y, "train_time_s"), "time", band)}
+        sa, sb = _counted(x, "steady_epoch_s"), _counted(y, "steady_epoch_s")
+        row["steady_epoch_s"] = _ratio(sa, sb, "time", band) if sa and sb else None
+        row["test_accuracy"] = accuracy_diff(x.get("test_accuracy"), y.get("test_accuracy"), x.get("test_samples"),
+                                             y.get("test_samples"), accuracy_band)
+        trainings.append(row)
     artifacts = []
     aa = {(x["framework"], x["format"], x["precision"]): x for x in a.get("artifacts", []) if x["status"] == "ok"}
     ab = {(x["framework"], x["format"], x["precision"]): x for x in b.get("artifacts", []) if x["status"] == "ok"}
     for key in [k for k in aa if k in ab]:
         x, y = aa[key], ab[key]
-        row = {"artifact": key, "a_size": x.get("size_bytes"), "b_size": y.get("size_bytes"),
-               "a_accuracy": x.get("test_accuracy"), "b_accuracy": y.get("test_accuracy"),
-               "a_p50_ms": (x.get("latency_ms") or {}).get("p50"), "b_p50_ms": (y.get("latency_ms") or {}).get("p50"),
-               "latency_p_value": None}
-        fa, fb = dir_a / str(x.get("latency_raw")), dir_b / str(y.get("latency_raw"))
-        if x.get("latency_raw") and y.get("latency_raw") and fa.exists() and fb.exists():
+        row = {"artifact": list(key)}
+        sx, sy = x.get("size_bytes"), y.get("size_bytes")
+        row["size_bytes"] = ({"a": sx, "b": sy, "ratio": sy / sx, "ci_low": None, "ci_high": None,
+                              "verdict": "same" if sx == sy else verdict(sy / sx, None, None, 0.0, "size")}
+                             if sx and sy else None)
+        row["test_accuracy"] = accuracy_diff(x.get("test_accuracy"), y.get("test_accuracy"), x.get("test_samples"),
+                                             y.get("test_samples"), accuracy_band)
+        la, lb = _raw(dir_a, x.get("latency_raw")), _raw(dir_b, y.get("latency_raw"))
+        pa, pb = (x.get("latency_ms") or {}).get("p50"), (y.get("latency_ms") or {}).get("p50")
+        if la is not None and lb is not None and len(la) >= 2 * BLOCKS and len(lb) >= 2 * BLOCKS:
+            row["p50_latency"] = {"a_ms": pa, "b_ms": pb, **latency_ratio(la, lb, "time", band)}
             from scipy.stats import mannwhitneyu
 
-            # Raw per-call samples: a rank test needs no normality and is robust to the long tail.
-            row["latency_p_value"] = float(mannwhitneyu(np.load(fa), np.load(fb)).pvalue)
+            row["p50_latency"]["p_value_mann_whitney"] = float(mannwhitneyu(la, lb).pvalue)  # kept, not the verdict
+        elif pa and pb:
+            row["p50_latency"] = {"a_ms": pa, "b_ms": pb, "ratio": pb / pa, "ci_low": None, "ci_high": None,
+                                  "verdict": verdict(pb / pa, None, None, band, "time"),
+                                  "method": "ratio of the recorded medians (raw samples missing: no interval)"}
+        else:
+            row["p50_latency"] = None
+        ta_, tb_ = _raw(dir_a, (x.get("throughput") or {}).get("raw")), _raw(dir_b, (y.get("throughput") or {}).get("raw"))
+        ia, ib = (x.get("throughput") or {}).get("images_per_s"), (y.get("throughput") or {}).get("images_per_s")
+        if ta_ is not None and tb_ is not None and len(ta_) >= 2 * BLOCKS and len(tb_) >= 2 * BLOCKS:
+            row["throughput"] = {"a": ia, "b": ib, **latency_ratio(ta_, tb_, "throughput", band)}
+        elif ia and ib:
+            row["throughput"] = {"a": ia, "b": ib, "ratio": ib / ia, "ci_low": None, "ci_high": None,
+                                 "verdict": verdict(ib / ia, None, None, band, "throughput"),
+                                 "method": "ratio of the recorded figures (raw samples missing: no interval)"}
+        else:
+            row["throughput"] = None
         artifacts.append(row)
-    return {"a": str(dir_a), "b": str(dir_b), "trainings": trainings, "artifacts": artifacts,
-            "only_in_a": sorted(map(list, set(aa) - set(ab))), "only_in_b": sorted(map(list, set(ab) - set(aa)))}
+    return {"a": str(dir_a), "b": str(dir_b), "band": band, "accuracy_band": accuracy_band,
+            "trainings": trainings, "artifacts": artifacts,
+            "only_in_a": sorted(map(list, set(aa) - set(ab))), "only_in_b": sorted(map(list, set(ab) - set(aa))),
+            "method": METHOD.format(band=band * 100, acc=accuracy_band * 100, blocks=BLOCKS)}
 
 
-def _geomean(x: list[float]) -> float:
+METHOD = ("B/A is B's figure over A's (times: above 1, B is slower). Verdicts: 'same' when the estimate is "
+          "within +-{band:g}% (accuracy: +-{acc:g} points); 'faster'/'slower' (throughput and size alike) when "
+          "it is outside that band and the 95% interval excludes no change; 'unclear' when it is outside the "
+          "band but the interval includes no change (more repeats would tell). Training times: ratio of "
+          "geometric means over the counted repeats (warm-ups out), Welch t on log times. Latency and "
+          "throughput: ratio of medians over all timed calls, the interval from the medians of {blocks} blocks "
+          "of consecutive calls per run (Welch t on their logs): successive calls are correlated, blocks much "
+          "less. Accuracy: B - A in points, Wald interval for two proportions. Size: exact.")
+
+
+def _geomean(x: list[float]) -> float | None:
     """Times are positive and skewed: their geometric mean, as runs report them."""
-    return float(np.exp(np.mean(np.log(x))))
+    return float(np.exp(np.mean(np.log(x)))) if x else None
 
 
-def _change(d: dict):
+# ---- rendering ------------------------------------------------------------------------------------
+
+
+def _r(d: dict | None, spec: str = ".3f"):
+    """'0.987 [0.970, 1.004] same'"""
+    if not d or d.get("ratio") is None:
+        return DASH
     if d.get("ci_low") is None:
-        return own("n/a (one run on a side)")
-    if d["significant"]:
-        return fmt("{}: B/A {:.3f}, 95% CI [{:.3f}, {:.3f}] (Welch t on log times), p = {:.2g}",
-                   own("slower" if d["ratio"] > 1 else "faster"), d["ratio"], d["ci_low"], d["ci_high"], d["p_value"])
-    return fmt("no significant change: B/A 95% CI [{:.3f}, {:.3f}] (p = {:.2g})", d["ci_low"], d["ci_high"],
-               d["p_value"])
+        return fmt("{:" + spec + "} {}", d["ratio"], own(d["verdict"]))
+    return fmt("{:" + spec + "} [{:" + spec + "}, {:" + spec + "}] {}", d["ratio"], d["ci_low"], d["ci_high"],
+               own(d["verdict"]))
+
+
+def _acc(d: dict | None):
+    if not d or d.get("diff") is None:
+        return DASH
+    if d.get("ci_low") is None:
+        return fmt("{:.4f} -> {:.4f} {}", d["a"], d["b"], own(d["verdict"]))
+    return fmt("{:.4f} -> {:.4f} ({:+.2f} [{:+.2f}, {:+.2f}] pt) {}", d["a"], d["b"], d["diff"] * 100,
+               d["ci_low"] * 100, d["ci_high"] * 100, own(d["verdict"]))
+
+
+def _pair(d: dict | None, key_a: str, key_b: str, spec: str, scale: float = 1.0):
+    if not d or d.get(key_a) is None or d.get(key_b) is None:
+        return DASH
+    return fmt("{:" + spec + "} -> {:" + spec + "}", d[key_a] * scale, d[key_b] * scale)
+
+
+TRAINING_HEADER = ["Framework", "Time A→B (s)", "B/A [95% CI]", "Steady epoch B/A [95% CI]", "Test accuracy"]
+ARTIFACT_HEADER = ["Artifact", "Size B/A", "p50 latency A→B (us)", "B/A [95% CI]", "Throughput B/A [95% CI]",
+                   "Test accuracy"]
+
+
+def rows(c: dict, a: dict) -> tuple[list[list], list[list]]:
+    """The two tables (training, artifacts) as rows of view Text, for Markdown and the terminal."""
+    trainings = [[run_label({"framework": t["framework"], "mode": t["mode"]}, a),
+                  _pair(t["train_time_s"], "a", "b", ".2f"), _r(t["train_time_s"]), _r(t["steady_epoch_s"]),
+                  _acc(t["test_accuracy"])] for t in c["trainings"]]
+    artifacts = []
+    for x in c["artifacts"]:
+        size = x["size_bytes"]
+        artifacts.append([fmt("{} {} {}", *x["artifact"]),
+                          fmt("{:.3f} {}", size["ratio"], own(size["verdict"])) if size else DASH,
+                          _pair(x["p50_latency"], "a_ms", "b_ms", ".1f", 1000.0), _r(x["p50_latency"]),
+                          _r(x["throughput"]), _acc(x["test_accuracy"])])
+    return trainings, artifacts
 
 
 def render(c: dict, a: dict) -> str:
     """compare.md, through report.md's Markdown environment: names and paths escaped there."""
-    trainings = [[run_label({"framework": t["framework"], "mode": t["mode"]}, a),
-                  fmt("{:.2f} (n={})", t["a_time_s"], t["n_a"]), fmt("{:.2f} (n={})", t["b_time_s"], t["n_b"]),
-                  fmt("{:.3f}", t["ratio"]), _change(t["change"]), fmt("{:.4f}", t["a_accuracy"]),
-                  fmt("{:.4f}", t["b_accuracy"])] for t in c["trainings"]]
-    artifacts = []
-    for x in c["artifacts"]:
-        p = x["latency_p_value"]
-        artifacts.append([
-            join(" ", x["artifact"]), fmt("{:,} -> {:,}", x["a_size"], x["b_size"]),
-            fmt("{:.4f} -> {:.4f}", x["a_accuracy"], x["b_accuracy"]),
-            fmt("{:.1f} -> {:.1f}", x["a_p50_ms"] * 1000, x["b_p50_ms"] * 1000) if x["a_p50_ms"] and x["b_p50_ms"]
-            else DASH,
-            DASH if p is None else fmt("p = {:.2g}{}", p, own(" (changed)" if p < 0.05 else ""))])
-    only = [(side.upper(), join(", ", (join(" ", k) for k in c[f"only_in_{side}"])))
+    trainings, artifacts = rows(c, a)
+    only = [(side.upper(), ", ".join(" ".join(k) for k in c[f"only_in_{side}"]))
             for side in ("a", "b") if c[f"only_in_{side}"]]
-    return render_template("compare.md.j2", a=c["a"], b=c["b"], trainings=trainings, artifacts=artifacts, only=only)
+    return render_template("compare.md.j2", a=c["a"], b=c["b"], trainings=trainings, artifacts=artifacts, only=only,
+                           training_header=TRAINING_HEADER, artifact_header=ARTIFACT_HEADER, method=c["method"])
+
+
+def to_csv(c: dict) -> str:
+    """One line per figure: scripts read this (`compare --format csv`)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["kind", "name", "figure", "a", "b", "ratio_or_diff", "ci_low", "ci_high", "verdict"])
+    for t in c["trainings"]:
+        name = f"{t['framework']} [{t['mode']}]"
+        for fig in ("train_time_s", "steady_epoch_s"):
+            d = t[fig]
+            if d:
+                w.writerow(["training", name, fig, d["a"], d["b"], d["ratio"], d["ci_low"], d["ci_high"], d["verdict"]])
+        d = t["test_accuracy"]
+        w.writerow(["training", name, "test_accuracy", d["a"], d["b"], d["diff"], d["ci_low"], d["ci_high"], d["verdict"]])
+    for x in c["artifacts"]:
+        name = " ".join(x["artifact"])
+        for fig, ka, kb in (("size_bytes", "a", "b"), ("p50_latency", "a_ms", "b_ms"), ("throughput", "a", "b")):
+            d = x[fig]
+            if d:
+                w.writerow(["artifact", name, fig, d.get(ka), d.get(kb), d["ratio"], d["ci_low"], d["ci_high"],
+                            d["verdict"]])
+        d = x["test_accuracy"]
+        w.writerow(["artifact", name, "test_accuracy", d["a"], d["b"], d["diff"], d["ci_low"], d["ci_high"], d["verdict"]])
+    return buf.getvalue()

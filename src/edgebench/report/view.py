@@ -21,7 +21,7 @@ from typing import Any, Iterable, Iterator, NamedTuple
 
 from edgebench.models.layers import TYPES as _LAYER_TYPES
 from edgebench.registry import framework_colour, framework_title
-from edgebench.report.escape import is_own_key
+from edgebench.report.escape import ELLIPSIS, is_own_key
 
 
 class Part(NamedTuple):
@@ -121,6 +121,7 @@ def fmt(template: str, *args: Any) -> Text:
 
 
 DASH = own("-")
+HISTORY_COLUMNS = 8  # epochs shown in the per-epoch history; more: the first and last four
 
 
 def _f(v: Any, spec: str, missing: Text = DASH) -> Text:
@@ -242,7 +243,8 @@ class Deployment:
 @dataclass
 class Speed:
     repeats: Any
-    rows: list[Row]
+    rows: list[Row]  # the times, with their intervals
+    efficiency: list[Row]  # the same trainings against the machine's speed limit
     comparisons: list[Text]
     slow: list[Text]  # repeats far from the others, named, with what that means
     determinism: Text | None
@@ -414,8 +416,34 @@ class ReportView:
 
     @cached_property
     def history(self) -> list[Row]:
-        return [[run_label(t, self.r), e["epoch"], fmt("{:.4f}", e["loss"]), fmt("{:.4f}", e["accuracy"]),
-                 fmt("{:.2f}", e["time_s"])] for t in self.ok_trainings for e in t["epochs"]]
+        """Compact: a row per framework and figure (loss, accuracy, time), a column per epoch; beyond
+        HISTORY_COLUMNS epochs, the first and the last ones with an ellipsis between."""
+        out = []
+        for t in self.ok_trainings:
+            epochs = [e for e in t["epochs"] if e["epoch"] in self.history_epochs]
+            for i, (what, key, spec) in enumerate((("loss", "loss", ".4f"), ("accuracy", "accuracy", ".4f"),
+                                                   ("time (s)", "time_s", ".2f"))):
+                cells = [fmt("{:" + spec + "}", e[key]) for e in epochs]
+                if len(cells) < len(self.history_header) - 2:
+                    cells.insert(HISTORY_COLUMNS // 2, own(ELLIPSIS))
+                out.append([run_label(t, self.r) if i == 0 else own(""), own(what), *cells])
+        return out
+
+    @cached_property
+    def history_epochs(self) -> set[int]:
+        n = max((len(t["epochs"]) for t in self.ok_trainings), default=0)
+        if n <= HISTORY_COLUMNS:
+            return set(range(1, n + 1))
+        half = HISTORY_COLUMNS // 2
+        return set(range(1, half + 1)) | set(range(n - (HISTORY_COLUMNS - half) + 1, n + 1))
+
+    @cached_property
+    def history_header(self) -> list[str]:
+        epochs = sorted(self.history_epochs)
+        cols = [f"Epoch {e}" if i == 0 else str(e) for i, e in enumerate(epochs)]
+        if len(epochs) == HISTORY_COLUMNS and max(epochs, default=0) > HISTORY_COLUMNS:
+            cols.insert(HISTORY_COLUMNS // 2, ELLIPSIS)
+        return ["Framework", "Figure", *cols]
 
     @cached_property
     def training_failures(self) -> list[Failure]:
@@ -496,19 +524,19 @@ class ReportView:
             return None
         peak = sl["gemm_peak"]
         cfg = r["config"]
-        rows = []
+        rows, efficiency = [], []
         for t in ok:
             tm = t["timing"]
             eff = tm["efficiency"]
             acc = tm["test_accuracy"]
             rows.append([run_label(t, r), ci_text(tm["train_time_s"]), ci_text(tm["first_epoch_s"]),
                          ci_text(tm.get("first_epoch_excess_s")), ci_text(tm["steady_epoch_s"], ".3f"),
-                         fmt("{:.1f}", eff["gflops"]), fmt("{:.1f}%", eff["fraction_of_peak"] * 100),
-                         fmt("{:.0f}", eff["overhead_per_step_us"]),
-                         fmt("{:.1f}x / {:.1f}x", tm["steady_vs_flop_bound"], tm["steady_vs_step_gemm_bound"])
-                         if tm.get("steady_vs_step_gemm_bound") else DASH, _mib(tm["peak_rss_bytes"]),
                          fmt("{:.4f}", acc["mean"]) if acc["identical"] else
                          fmt("{:.4f} ({:.4f}-{:.4f})", acc["mean"], acc["min"], acc["max"])])
+            efficiency.append([run_label(t, r), fmt("{:.1f}", eff["gflops"]), fmt("{:.1f}%", eff["fraction_of_peak"] * 100),
+                               fmt("{:.0f}", eff["overhead_per_step_us"]),
+                               fmt("{:.1f}x / {:.1f}x", tm["steady_vs_flop_bound"], tm["steady_vs_step_gemm_bound"])
+                               if tm.get("steady_vs_step_gemm_bound") else DASH, _mib(tm["peak_rss_bytes"])])
         comparisons = self.comparisons
         determinism = None
         det = [(run_label(t, r), t.get("determinism") or {}) for t in ok]
@@ -575,7 +603,8 @@ class ReportView:
         repeats = cfg.get("repeats", 1)
         return Speed(repeats=fmt("{} (after {} warm-up training{} each, not counted)", repeats, warm,
                                  own("s" if warm > 1 else "")) if warm else repeats,
-                     rows=rows, comparisons=comparisons, slow=slow, determinism=determinism, limit=limit)
+                     rows=rows, efficiency=efficiency, comparisons=comparisons, slow=slow, determinism=determinism,
+                     limit=limit)
 
     @staticmethod
     def _peak_context(peak: dict) -> Text:
