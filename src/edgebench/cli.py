@@ -373,8 +373,15 @@ def compare_cmd(run_a: Path = typer.Argument(..., help="The earlier run folder."
 
 
 @app.command()
-def doctor() -> None:
-    """List every framework, converter and runtime: installed (with version) or how to install it."""
+def doctor(system: bool = typer.Option(False, "--system", help="What on this machine can disturb timings (CPU "
+                                       "governor and boost, SMT, the container's CPU and memory limits, load, "
+                                       "environment variables that change kernels), each with why it matters."),
+           format: str = typer.Option("auto", "--format", help="With --system: auto, table, md, csv or json.")) -> None:
+    """List every framework, converter and runtime: installed (with version) or how to install it.
+    With --system: what on this machine can disturb timings."""
+    if system:
+        _doctor_system(_format(format))
+        return
     from edgebench.doctor import availability
 
     t = Table(title="edgebench doctor", box=box.SIMPLE_HEAD)
@@ -389,6 +396,44 @@ def doctor() -> None:
     missing = [r for r in rows if not r["installed"]]
     console.print(f"{len(rows) - len(missing)} of {len(rows)} available" +
                   ("; what is missing is skipped in a run, with this reason" if missing else ""))
+
+
+def _doctor_system(how: str) -> None:
+    from edgebench.doctor import system
+
+    rows = system()
+    header = ["Check", "Value", "Why it matters"]
+    table = [[r["check"], r["value"], (f"{r['status'].upper()}: " if r["status"] != "ok" else "") + r["why"]]
+             for r in rows]
+    if how == "json":
+        import json
+
+        _write(json.dumps(rows, indent=1))
+    elif how == "csv":
+        import csv
+        import io
+
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows([["check", "value", "status", "why"]] +
+                                                        [[r["check"], r["value"], r["status"], r["why"]] for r in rows])
+        _write(buf.getvalue())
+    elif how == "md":
+        from edgebench.report.markdown import table as md_table
+
+        _write(str(md_table(header, table)))
+    else:
+        colour = {"ok": "green", "note": "yellow", "warn": "red"}
+        t = Table(title="edgebench doctor --system: what can disturb timings here", box=box.SIMPLE_HEAD,
+                  title_justify="left")
+        for col in header:
+            t.add_column(col)
+        for r in rows:
+            t.add_row(esc(r["check"]), f"[{colour[r['status']]}]{esc(r['value'])}[/{colour[r['status']]}]",
+                      esc(r["why"]))
+        console.print(t)
+    warn = [r["check"] for r in rows if r["status"] == "warn"]
+    err_console.print(esc(f"{len(warn)} to look at: {', '.join(warn)}" if warn else "nothing here should disturb timings"),
+                      highlight=False, soft_wrap=True)
 
 
 @app.command("list")

@@ -123,6 +123,7 @@ class RunConfig:
     repeats: int = 3  # trainings per framework, in fresh processes, interleaved
     warmup: int = 1  # trainings per framework before the repeats: run and recorded, not in the statistics
     parallel: int = 2  # children doing untimed work at once; every timed section runs alone (pipeline/gate.py)
+    require_quiet_s: float = 0.0  # wait up to this long before each timed section for a quiet machine; 0: no wait
     modes: tuple[str, ...] = ("eager",)  # eager and/or compiled; the first mode's model is exported
     preset: str | None = None  # recorded; its values are already applied to the fields
     twin: bool = False  # save weights at twin_steps and report the frameworks' drift
@@ -339,6 +340,9 @@ def validate(cfg: RunConfig) -> None:
     positive("--calibration-samples", cfg.calibration_samples)
     positive("--repeats", cfg.repeats)
     positive("--parallel", cfg.parallel)
+    if isinstance(cfg.require_quiet_s, bool) or not isinstance(cfg.require_quiet_s, (int, float)) \
+            or not math.isfinite(cfg.require_quiet_s) or cfg.require_quiet_s < 0:
+        problems.append(f"--require-quiet must be 0 or a number of seconds, got {cfg.require_quiet_s!r}")
     if isinstance(cfg.warmup, bool) or not isinstance(cfg.warmup, int) or cfg.warmup < 0:
         problems.append(f"--warmup must be 0 or a positive integer, got {cfg.warmup!r}")
     if not cfg.modes or any(m not in MODES for m in cfg.modes):

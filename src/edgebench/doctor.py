@@ -3,7 +3,9 @@ registries, with its version or the extra that installs it. Nothing heavy is imp
 
 from __future__ import annotations
 
+import os
 from importlib import metadata
+from pathlib import Path
 
 from edgebench import registry
 
@@ -38,4 +40,145 @@ def availability() -> list[dict]:
         rows.append(_row("converter", name, registry.Plugin(name, p.target, p.modules, p.extra,
                                                             distribution=p.modules[-1].replace("_", "-")), roles))
     rows += [_row("runtime", name, p, p.role) for name, p in registry.runtimes().items()]
+    return rows
+
+
+# ---- doctor --system: what can disturb timings on this machine ---------------------------------
+
+ENV_VARS = {
+    "OPENBLAS_CORETYPE": "forces OpenBLAS's kernel for a CPU type: an older one (e.g. Haswell on an AVX-512 "
+                         "CPU) can halve NumPy's matmul speed and the GEMM peak edgebench measures",
+    "OPENBLAS_L2_SIZE": "overrides OpenBLAS's cache-size guess, which sets its blocking",
+    "MKL_DEBUG_CPU_TYPE": "forces MKL's code path (an old trick for AMD CPUs): changes which kernels run",
+    "MKL_ENABLE_INSTRUCTIONS": "caps the instruction set MKL (and oneDNN in TensorFlow) may use",
+    "OMP_NUM_THREADS": "OpenMP's thread count; edgebench sets it in every child to --threads, but it shapes "
+                       "anything you run beside edgebench",
+    "OPENBLAS_NUM_THREADS": "OpenBLAS's thread count (set per child by edgebench)",
+    "MKL_NUM_THREADS": "MKL's thread count (set per child by edgebench)",
+    "TF_ENABLE_ONEDNN_OPTS": "turns TensorFlow's oneDNN kernels on or off: different speed, and float sums in "
+                             "another order",
+    "XLA_FLAGS": "JAX/XLA compiler flags: can change threading and code generation",
+    "KMP_AFFINITY": "Intel OpenMP thread pinning",
+    "GOMP_CPU_AFFINITY": "GNU OpenMP thread pinning",
+    "CUDA_VISIBLE_DEVICES": "which GPUs a framework sees (edgebench times on the CPU)",
+}
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def cpu_quota() -> tuple[float | None, str]:
+    """The container's CPU limit in cores (None: no limit) and where it was read."""
+    v2 = _read("/sys/fs/cgroup/cpu.max")
+    if v2:
+        quota, _, period = v2.partition(" ")
+        if quota == "max":
+            return None, f"cgroup v2 cpu.max = {v2}"
+        return int(quota) / int(period or 100000), f"cgroup v2 cpu.max = {v2}"
+    for d in ("/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"):
+        q, p = _read(f"{d}/cpu.cfs_quota_us"), _read(f"{d}/cpu.cfs_period_us")
+        if q is not None:
+            if int(q) < 0:
+                return None, f"cgroup v1 cpu.cfs_quota_us = {q}"
+            return int(q) / int(p or 100000), f"cgroup v1 cpu.cfs_quota_us = {q}, cpu.cfs_period_us = {p}"
+    return None, "no cgroup CPU controller readable"
+
+
+def memory_limit() -> tuple[int | None, str]:
+    v2 = _read("/sys/fs/cgroup/memory.max")
+    if v2:
+        return (None if v2 == "max" else int(v2)), f"cgroup v2 memory.max = {v2}"
+    v1 = _read("/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    if v1:
+        n = int(v1)
+        return (None if n >= 2 ** 62 else n), f"cgroup v1 memory.limit_in_bytes = {v1}"
+    return None, "no cgroup memory controller readable"
+
+
+def system() -> list[dict]:
+    """Each thing on this machine that can disturb a timing: its value, ok / note / warn, and why it
+    matters. Read from /proc, /sys, the cgroup files and the environment; nothing is changed."""
+    import platform
+
+    import psutil
+
+    from edgebench.measure import load
+
+    rows = []
+
+    def add(check, value, status, why):
+        rows.append({"check": check, "value": value, "status": status, "why": why})
+
+    cores = os.cpu_count() or 1
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = cores
+    model = next((ln.split(":", 1)[1].strip() for ln in (_read("/proc/cpuinfo") or "").splitlines()
+                  if ln.startswith("model name")), platform.processor() or "unknown")
+    add("CPU", f"{model}; {cores} logical cores, {usable} usable by this process",
+        "warn" if usable < cores else "ok",
+        "--threads above the usable cores oversubscribes them; timings then measure waiting")
+    quota, where = cpu_quota()
+    if quota is None:
+        add("Container CPU limit", f"none ({where})", "ok",
+            "a CPU quota below the core count throttles a process in bursts: epochs and windows jump")
+    else:
+        add("Container CPU limit", f"{quota:.2f} cores ({where})", "warn" if quota < usable else "ok",
+            f"a quota of {quota:.2f} cores against {usable} usable: more threads than that are throttled in "
+            "bursts, and timings jump")
+    smt = _read("/sys/devices/system/cpu/smt/active")
+    add("SMT (hyper-threading)", {"1": "on", "0": "off"}.get(smt or "", "not readable"),
+        "note" if smt == "1" else "ok",
+        "two hardware threads share one core: work on the sibling slows a timed thread")
+    gov = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+    add("CPU governor", gov or "not readable (a VM or container hides it)",
+        "ok" if gov in (None, "performance") else "warn",
+        "a governor other than 'performance' lowers the clock when idle and ramps it up under load: the first "
+        "timings of a run are slower")
+    boost = _read("/sys/devices/system/cpu/cpufreq/boost")
+    no_turbo = _read("/sys/devices/system/cpu/intel_pstate/no_turbo")
+    turbo = ("on" if boost == "1" else "off") if boost is not None else \
+        ("off" if no_turbo == "1" else "on") if no_turbo is not None else None
+    add("Turbo / boost", turbo or "not readable", "note" if turbo == "on" else "ok",
+        "boost clocks depend on temperature and how many cores are busy: the same work runs at different speeds")
+    try:
+        f = psutil.cpu_freq()
+        freq = f"{f.current:.0f} MHz" + (f" (min {f.min:.0f}, max {f.max:.0f})" if f.max else "") if f else None
+    except Exception:
+        freq = None
+    add("CPU frequency now", freq or "not readable", "ok", "recorded at the start and end of every timed section")
+    mem = psutil.virtual_memory()
+    limit, where = memory_limit()
+    add("Memory", f"{mem.total / 2**30:.1f} GiB, {mem.available / 2**30:.1f} GiB available; container limit "
+        + (f"{limit / 2**30:.1f} GiB" if limit else "none") + f" ({where})",
+        "warn" if mem.available < 2 * 2**30 or (limit and limit < 4 * 2**30) else "ok",
+        "a run trains in up to two processes at once plus the runtimes: swapping or an out-of-memory kill "
+        "ruins timings")
+    t = psutil.cpu_times()
+    total = sum(t)
+    steal = getattr(t, "steal", 0.0)
+    add("Hypervisor steal since boot", f"{steal / total:.2%} of CPU time" if total else "not readable",
+        "warn" if total and steal / total > 0.02 else "ok",
+        "time the hypervisor gave this VM's cores to others: noisy neighbours slow timed sections unpredictably")
+    try:
+        la = os.getloadavg()
+        add("Load average (1, 5, 15 min)", ", ".join(f"{x:.2f}" for x in la),
+            "warn" if la[0] > 0.5 else "ok", "other work running now competes with the timed sections")
+    except OSError:
+        pass
+    busy = load.outside_now()
+    add("Other processes now", f"{busy:.2f} cores (over {load.QUIET_PROBE_S} s)",
+        "warn" if busy > load.BUSY_CORES else "ok",
+        f"a timed section during which other processes use more than {load.BUSY_CORES:.2f} of a core is flagged "
+        "busy in results.json and the report; --require-quiet waits for a quiet machine")
+    for var, why in ENV_VARS.items():
+        val = os.environ.get(var)
+        add(f"${var}", val if val is not None else "not set", "warn" if val is not None else "ok", why)
+    add("Python", f"{platform.python_version()} on {platform.platform()}", "ok",
+        "recorded in results.json with every package version")
     return rows

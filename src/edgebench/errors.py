@@ -13,3 +13,9 @@ class DataError(UserError):
 
 class ConfigError(UserError):
     """A setting is out of range or unknown."""
+
+
+class MachineBusy(UserError):
+    """--require-quiet: other processes kept the machine busy past the time limit."""
+
+    exit_code = 3

@@ -65,6 +65,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("parallel", int, "Child processes that may do untimed work at once (imports, exports, test-set "
            "passes); every timed section still runs alone, the others paused. 1: one child at a time.",
            lambda c: c.parallel, "parallel"),
+    Option("require_quiet", float, "Before each timed section, wait up to this many seconds for other processes "
+           "to use under 10% of a core; stop with an error if they do not (0: never wait; a section timed on a "
+           "busy machine is flagged either way).", lambda c: c.require_quiet_s, "require_quiet_s"),
     Option("twin", bool, "Also report how far the frameworks' weights and logits drift apart after 1, 10, "
            "100 steps and at the end.", lambda c: c.twin, flags=("--twin",)),
     Option("no_mcu", bool, "Skip TFLite Micro, C arrays and board fit.", lambda c: not c.microcontroller,
@@ -107,6 +110,7 @@ def to_config(v: dict[str, Any]) -> RunConfig:
         repeats=v["repeats"],
         warmup=v["warmup"],
         parallel=v["parallel"],
+        require_quiet_s=v["require_quiet"],
         modes=parse_mode(v["mode"]),
         epochs=v["epochs"],
         batch_size=v["batch_size"],

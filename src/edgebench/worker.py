@@ -81,7 +81,7 @@ def train(task: TrainTask) -> Outcome:
     t0 = time.perf_counter()
     train_data = adapter.load_data(images(ds.x_train, net.input_shape), ds.y_train)
     data_load_s = time.perf_counter() - t0
-    with timed_section():  # the training loop runs alone: no other child of the run is running
+    with timed_section("training"):  # the training loop runs alone: no other child of the run is running
         history = adapter.train(model, train_data, order, task.batch_size, opt, on_epoch,
                                 on_step=on_step, compiled=task.mode == "compiled")
     logits = adapter.predict(model, images(ds.x_test, net.input_shape))
@@ -269,7 +269,7 @@ def verify(task: VerifyTask) -> Outcome:
     if session.accepts_batch and batch > 1:
         emit("bench", what="throughput")
         call = session.batch_call(x_test[:batch])
-        t_samples = time_calls(call, min_iters=10, min_time_s=bench.min_time_s / 2, warmup=3)
+        t_samples = time_calls(call, min_iters=10, min_time_s=bench.min_time_s / 2, warmup=3, what="throughput")
         per_batch = summarize_ns(t_samples)
         t_path = Path(task.raw_dir) / f"{task.name}-throughput-ns.npy"
         np.save(t_path, np.asarray(t_samples, dtype=np.int64))

@@ -83,3 +83,18 @@ def test_compare_two_runs(tmp_path):
     assert "| TensorFlow | 12.49 (n=3) | 15.49 (n=3) | 1.240 | slower: B/A 1.240, 95% CI [" in text
     assert "205,036 -> 100,000" in text
     json.dumps(c)  # plain data
+
+
+def test_the_per_epoch_history_is_compact_with_epochs_as_columns(tmp_path):
+    """A row per framework and figure, a column per epoch; beyond 8 epochs the first and last four."""
+    from edgebench.report.view import build
+
+    r = _full(tmp_path)
+    t = r["trainings"][0]
+    t["epochs"] = [{"epoch": e, "loss": 1 / e, "accuracy": 0.9, "time_s": 1.0} for e in range(1, 13)]
+    v = build(r)
+    assert v.history_header == ["Framework", "Figure", "Epoch 1", "2", "3", "4", "…", "9", "10", "11", "12"]
+    assert len(v.history) == 3 and all(len(row) == len(v.history_header) for row in v.history)
+    t["epochs"] = t["epochs"][:5]
+    v = build(r)
+    assert v.history_header == ["Framework", "Figure", "Epoch 1", "2", "3", "4", "5"] and len(v.history) == 3

@@ -7,13 +7,13 @@ from typing import Callable
 
 
 def time_calls(call: Callable[[], object], *, min_iters: int, min_time_s: float, warmup: int,
-               max_iters: int = 1_000_000) -> list[int]:
+               max_iters: int = 1_000_000, what: str = "latency") -> list[int]:
     """Per-call durations in ns: at least min_iters calls and at least min_time_s of timed work.
     In a run's child, warm-up and window run alone (no other child of the run is running)."""
     from edgebench.pipeline.gate import timed_section
 
     samples: list[int] = []
-    with timed_section():
+    with timed_section(what):
         for _ in range(warmup):
             call()
         clock = time.perf_counter_ns

@@ -9,7 +9,11 @@ and its descendants, then waits until each of their threads is stopped), and res
 with no other process of the run, exactly as when children ran one after another; only untimed
 work runs side by side. New children are not started while a section is timed.
 
-The child side is `timed_section()` in the worker: a no-op unless the parent set EDGEBENCH_GATE=1.
+The gate is also where the parent watches the machine (measure/load.py): it reads what other
+processes used around every section, and with `--require-quiet S` waits up to S seconds, before
+letting a section start, for them to use less than BUSY_CORES (else MachineBusy).
+
+The child side is `timed_section(what)` in the worker: a no-op unless the parent set EDGEBENCH_GATE=1.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
+from edgebench.errors import MachineBusy
+from edgebench.measure import load
 
 GATE_ENV = "EDGEBENCH_GATE"
 
@@ -55,7 +62,8 @@ def _threads_stopped(pid: int) -> bool:
 class Gate:
     """The parent's side: which children are alive, and which one (if any) is timing."""
 
-    def __init__(self) -> None:
+    def __init__(self, require_quiet_s: float = 0.0) -> None:
+        self.require_quiet_s = require_quiet_s
         self._cv = threading.Condition()
         self._procs: dict[int, subprocess.Popen] = {}
         self._holder: int | None = None
@@ -71,8 +79,9 @@ class Gate:
             self._procs[proc.pid] = proc
             return proc
 
-    def enter(self, proc: subprocess.Popen) -> None:
-        """Blocks until proc may time alone: every other child paused."""
+    def enter(self, proc: subprocess.Popen, what: str | None = None) -> None:
+        """Blocks until proc may time alone: every other child paused (and, with require_quiet_s,
+        the machine quiet)."""
         with self._cv:
             self._cv.wait_for(lambda: self._holder is None)
             self._holder = proc.pid
@@ -88,12 +97,40 @@ class Gate:
                 time.sleep(0.001)
             self._since = time.perf_counter()
             self.sections += 1
+            self._what, self._waited = what, 0.0
+            try:
+                if self.require_quiet_s > 0:
+                    self._waited = self._wait_quiet()
+                self._reading = load.read()
+            except BaseException:
+                self._resume()
+                raise
 
-    def leave(self, proc: subprocess.Popen) -> None:
+    def _wait_quiet(self) -> float:
+        """Seconds waited until other processes used under BUSY_CORES over one probe; MachineBusy
+        when they did not within require_quiet_s."""
+        t0 = time.perf_counter()
+        while True:
+            cores = load.outside_now()
+            waited = time.perf_counter() - t0
+            if cores <= load.BUSY_CORES:
+                return waited
+            if waited >= self.require_quiet_s:
+                raise MachineBusy(
+                    f"--require-quiet {self.require_quiet_s:g}: other processes still used {cores:.2f} cores "
+                    f"(above {load.BUSY_CORES:.2f}) after {waited:.0f} s of waiting to time "
+                    f"{self._what or 'a section'}")
+
+    def leave(self, proc: subprocess.Popen) -> dict | None:
+        """The section is over: its load record (measure/load.py), the other children resumed."""
         with self._cv:
             if self._holder != proc.pid:
-                return
+                return None
+            rec = {"what": self._what, **load.between(self._reading, load.read())}
+            if self.require_quiet_s > 0:
+                rec["waited_for_quiet_s"] = self._waited
             self._resume()
+            return rec
 
     def _resume(self) -> None:
         if self._stopped:
@@ -129,21 +166,21 @@ class Gate:
             self._cv.notify_all()
 
 
-def _say(state: str) -> None:
+def _say(state: str, what: str | None = None) -> None:
     from edgebench.pipeline.runner import EVENT_PREFIX
 
-    sys.stdout.write(EVENT_PREFIX + json.dumps({"event": "gate", "state": state}) + "\n")
+    sys.stdout.write(EVENT_PREFIX + json.dumps({"event": "gate", "state": state, "what": what}) + "\n")
     sys.stdout.flush()
 
 
 @contextmanager
-def timed_section():
+def timed_section(what: str | None = None):
     """The child's side: ask for the gate, wait for "go", time, give it back. A no-op outside a
     gated run (EDGEBENCH_GATE unset), so the worker's functions also run standalone."""
     if os.environ.get(GATE_ENV) != "1":
         yield
         return
-    _say("enter")
+    _say("enter", what)
     if sys.stdin.readline().strip() != "go":
         raise RuntimeError("the parent closed the timing gate")
     try:

@@ -30,6 +30,23 @@ def _repeat_record(r: int, rec: dict, warmup: int = 0) -> dict:
             "peak_rss_bytes": rec["peak_rss_bytes"], "import_time_s": rec.get("import_time_s")}
 
 
+def watched(run: "Run", label: str, res) -> dict:
+    """The load records of a child's timed sections, by what they timed; a section timed while other
+    processes were busy is listed in results' load.flagged and said on the CLI as it happens."""
+    from edgebench.measure.load import describe
+
+    out = {}
+    for rec in res.sections:
+        out[rec["what"]] = rec
+        if rec.get("busy"):
+            flags = run.results.setdefault("load", {}).setdefault("flagged", [])
+            flags.append({"where": label, "what": rec["what"], "outside_cores": rec["outside_cores"],
+                          "loadavg": rec.get("loadavg_end")})
+            run.on_event(label, {"event": "warning", "message": f"{label}: the {rec['what']} was timed while "
+                                 f"{describe(rec)}; its figure may be inflated (see the report)"})
+    return out
+
+
 def speed_limit(run: "Run", job: Job) -> bool:
     from edgebench.measure.speed import measure_limits, train_flops_per_sample
 
@@ -102,7 +119,8 @@ def train(run: "Run", job: Job) -> bool:
             entry["repeats"].sort(key=lambda x: x["repeat"])
             run.on_event(label, {"event": "failed", "error": entry["repeats"][-1]["error"]})
             return True
-        entry["repeats"].append(_repeat_record(r, res.outcome.record, run.cfg.warmup))
+        entry["repeats"].append({**_repeat_record(r, res.outcome.record, run.cfg.warmup),
+                                 **_load_of(watched(run, label, res))})
         entry["repeats"].sort(key=lambda x: x["repeat"])  # overlapping repeats may end out of order
         run.on_event(label, {"event": "done", "kind": "train"})
         return True
@@ -114,10 +132,14 @@ def train(run: "Run", job: Job) -> bool:
         return True
     arts = exported(res)
     entry.update(status="ok", **res.outcome.record)
-    entry["repeats"] = [_repeat_record(1, res.outcome.record, run.cfg.warmup)]
+    entry["repeats"] = [{**_repeat_record(1, res.outcome.record, run.cfg.warmup), **_load_of(watched(run, label, res))}]
     run.results["artifacts"].extend(arts)
     run.on_event(label, {"event": "done", "kind": "train"})
     return True
+
+
+def _load_of(sections: dict) -> dict:
+    return {"load": sections["training"]} if "training" in sections else {}
 
 
 def exported(res) -> list[dict]:
@@ -152,6 +174,10 @@ def timing(run: "Run", job: Job) -> bool:
         tm = {key: time_ci([x[key] for x in runs if x.get(key) is not None])
               for key in ("train_time_s", "first_epoch_s", "steady_epoch_s")}
         tm["repeats_counted"] = [x["repeat"] for x in runs]
+        # Repeats timed while other processes were busy: counted (said so), never silently dropped.
+        tm["busy_repeats"] = [{"repeat": x["repeat"], "outside_cores": x["load"]["outside_cores"]}
+                              for x in runs if (x.get("load") or {}).get("busy")]
+        tm["stability"] = stability([x["train_time_s"] for x in runs])
         tm["warmups"] = [x["repeat"] for x in t["repeats"] if x["repeat"] <= cfg.warmup]
         # A repeat far from the others, named by its number (time_ci found it by position).
         tm["slow_repeats"] = [{**o, "repeat": runs[o["index"]]["repeat"]} for o in tm["train_time_s"]["outliers"]]
@@ -189,6 +215,34 @@ def timing(run: "Run", job: Job) -> bool:
                                 "difference_s": diff_ci(ta, tb)})
     run.results["timing_comparisons"] = comparisons
     return True
+
+
+UNSTABLE_CV = 0.10  # a coefficient of variation above this: the spread is called large
+TARGET_HALF_WIDTH = 0.05  # the interval the advice aims at: the geometric mean within +-5%
+
+
+def stability(times: list[float], confidence: float = 0.95) -> dict:
+    """The spread of a figure over its repeats, in words a reader can act on: its coefficient of
+    variation, whether it is large, and how many repeats would bring the 95% interval of the
+    geometric mean within +-5% at this spread (Student t on log times)."""
+    from scipy import stats
+
+    x = np.asarray([v for v in times if v and v > 0], dtype=np.float64)
+    if len(x) < 2:
+        return {"n": int(len(x)), "cv": None, "unstable": None, "repeats_for_5pct": None}
+    cv = float(x.std(ddof=1) / x.mean())
+    s = float(np.log(x).std(ddof=1))
+    need = None
+    if s > 0:
+        target = np.log(1 + TARGET_HALF_WIDTH)
+        for n in range(2, 1001):
+            if stats.t.ppf(0.5 + confidence / 2, n - 1) * s / np.sqrt(n) <= target:
+                need = n
+                break
+    else:
+        need = int(len(x))
+    return {"n": int(len(x)), "cv": cv, "unstable": cv > UNSTABLE_CV, "cv_threshold": UNSTABLE_CV,
+            "repeats_for_5pct": need, "target_half_width": TARGET_HALF_WIDTH}
 
 
 def _determinism(run: "Run", t: dict) -> dict:
@@ -245,6 +299,7 @@ def verify(run: "Run", job: Job) -> bool:
         return True
     art.update(res.outcome.record)
     art["verify_log"] = f"logs/{name}.log"
+    art["load"] = watched(run, label, res)
     run.on_event(label, {"event": "done", "kind": "verify"})
     return True
 
@@ -277,6 +332,7 @@ def microcontroller(run: "Run", job: Job) -> bool:
         return True
     entry.update(status=res.outcome.status, **res.outcome.record)
     entry["log"] = f"logs/{name}.log"
+    entry["load"] = watched(run, label, res)
     run.on_event(label, {"event": "done", "kind": "verify"})
     return True
 

@@ -15,6 +15,7 @@ from typing import Callable
 
 from edgebench import data, results
 from edgebench.config import RunConfig, validate
+from edgebench.errors import MachineBusy
 from edgebench.measure.boards import BOARDS, parse_board
 from edgebench.pipeline.gate import Gate
 from edgebench.pipeline.handlers import HANDLERS
@@ -112,6 +113,10 @@ class Run:
         except KeyboardInterrupt:
             self._interrupted()
             raise
+        except MachineBusy as e:  # --require-quiet ran out: kept as partial, --resume goes on from here
+            self._interrupted(f"stopped before this finished: {e}")
+            raise MachineBusy(f"{e}; what finished is kept in {self.dir} (status partial; --resume continues "
+                              "it)") from None
 
     def _with_data_copy(self) -> dict:
         if not self.cache_data:
@@ -146,12 +151,24 @@ class Run:
         return self.results
 
     def _schedule(self, jobs: list[Job]) -> None:
+        from edgebench.measure import load
+
         parallel = getattr(self.cfg, "parallel", 1)
-        if parallel > 1 and sum(j.kind in OVERLAPPING for j in jobs) > 1:
-            self._overlapped(jobs, parallel)
-        else:
-            for job in jobs:
-                self._run_job(job)
+        quiet = float(getattr(self.cfg, "require_quiet_s", 0.0) or 0.0)
+        self.results.setdefault("load", {}).update(threshold_cores=load.BUSY_CORES, require_quiet_s=quiet,
+                                                   note=load.NOTE)
+        self.results["load"].setdefault("flagged", [])
+        # Every child times through the gate: it is where the machine's load is read, and, when
+        # children overlap, what keeps a timed section alone.
+        self._gate = Gate(quiet)
+        try:
+            if parallel > 1 and sum(j.kind in OVERLAPPING for j in jobs) > 1:
+                self._overlapped(jobs, parallel)
+            else:
+                for job in jobs:
+                    self._run_job(job)
+        finally:
+            self._gate = None
 
     def _run_job(self, job: Job) -> None:
         with self._state:
@@ -166,7 +183,9 @@ class Run:
     def _order_artifacts(self) -> None:
         """Artifacts in framework order, each framework's in export order, however the trainings
         that made them overlapped (sorted() is stable)."""
-        fws = {fw: i for i, fw in enumerate(self.cfg.frameworks)}
+        fws = {fw: i for i, fw in enumerate(getattr(self.cfg, "frameworks", ()))}
+        if not fws:  # a deploy: one source, its artifacts already in export order
+            return
         self.results["artifacts"] = sorted(self.results.get("artifacts", []),
                                            key=lambda a: fws.get(a.get("framework"), len(fws)))
 
@@ -174,7 +193,6 @@ class Run:
         """The jobs in plan order, up to cfg.parallel children at once: a job starts when the jobs
         it needs have finished and a place is free; a job outside OVERLAPPING waits until nothing
         else runs, and nothing starts beside it. Timed sections stay alone through the gate."""
-        self._gate = Gate()
         planned = {j.id for j in jobs}
         finished: set[str] = set()
         pending = list(jobs)
@@ -222,7 +240,6 @@ class Run:
             g["note"] = ("timed sections that ran alone through the gate (every other child of the run paused), and "
                          "the time children spent paused; the stages of wall_time_breakdown_s overlap, so their "
                          "sum can exceed the wall time")
-            self._gate = None
 
     def _reopen(self) -> None:
         """Continue an unfinished run: check its inputs, forget what was cut short."""
@@ -252,15 +269,15 @@ class Run:
         self.results["cost"] = cost(self.results, self.results["wall_time_s"])
         self.store.save(self.results)
 
-    def _interrupted(self) -> None:
+    def _interrupted(self, why: str | None = None) -> None:
         for entry in self.results.get("trainings", []):
             if entry["status"] == "running":
-                entry.update(status="interrupted", error="interrupted before this training finished")
+                entry.update(status="interrupted", error=why or "interrupted before this training finished")
         verified = {tuple(j.split(":")[1:]) for j in (self.results.get("progress") or {}).get("done", [])
                     if j.startswith("verify:")}
         for art in self.results.get("artifacts", []):
             if art["status"] == "ok" and (art["framework"], art["format"], art["precision"]) not in verified:
-                art.update(status="interrupted", error="interrupted before this artifact was verified")
+                art.update(status="interrupted", error=why or "interrupted before this artifact was verified")
         wall = self._wall()
         self.results.update(status="partial", interrupted=True, finished_at=results.now_iso(),
                             wall_time_s=wall, wall_time_before_resume_s=wall)

@@ -27,6 +27,7 @@ class ChildResult:
     outcome: Outcome | None  # None: the child died before reporting
     stderr_tail: str
     wall_s: float
+    sections: tuple = ()  # the load record of each timed section, in order (measure/load.py)
 
     @property
     def ok(self) -> bool:
@@ -82,12 +83,15 @@ def run_child(task: Task, work_dir: Path, log_path: Path, threads: int,
                                     stdin=subprocess.PIPE if gate else subprocess.DEVNULL, text=True, env=env)
 
         proc = gate.spawn(start) if gate else start()
+        sections: list[dict] = []
         try:
             for line in proc.stdout:
                 if line.startswith(EVENT_PREFIX):
                     event = json.loads(line[len(EVENT_PREFIX):])
                     if event.get("event") == "gate" and gate is not None:
-                        _gate_event(gate, proc, event)
+                        rec = _gate_event(gate, proc, event)
+                        if rec is not None:
+                            sections.append(rec)
                     else:
                         on_event(event)
                 else:
@@ -110,16 +114,17 @@ def run_child(task: Task, work_dir: Path, log_path: Path, threads: int,
         proc.stdin.close()
     tail = deque(log_path.read_text(errors="replace").splitlines(), maxlen=15)
     outcome = outcome_from_json(result_path.read_text()) if result_path.exists() else None
-    return ChildResult(proc.returncode, outcome, "\n".join(tail), time.perf_counter() - t0)
+    return ChildResult(proc.returncode, outcome, "\n".join(tail), time.perf_counter() - t0, tuple(sections))
 
 
-def _gate_event(gate: Gate, proc: subprocess.Popen, event: dict) -> None:
+def _gate_event(gate: Gate, proc: subprocess.Popen, event: dict) -> dict | None:
+    """Opens or closes the child's timed section; closing it gives the section's load record."""
     if event.get("state") == "enter":
-        gate.enter(proc)
+        gate.enter(proc, event.get("what"))
         try:
             proc.stdin.write("go\n")
             proc.stdin.flush()
         except (BrokenPipeError, OSError):  # the child died meanwhile: its section is over
             gate.leave(proc)
-    else:
-        gate.leave(proc)
+        return None
+    return gate.leave(proc)

@@ -69,6 +69,8 @@ def print_summary(console: Console, v: ReportView, run_dir: Path) -> None:
     console.print(source_table(v) if v.is_deploy else table1(v))
     for sentence in v.comparisons:
         console.print(markup(sentence), soft_wrap=True)
+    for sentence in (v.speed.slow if v.speed else []):  # outlying repeats, large spreads
+        console.print(markup(sentence), soft_wrap=True)
     if v.artifacts:
         console.print(deployment(v))
     h = v.highlights
@@ -80,6 +82,8 @@ def print_summary(console: Console, v: ReportView, run_dir: Path) -> None:
         console.print(markup(line), soft_wrap=True)
     if v.tflm_best:
         console.print(markup(v.tflm_best), soft_wrap=True)
+    for note in (v.load_notes if len(v.load_notes) > 1 else []):  # only when something was busy
+        console.print(markup(note), soft_wrap=True)
     console.print(markup(fmt("Run status: {}; wall time {:.1f} s", strong(v.status), v.wall_time_s or 0)))
     files = fmt("Results: {}\nReport:  {}", str(run_dir / "results.json"), str(run_dir / "report.md"))
     if (run_dir / "report.html").exists():

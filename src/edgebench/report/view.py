@@ -599,6 +599,13 @@ class ReportView:
                                 own("the machine was probably busy with something else, or caches were cold (rerun, "
                                     "or add --warmup)"),
                                 t["timing"]["train_time_s"].get("median") or 0.0))
+            st = t["timing"].get("stability") or {}
+            if st.get("unstable"):
+                slow.append(fmt("{}'s training times vary by {:.0f}% over {} repeats (coefficient of variation, above "
+                                "{:.0f}%): the interval above is wide. At this spread, about {} repeats (--repeats) "
+                                "would bring the 95% interval within +-{:.0f}% of the geometric mean.",
+                                run_label(t, r), st["cv"] * 100, st["n"], st["cv_threshold"] * 100,
+                                st["repeats_for_5pct"] or own("many"), st["target_half_width"] * 100))
         warm = cfg.get("warmup") or 0
         repeats = cfg.get("repeats", 1)
         return Speed(repeats=fmt("{} (after {} warm-up training{} each, not counted)", repeats, warm,
@@ -675,6 +682,28 @@ class ReportView:
                 p50_ms=_f(p50, ".4f"), p99_ms=_f(lat.get("p99"), ".4f"), p50_us=_f(p50 and p50 * 1000, ".1f"),
                 throughput=_f((a.get("throughput") or {}).get("images_per_s") if ok else None, ",.0f"),
                 peak_rss_mib=_mib(a.get("peak_rss_bytes")) if ok else DASH))
+        return out
+
+    @cached_property
+    def load_notes(self) -> list[Text]:
+        """Every timed section measured while other processes were busy, named with its figure, and
+        whether the statistics include it; or one line saying the machine stayed quiet."""
+        load = self.r.get("load")
+        if not load:
+            return []
+        flagged = load.get("flagged") or []
+        if not flagged:
+            n = (self.r.get("overlap") or {}).get("timed_sections")
+            return [fmt("Machine load: every timed section was watched{}; in none did other processes use more than "
+                        "{:.2f} of a core on average.", fmt(" ({})", n) if n else own(""), load["threshold_cores"])]
+        out = [fmt("Machine load: {} timed section{} ran while other processes used more than {:.2f} of a core on "
+                   "average (figures marked busy below). They are included in the statistics; rerun on a quieter "
+                   "machine, or with --require-quiet SECONDS to wait for one.", len(flagged),
+                   own("s" if len(flagged) > 1 else ""), load["threshold_cores"])]
+        for f in flagged:
+            out.append(fmt("busy: {} ({}): other processes used {:.2f} cores on average{}.", f["where"], f["what"],
+                           f["outside_cores"], fmt(", load average {:.1f}", f["loadavg"])
+                           if f.get("loadavg") is not None else own("")))
         return out
 
     @cached_property

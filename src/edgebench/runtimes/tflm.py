@@ -307,7 +307,7 @@ def microcontroller_check(task, ds):
             "note": "TFLite Micro against LiteRT run with its reference kernels (OpResolverType.BUILTIN_REF), "
                     "because it differed from LiteRT's default (optimized) kernels"}
     samples = time_calls(session.batch_call(x_test[:1]), min_iters=task.bench.min_iters,
-                         min_time_s=task.bench.min_time_s / 2, warmup=10)
+                         min_time_s=task.bench.min_time_s / 2, warmup=10, what="TFLite Micro host latency")
     result["host_latency_ms"] = summarize_ns(samples)
     session.close()
     c_dir = Path(task.c_dir)
