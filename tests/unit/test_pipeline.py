@@ -111,8 +111,10 @@ def test_numpy_reference_runs_the_whole_pipeline(tmp_path):
     assert set(arts) == {("npz", "float32"), ("npz", "float16")}
     assert arts[("npz", "float32")]["top1_agreement"] == 1.0 and arts[("npz", "float32")]["max_abs_diff"] < 1e-5
     assert all(a["status"] == "ok" and a["within_tolerance"] for a in arts.values())
-    assert r["progress"]["done"] == ["speed_limit", "train:numpy:eager:r1", "train:numpy:eager:r2",
-                                     "verify:numpy:npz:float32", "verify:numpy:npz:float16"]
+    # Overlapping children (--parallel 2) finish in either order; the plan's order starts them.
+    assert r["progress"]["done"][:2] == ["speed_limit", "train:numpy:eager:r1"]
+    assert sorted(r["progress"]["done"]) == sorted(["speed_limit", "train:numpy:eager:r1", "train:numpy:eager:r2",
+                                                    "verify:numpy:npz:float32", "verify:numpy:npz:float16"])
     assert set(r["wall_time_breakdown_s"]) == {"speed limit (GEMM benchmarks)", "training, first repeat, with exports",
                                                "training, later repeats", "verification on runtimes",
                                                "results and reports"}
@@ -164,8 +166,8 @@ def test_an_interrupted_run_resumes_without_redoing_finished_work(tmp_path, monk
 
     monkeypatch.setitem(handlers.HANDLERS, "verify", interrupt_second_verify)
     out = tmp_path / "run"
-    with pytest.raises(KeyboardInterrupt):
-        pipeline.Run(_numpy_cfg(out)).execute()
+    with pytest.raises(KeyboardInterrupt):  # one child at a time: which jobs finished is then fixed
+        pipeline.Run(_numpy_cfg(out, parallel=1)).execute()
     r = results.load(out)
     assert r["status"] == "partial" and r["interrupted"] is True
     assert r["progress"]["done"] == ["speed_limit", "train:numpy:eager:r1", "train:numpy:eager:r2",
@@ -174,8 +176,8 @@ def test_an_interrupted_run_resumes_without_redoing_finished_work(tmp_path, monk
     monkeypatch.setitem(handlers.HANDLERS, "verify", real_verify)
     trained = (out / "logs" / "train-numpy.log").stat().st_mtime_ns
     started = []
-    r = pipeline.Run(_numpy_cfg(out), on_event=lambda label, ev: started.append(label) if ev["event"] == "start"
-                     else None, resume=r).execute()
+    r = pipeline.Run(_numpy_cfg(out, parallel=1), on_event=lambda label, ev: started.append(label)
+                     if ev["event"] == "start" else None, resume=r).execute()
     assert r["status"] == "complete" and "interrupted" not in r and len(r["resumed_at"]) == 1
     assert started == ["numpy/npz-float16"]  # only what was left
     assert (out / "logs" / "train-numpy.log").stat().st_mtime_ns == trained

@@ -71,17 +71,21 @@ def test_compare_two_runs(tmp_path):
     np.save(slower / "latency" / "l.npy", np.load(tmp_path / "latency" / "l.npy") + 2000)  # every call 2 us slower
     c = compare(a, b, tmp_path, slower)
     (t,) = c["trainings"]
-    # B/A as a ratio of geometric means, its interval from Welch t on log times (issue 16).
+    # B/A as a ratio of geometric means, its interval from Welch t on log times (issue 16), a verdict (19).
     gm = lambda xs: float(np.exp(np.mean(np.log(xs))))  # noqa: E731
-    assert t["ratio"] == pytest.approx(gm([15.0, 15.5, 16.0]) / gm([12.0, 12.5, 13.0]))
-    assert t["change"]["significant"] and 1 < t["change"]["ci_low"] < t["ratio"] < t["change"]["ci_high"]
+    tt = t["train_time_s"]
+    assert tt["ratio"] == pytest.approx(gm([15.0, 15.5, 16.0]) / gm([12.0, 12.5, 13.0]))
+    assert 1 < tt["ci_low"] < tt["ratio"] < tt["ci_high"] and tt["verdict"] == "slower"
     (art,) = c["artifacts"]
-    assert art["a_size"] == 205036 and art["b_size"] == 100000 and art["latency_p_value"] < 1e-6
-    same = compare(a, a, tmp_path, tmp_path)["artifacts"][0]
-    assert same["latency_p_value"] == 1.0
+    assert art["size_bytes"]["a"] == 205036 and art["size_bytes"]["b"] == 100000
+    assert art["size_bytes"]["verdict"] == "smaller"
+    lat = art["p50_latency"]
+    assert lat["verdict"] == "slower" and lat["ci_low"] > 1 and lat["p_value_mann_whitney"] < 1e-6
+    same = compare(a, a, tmp_path, tmp_path)["artifacts"][0]["p50_latency"]
+    assert same["ratio"] == 1.0 and same["verdict"] == "same"
     text = render_compare(c, a)
-    assert "| TensorFlow | 12.49 (n=3) | 15.49 (n=3) | 1.240 | slower: B/A 1.240, 95% CI [" in text
-    assert "205,036 -> 100,000" in text
+    assert "| TensorFlow | 12.49 -> 15.49 | 1.240 [" in text and "] slower |" in text
+    assert "0.488 smaller" in text
     json.dumps(c)  # plain data
 
 
