@@ -238,7 +238,8 @@ def _execute(make_job, progress: bool) -> Results:
 
 
 # deploy's options by their CLI names -> DeployConfig's fields.
-_DEPLOY_NAMES = {"board": "boards", "latency_min_time": "latency_min_time_s", "no_mcu": "microcontroller"}
+_DEPLOY_NAMES = {"board": "boards", "latency_min_time": "latency_min_time_s", "no_mcu": "microcontroller",
+                 "require_quiet": "require_quiet_s"}
 
 
 def parse_range(text) -> tuple[float, float] | None:

@@ -210,6 +210,10 @@ def deploy(
     latency_min_time: float = typer.Option(_dd("latency_min_time_s"), help="Seconds of timed batch-1 calls per artifact."),
     no_mcu: bool = typer.Option(not _dd("microcontroller"), "--no-mcu", help="Skip TFLite Micro, C arrays and board fit."),
     seed: int = typer.Option(_dd("seed"), help="Seed of the calibration draw."),
+    parallel: int = typer.Option(_dd("parallel"), help="Child processes that may do untimed work at once; every timed "
+                                 "section still runs alone, the others paused."),
+    require_quiet: float = typer.Option(_dd("require_quiet_s"), help="Before each timed section, wait up to this many "
+                                        "seconds for other processes to use under 10% of a core, else stop."),
 ) -> None:
     """Profile a model file you already have: export it to every embedded format it reaches, verify
     each export against the model's own outputs on its real runtime, time it, size it, and check it
@@ -219,7 +223,7 @@ def deploy(
     options = dict(dataset=dataset, formats=formats, seed=seed, limit_test=limit_test, limit_train=limit_train,
                    calibration_samples=calibration_samples, threads=threads, bench_threads=bench_threads,
                    latency_min_time=latency_min_time, no_mcu=no_mcu, board=board, out=out, samples=samples,
-                   input_range=input_range)
+                   input_range=input_range, parallel=parallel, require_quiet=require_quiet)
     execute(lambda on_event: api.deploy_job(model, on_event=on_event, **options), json_output)
 
 

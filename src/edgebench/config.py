@@ -277,6 +277,8 @@ class DeployConfig:
     out: Path | None = None
     samples: int = 300  # --dataset none: how many inputs to generate
     input_range: tuple[float, float] | None = None  # --dataset none, float input: [0, 1] unless given
+    parallel: int = 2  # children doing untimed work at once; every timed section runs alone
+    require_quiet_s: float = 0.0  # wait up to this long before each timed section for a quiet machine
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -292,6 +294,11 @@ def validate_deploy(cfg: DeployConfig) -> None:
     problems = []
     if isinstance(cfg.samples, bool) or not isinstance(cfg.samples, int) or cfg.samples <= 0:
         problems.append(f"--samples must be a positive integer, got {cfg.samples!r}")
+    if isinstance(cfg.parallel, bool) or not isinstance(cfg.parallel, int) or cfg.parallel <= 0:
+        problems.append(f"--parallel must be a positive integer, got {cfg.parallel!r}")
+    if isinstance(cfg.require_quiet_s, bool) or not isinstance(cfg.require_quiet_s, (int, float)) \
+            or not math.isfinite(cfg.require_quiet_s) or cfg.require_quiet_s < 0:
+        problems.append(f"--require-quiet must be 0 or a number of seconds, got {cfg.require_quiet_s!r}")
     if cfg.input_range is not None:
         lo, hi = cfg.input_range
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):

@@ -24,7 +24,7 @@ from edgebench.config import DeployConfig, validate_deploy
 from edgebench.measure.boards import BOARDS, parse_board
 from edgebench.models.network import ModelShape
 from edgebench.pipeline.handlers import HANDLERS, exported
-from edgebench.pipeline.inputs import boards_record, inference, skeleton, write_calibration
+from edgebench.pipeline.inputs import boards_record, inference, skeleton, timed_sections_note, write_calibration
 from edgebench.pipeline.jobs import SOURCE, DataRef, InspectTask, Job, SourceTask
 from edgebench.pipeline.plan import artifact_jobs, selected_exporters
 from edgebench.pipeline.run import Run
@@ -202,6 +202,7 @@ class Deploy(Run):
                           "own declared layout (transposed to NCHW, or flattened), recorded in its io",
                 "dtype": "float32 images; an artifact with int8 input gets them quantized with its own scale",
                 "isolation": "one child process for the source model and its exports, one per verification",
+                "timed_sections": timed_sections_note(cfg),
             },
             **boards_record(self.boards),
             "trainings": [],

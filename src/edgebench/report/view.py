@@ -887,6 +887,8 @@ class ReportView:
                 (own("Calibration"), fmt("{} images: {}.", fair["calibration"]["samples"], fair["calibration"]["note"])),
                 (own("Layout"), fmt("{}; {}.", fair["layout"], fair["dtype"])),
                 (own("Isolation"), fmt("{}.", fair["isolation"])),
+                *([(own("Timed sections alone"), fmt("{}.", fair["timed_sections"]["how"]))]
+                  if fair.get("timed_sections") else []),
                 (own("Dataset"), fmt("{} from {}, {}.", ds.get("name"), ds.get("source"), ds.get("scaling"))),
             ]
             fair = {}
