@@ -91,3 +91,49 @@ def test_an_overlapping_run_times_every_section_alone_and_matches_one_at_a_time(
     assert key == [(x["framework"], x["format"], x["precision"], x["status"], x["test_accuracy"])
                    for x in b["artifacts"]]
     assert json.loads((tmp_path / "a" / "results.json").read_text())["progress"]["done"]
+
+
+def _state(pid: int) -> str:
+    return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+
+
+def test_an_interruption_resumes_every_paused_process_and_starts_nothing_new(tmp_path):
+    """A paused child's own subprocess (as TFLite Micro's probe server) is resumed too, and after
+    terminate_all no child starts or times (a handler thread that comes late gets KeyboardInterrupt)."""
+    import pytest
+
+    gate = Gate()
+    pidfile = tmp_path / "grandchild"
+    parent_code = ("import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; "
+                   f"time.sleep(60)']); open({str(pidfile)!r}, 'w').write(str(p.pid)); time.sleep(60)")
+    with_child = gate.spawn(lambda: subprocess.Popen([sys.executable, "-c", parent_code]))
+    timer = gate.spawn(lambda: subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+    grandchild = None
+    try:
+        for _ in range(200):
+            if pidfile.exists() and pidfile.read_text():
+                break
+            time.sleep(0.02)
+        grandchild = int(pidfile.read_text())
+        gate.enter(timer)
+        assert _state(with_child.pid) == "T" and _state(grandchild) == "T"
+        gate.terminate_all()
+        time.sleep(0.2)
+        assert _state(grandchild) != "T"  # resumed, not left stopped for good
+        with_child.wait(timeout=10)
+        with pytest.raises(KeyboardInterrupt):
+            gate.spawn(lambda: subprocess.Popen([sys.executable, "-c", "pass"]))
+        with pytest.raises(KeyboardInterrupt):
+            gate.enter(timer)
+    finally:
+        for proc in (with_child, timer):
+            proc.kill()
+            proc.wait()
+        if grandchild:
+            import os
+            import signal
+
+            try:
+                os.kill(grandchild, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

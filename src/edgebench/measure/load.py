@@ -86,7 +86,10 @@ def between(a: Reading, b: Reading) -> dict:
     """The load record of the section from reading a to reading b."""
     dt = max(b.t - a.t, 1e-9)
     own = sum(v - a.own.get(pid, 0.0) for pid, v in b.own.items())
-    # A process that ended during the section took its CPU with it: count it as it was at the start.
+    # A process of ours that ended during the section was reaped by its parent, also ours, whose
+    # children_user/system now hold its whole CPU time, the part before the section included:
+    # that part is taken off again.
+    own -= sum(v for pid, v in a.own.items() if pid not in b.own)
     outside = max(0.0, (b.busy - a.busy) - max(own, 0.0))
     cores = outside / dt
     return {"start_unix": a.wall, "duration_s": dt, "outside_cpu_s": outside, "outside_cores": cores,

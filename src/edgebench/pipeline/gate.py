@@ -70,11 +70,17 @@ class Gate:
         self._stopped: list[int] = []
         self.paused_s = 0.0  # time children spent paused (all children together)
         self.sections = 0
+        self.closed = False  # interrupted: no child starts or times any more
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise KeyboardInterrupt  # the run is being interrupted
 
     def spawn(self, start) -> subprocess.Popen:
         """start(): the Popen, called only while no section is being timed."""
         with self._cv:
-            self._cv.wait_for(lambda: self._holder is None)
+            self._cv.wait_for(lambda: self._holder is None or self.closed)
+            self._check_open()
             proc = start()
             self._procs[proc.pid] = proc
             return proc
@@ -83,7 +89,8 @@ class Gate:
         """Blocks until proc may time alone: every other child paused (and, with require_quiet_s,
         the machine quiet)."""
         with self._cv:
-            self._cv.wait_for(lambda: self._holder is None)
+            self._cv.wait_for(lambda: self._holder is None or self.closed)
+            self._check_open()
             self._holder = proc.pid
             pids = [p for pid in self._procs if pid != proc.pid for p in (pid, *_descendants(pid))]
             for pid in pids:
@@ -108,10 +115,16 @@ class Gate:
 
     def _wait_quiet(self) -> float:
         """Seconds waited until other processes used under BUSY_CORES over one probe; MachineBusy
-        when they did not within require_quiet_s."""
+        when they did not within require_quiet_s. Each probe waits on the condition, so a child
+        that ends or an interruption is handled meanwhile."""
         t0 = time.perf_counter()
         while True:
-            cores = load.outside_now()
+            a = load.read()
+            end = time.perf_counter() + load.QUIET_PROBE_S
+            while (left := end - time.perf_counter()) > 0 and not self.closed:
+                self._cv.wait(left)
+            self._check_open()
+            cores = load.between(a, load.read())["outside_cores"]
             waited = time.perf_counter() - t0
             if cores <= load.BUSY_CORES:
                 return waited
@@ -152,15 +165,19 @@ class Gate:
                 self._resume()
 
     def terminate_all(self) -> None:
-        """Interrupted: every child ends (a paused one is resumed so that SIGTERM reaches it)."""
+        """Interrupted: every child ends, nothing new starts or times. Every paused process (a
+        child, or one of its own, such as TFLite Micro's probe server) is resumed, so that the
+        SIGTERM reaches it and nothing is left stopped."""
         with self._cv:
+            self.closed = True
             for proc in list(self._procs.values()):
                 if proc.poll() is None:
                     proc.terminate()
-                    try:
-                        os.kill(proc.pid, signal.SIGCONT)
-                    except ProcessLookupError:
-                        pass
+            for pid in [*self._stopped, *self._procs]:
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
             self._stopped = []
             self._holder = None
             self._cv.notify_all()

@@ -86,6 +86,8 @@ class Run:
 
     # -- what handlers use --------------------------------------------------------------
     def child(self, task: Task, threads: int, label: str) -> ChildResult:
+        if self._interrupting:  # nothing new starts once the run is being interrupted
+            raise KeyboardInterrupt
         self._state.release()
         try:
             res = run_child(task, self.store.work, self.store.logs / f"{task.name}.log", threads,
@@ -227,10 +229,16 @@ class Run:
                         finished.add(running.pop(f).id)
                         f.result()  # a handler's own error stops the run, as it does one job at a time
         except BaseException:
-            # Interrupted (or a bug): every child ends, the handlers give up without recording.
+            # Interrupted (or a bug): every child ends, the handlers give up without recording. A
+            # second Ctrl-C meanwhile does not cut this short (children would be left running).
             self._interrupting = True
-            self._gate.terminate_all()
-            wait(list(running))
+            while True:
+                try:
+                    self._gate.terminate_all()
+                    wait(list(running))
+                    break
+                except KeyboardInterrupt:
+                    continue
             raise
         finally:
             pool.shutdown(wait=True)

@@ -112,10 +112,14 @@ def accuracy_diff(a: float | None, b: float | None, n_a: int | None, n_b: int | 
 
 
 def _raw(folder: Path, rel: str | None) -> np.ndarray | None:
+    """A run's raw samples, or None when missing or unreadable (then: the medians, no interval)."""
     if not rel:
         return None
-    path = folder / rel
-    return np.load(path) if path.exists() else None
+    try:
+        x = np.load(folder / rel, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    return x if x.ndim == 1 and x.dtype.kind in "iuf" and len(x) else None
 
 
 def compare(a: dict, b: dict, dir_a: Path, dir_b: Path, band: float = BAND, accuracy_band: float = ACCURACY_BAND) -> dict:
