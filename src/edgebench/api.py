@@ -347,13 +347,8 @@ def compare(a: Results | str | Path, b: Results | str | Path, band: float = 0.03
                         f"got {band * 100:g} and {accuracy_band * 100:g}")
     ra = a if isinstance(a, Results) else load(a)
     rb = b if isinstance(b, Results) else load(b)
-    c = diff(ra.raw, rb.raw, _shown(ra.folder), _shown(rb.folder), band=band, accuracy_band=accuracy_band)
+    from edgebench.results import shown
+
+    c = diff(ra.raw, rb.raw, shown(ra.folder), shown(rb.folder), band=band, accuracy_band=accuracy_band)
     return {**c, "markdown": render(c, ra.raw)}
 
-
-def _shown(folder: Path) -> Path:
-    """A folder as people read it: relative to the working folder when inside it."""
-    import os
-
-    rel = os.path.relpath(Path(folder).resolve(), Path.cwd())
-    return Path(rel) if not rel.startswith("..") else Path(folder)

@@ -322,6 +322,15 @@ def _write(text: str) -> None:
     sys.stdout.flush()
 
 
+def _csv(rows: list[list]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue()
+
+
 def _rich_table(title: str, header: list[str], rows: list[list], left: int = 1) -> Table:
     from edgebench.report.terminal import markup
 
@@ -414,13 +423,8 @@ def _doctor_system(how: str) -> None:
 
         _write(json.dumps(rows, indent=1))
     elif how == "csv":
-        import csv
-        import io
-
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows([["check", "value", "status", "why"]] +
-                                                        [[r["check"], r["value"], r["status"], r["why"]] for r in rows])
-        _write(buf.getvalue())
+        _write(_csv([["check", "value", "status", "why"]] + [[r["check"], r["value"], r["status"], r["why"]]
+                                                               for r in rows]))
     elif how == "md":
         from edgebench.report.markdown import table as md_table
 
@@ -451,7 +455,7 @@ def list_(runs_dir: Path = typer.Argument(Path("runs"), help="Folder holding run
     if str(runs_dir) == "models":
         _list_models(model, dataset)
         return
-    from edgebench.results import list_runs
+    from edgebench.results import list_runs, shown
 
     runs = list_runs(runs_dir)
     if not runs:
@@ -461,7 +465,7 @@ def list_(runs_dir: Path = typer.Argument(Path("runs"), help="Folder holding run
     header = ["Run", "Created (UTC)", "Status", "Frameworks", "Best acc", "Artifacts", "Wall (s)"]
     table = []
     for r in runs:
-        table.append([_relative(r["dir"]), str(r.get("created_at") or "-")[:16].replace("T", " "), str(r.get("status")),
+        table.append([str(shown(r["dir"])), str(r.get("created_at") or "-")[:16].replace("T", " "), str(r.get("status")),
                       ",".join(r.get("frameworks", [])),
                       f"{r['best_accuracy']:.4f}" if r.get("best_accuracy") else "-",
                       str(r.get("artifacts_ok", "-")), f"{r['wall_time_s']:.0f}" if r.get("wall_time_s") else "-"])
@@ -470,12 +474,7 @@ def list_(runs_dir: Path = typer.Argument(Path("runs"), help="Folder holding run
 
         _write(json.dumps(runs, indent=1, default=str))
     elif how == "csv":
-        import csv
-        import io
-
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows([header, *table])
-        _write(buf.getvalue())
+        _write(_csv([header, *table]))
     elif how == "md":
         from edgebench.report.markdown import table as md_table
 
@@ -489,14 +488,6 @@ def list_(runs_dir: Path = typer.Argument(Path("runs"), help="Folder holding run
         for row in table:
             t.add_row(*map(esc, [row[0], row[1], row[2], row[3].replace(",", ", "), *row[4:]]))
         console.print(t)
-
-
-def _relative(path: str) -> str:
-    """A path relative to the working folder when it is inside it."""
-    import os
-
-    rel = os.path.relpath(Path(path).resolve(), Path.cwd())
-    return path if rel.startswith("..") else rel
 
 
 def _list_models(only: str | None, dataset: str) -> None:

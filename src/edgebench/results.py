@@ -75,6 +75,14 @@ def load(run_dir: Path) -> dict:
     return r
 
 
+def shown(path: str | Path) -> Path:
+    """A path as people read it: relative to the working folder when inside it, else as given."""
+    import os
+
+    rel = os.path.relpath(Path(path).resolve(), Path.cwd())
+    return Path(path) if rel.startswith("..") else Path(rel)
+
+
 def list_runs(root: Path) -> list[dict]:
     """Every run folder directly under root, oldest first."""
     runs = []

@@ -163,7 +163,7 @@ def test_doctor_system_lists_kernel_variables_and_the_cpu_limit():
 
 
 def test_a_large_spread_is_said_with_the_repeats_that_would_narrow_it():
-    from edgebench.pipeline.handlers import stability
+    from edgebench.measure.stats import stability
 
     calm = stability([2.00, 2.02, 1.99])
     assert calm["unstable"] is False and calm["repeats_for_5pct"] <= 3

@@ -148,3 +148,31 @@ def ratio_ci(a, b, confidence: float = 0.95) -> dict:
     low, high = float(np.exp(ci.low)), float(np.exp(ci.high))
     return {**base, "ratio": ratio, "ci_low": low, "ci_high": high, "p_value": float(t.pvalue),
             "significant": bool(low > 1 or high < 1), "dof": float(t.df)}
+
+
+UNSTABLE_CV = 0.10  # a coefficient of variation above this: the spread is called large
+TARGET_HALF_WIDTH = 0.05  # the interval the advice aims at: the geometric mean within +-5%
+
+
+def stability(times: list[float], confidence: float = 0.95) -> dict:
+    """The spread of a figure over its repeats, in words a reader can act on: its coefficient of
+    variation, whether it is large, and how many repeats would bring the 95% interval of the
+    geometric mean within +-5% at this spread (Student t on log times)."""
+    from scipy import stats
+
+    x = np.asarray([v for v in times if v and v > 0], dtype=np.float64)
+    if len(x) < 2:
+        return {"n": int(len(x)), "cv": None, "unstable": None, "repeats_for_5pct": None}
+    cv = float(x.std(ddof=1) / x.mean())
+    s = float(np.log(x).std(ddof=1))
+    need = None
+    if s > 0:
+        target = np.log(1 + TARGET_HALF_WIDTH)
+        for n in range(2, 1001):
+            if stats.t.ppf(0.5 + confidence / 2, n - 1) * s / np.sqrt(n) <= target:
+                need = n
+                break
+    else:
+        need = int(len(x))
+    return {"n": int(len(x)), "cv": cv, "unstable": cv > UNSTABLE_CV, "cv_threshold": UNSTABLE_CV,
+            "repeats_for_5pct": need, "target_half_width": TARGET_HALF_WIDTH}

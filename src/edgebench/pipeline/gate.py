@@ -59,6 +59,14 @@ def _threads_stopped(pid: int) -> bool:
     return True
 
 
+def _resume_pids(pids) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
 class Gate:
     """The parent's side: which children are alive, and which one (if any) is timing."""
 
@@ -148,11 +156,7 @@ class Gate:
     def _resume(self) -> None:
         if self._stopped:
             self.paused_s += (time.perf_counter() - self._since) * len({p for p in self._stopped if p in self._procs})
-        for pid in self._stopped:
-            try:
-                os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
+        _resume_pids(self._stopped)
         self._stopped = []
         self._holder = None
         self._cv.notify_all()
@@ -173,11 +177,7 @@ class Gate:
             for proc in list(self._procs.values()):
                 if proc.poll() is None:
                     proc.terminate()
-            for pid in [*self._stopped, *self._procs]:
-                try:
-                    os.kill(pid, signal.SIGCONT)
-                except ProcessLookupError:
-                    pass
+            _resume_pids([*self._stopped, *self._procs])
             self._stopped = []
             self._holder = None
             self._cv.notify_all()

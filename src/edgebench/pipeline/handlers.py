@@ -165,7 +165,7 @@ def timing(run: "Run", job: Job) -> bool:
     comparisons. Times are positive and right-skewed: geometric means with intervals on log times,
     comparisons as ratios (measure/stats.py)."""
     from edgebench.measure.speed import efficiency
-    from edgebench.measure.stats import center, diff_ci, mean_ci, ratio_ci, time_ci
+    from edgebench.measure.stats import center, diff_ci, mean_ci, ratio_ci, stability, time_ci
 
     sl, cfg = run.results["speed_limit"], run.cfg
     ok = [t for t in run.results["trainings"] if t["status"] == "ok"]
@@ -215,34 +215,6 @@ def timing(run: "Run", job: Job) -> bool:
                                 "difference_s": diff_ci(ta, tb)})
     run.results["timing_comparisons"] = comparisons
     return True
-
-
-UNSTABLE_CV = 0.10  # a coefficient of variation above this: the spread is called large
-TARGET_HALF_WIDTH = 0.05  # the interval the advice aims at: the geometric mean within +-5%
-
-
-def stability(times: list[float], confidence: float = 0.95) -> dict:
-    """The spread of a figure over its repeats, in words a reader can act on: its coefficient of
-    variation, whether it is large, and how many repeats would bring the 95% interval of the
-    geometric mean within +-5% at this spread (Student t on log times)."""
-    from scipy import stats
-
-    x = np.asarray([v for v in times if v and v > 0], dtype=np.float64)
-    if len(x) < 2:
-        return {"n": int(len(x)), "cv": None, "unstable": None, "repeats_for_5pct": None}
-    cv = float(x.std(ddof=1) / x.mean())
-    s = float(np.log(x).std(ddof=1))
-    need = None
-    if s > 0:
-        target = np.log(1 + TARGET_HALF_WIDTH)
-        for n in range(2, 1001):
-            if stats.t.ppf(0.5 + confidence / 2, n - 1) * s / np.sqrt(n) <= target:
-                need = n
-                break
-    else:
-        need = int(len(x))
-    return {"n": int(len(x)), "cv": cv, "unstable": cv > UNSTABLE_CV, "cv_threshold": UNSTABLE_CV,
-            "repeats_for_5pct": need, "target_half_width": TARGET_HALF_WIDTH}
 
 
 def _determinism(run: "Run", t: dict) -> dict:

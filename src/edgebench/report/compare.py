@@ -74,20 +74,11 @@ def block_medians(samples: np.ndarray, blocks: int = BLOCKS) -> np.ndarray:
 
 def latency_ratio(a: np.ndarray, b: np.ndarray, kind: str, band: float, confidence: float = 0.95) -> dict:
     """Ratio of medians B/A with an interval from the spread of the block medians (Welch t on
-    their logs, centred on the ratio of the overall medians)."""
-    from scipy import stats
-
-    ma, mb = float(np.median(a)), float(np.median(b))
-    ratio = mb / ma
-    la, lb = np.log(block_medians(a)), np.log(block_medians(b))
-    va, vb = la.var(ddof=1) / len(la), lb.var(ddof=1) / len(lb)
-    se = math.sqrt(va + vb)
-    if se == 0:
-        low = high = ratio
-    else:
-        df = (va + vb) ** 2 / ((va ** 2) / (len(la) - 1) + (vb ** 2) / (len(lb) - 1))
-        t = float(stats.t.ppf(0.5 + confidence / 2, df))
-        low, high = ratio * math.exp(-t * se), ratio * math.exp(t * se)
+    their logs, as ratio_ci, centred on the ratio of the overall medians)."""
+    ratio = float(np.median(b)) / float(np.median(a))
+    blocks = ratio_ci(block_medians(b), block_medians(a), confidence)
+    shift = ratio / blocks["ratio"]
+    low, high = blocks["ci_low"] * shift, blocks["ci_high"] * shift
     if kind == "throughput":  # images per second: the inverse of the batch time
         ratio, low, high = 1 / ratio, 1 / high, 1 / low
     out = {"ratio": ratio, "ci_low": low, "ci_high": high, "n_a": int(len(a)), "n_b": int(len(b)),
@@ -95,6 +86,19 @@ def latency_ratio(a: np.ndarray, b: np.ndarray, kind: str, band: float, confiden
                      "run (Welch t on log block medians)"}
     out["verdict"] = verdict(ratio, low, high, band, kind)
     return out
+
+
+def _timed(raw_a, raw_b, a, b, kind: str, band: float, keys: tuple[str, str], recorded: str) -> dict | None:
+    """A latency or throughput figure of two runs: from their raw samples when both have enough,
+    else the ratio of the recorded figures without an interval, else None."""
+    ka, kb = keys
+    if raw_a is not None and raw_b is not None and min(len(raw_a), len(raw_b)) >= 2 * BLOCKS:
+        return {ka: a, kb: b, **latency_ratio(raw_a, raw_b, kind, band)}
+    if not (a and b):
+        return None
+    r = b / a  # as recorded: ms for latency, images per second for throughput
+    return {ka: a, kb: b, "ratio": r, "ci_low": None, "ci_high": None, "verdict": verdict(r, None, None, band, kind),
+            "method": f"ratio of the recorded {recorded} (raw samples missing: no interval)"}
 
 
 def accuracy_diff(a: float | None, b: float | None, n_a: int | None, n_b: int | None, band: float) -> dict:
@@ -149,28 +153,16 @@ def compare(a: dict, b: dict, dir_a: Path, dir_b: Path, band: float = BAND, accu
         row["test_accuracy"] = accuracy_diff(x.get("test_accuracy"), y.get("test_accuracy"), x.get("test_samples"),
                                              y.get("test_samples"), accuracy_band)
         la, lb = _raw(dir_a, x.get("latency_raw")), _raw(dir_b, y.get("latency_raw"))
-        pa, pb = (x.get("latency_ms") or {}).get("p50"), (y.get("latency_ms") or {}).get("p50")
-        if la is not None and lb is not None and len(la) >= 2 * BLOCKS and len(lb) >= 2 * BLOCKS:
-            row["p50_latency"] = {"a_ms": pa, "b_ms": pb, **latency_ratio(la, lb, "time", band)}
+        row["p50_latency"] = _timed(la, lb, (x.get("latency_ms") or {}).get("p50"),
+                                    (y.get("latency_ms") or {}).get("p50"), "time", band, ("a_ms", "b_ms"),
+                                    "medians")
+        if row["p50_latency"] and row["p50_latency"]["ci_low"] is not None:
             from scipy.stats import mannwhitneyu
 
             row["p50_latency"]["p_value_mann_whitney"] = float(mannwhitneyu(la, lb).pvalue)  # kept, not the verdict
-        elif pa and pb:
-            row["p50_latency"] = {"a_ms": pa, "b_ms": pb, "ratio": pb / pa, "ci_low": None, "ci_high": None,
-                                  "verdict": verdict(pb / pa, None, None, band, "time"),
-                                  "method": "ratio of the recorded medians (raw samples missing: no interval)"}
-        else:
-            row["p50_latency"] = None
-        ta_, tb_ = _raw(dir_a, (x.get("throughput") or {}).get("raw")), _raw(dir_b, (y.get("throughput") or {}).get("raw"))
-        ia, ib = (x.get("throughput") or {}).get("images_per_s"), (y.get("throughput") or {}).get("images_per_s")
-        if ta_ is not None and tb_ is not None and len(ta_) >= 2 * BLOCKS and len(tb_) >= 2 * BLOCKS:
-            row["throughput"] = {"a": ia, "b": ib, **latency_ratio(ta_, tb_, "throughput", band)}
-        elif ia and ib:
-            row["throughput"] = {"a": ia, "b": ib, "ratio": ib / ia, "ci_low": None, "ci_high": None,
-                                 "verdict": verdict(ib / ia, None, None, band, "throughput"),
-                                 "method": "ratio of the recorded figures (raw samples missing: no interval)"}
-        else:
-            row["throughput"] = None
+        tx, ty = x.get("throughput") or {}, y.get("throughput") or {}
+        row["throughput"] = _timed(_raw(dir_a, tx.get("raw")), _raw(dir_b, ty.get("raw")), tx.get("images_per_s"),
+                                   ty.get("images_per_s"), "throughput", band, ("a", "b"), "figures")
         artifacts.append(row)
     return {"a": str(dir_a), "b": str(dir_b), "band": band, "accuracy_band": accuracy_band,
             "trainings": trainings, "artifacts": artifacts,
