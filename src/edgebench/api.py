@@ -255,10 +255,36 @@ def parse_range(text) -> tuple[float, float] | None:
     return lo, hi
 
 
-def deploy_job(model: str | Path, on_event=None, **options: Any):
-    """A deploy made and checked (the model file read in a child), not started."""
+def deploy_resume_config(run_dir: Path, given: set[str]):
+    """The configuration and results of an unfinished deploy, to continue it (`deploy --resume`)."""
+    from edgebench import results
+    from edgebench.config import DeployConfig
+    from edgebench.errors import ConfigError
+
+    if given:
+        raise ConfigError("--resume uses the deploy's own configuration and its copy of the model; drop "
+                          + ", ".join("the model file" if g == "model" else "--" + g.replace("_", "-")
+                                      for g in sorted(given)))
+    r = results.load(run_dir)
+    if r.get("config", {}).get("command") != "deploy" or "source" not in r:
+        raise UserError(f"--resume {run_dir}: not a deploy's folder (edgebench run --resume continues a run)")
+    if r.get("status") == "complete":
+        raise UserError(f"--resume {run_dir}: the deploy is already complete; nothing to resume")
+    if "progress" not in r or "fairness" not in r:
+        raise UserError(f"--resume {run_dir}: the deploy stopped before its inputs were written; start a new one")
+    return DeployConfig.from_dict({**r["config"], "out": str(run_dir)}), r
+
+
+def deploy_job(model: str | Path | None, on_event=None, resume: str | Path | None = None, **options: Any):
+    """A deploy made and checked (the model file read in a child), not started. resume= continues an
+    unfinished deploy with its own options."""
     from edgebench.config import DeployConfig, parse_formats
     from edgebench.pipeline.deploy import Deploy
+
+    if resume is not None:
+        given = set(options) | ({"model"} if model is not None else set())
+        cfg, previous = deploy_resume_config(Path(resume), given)
+        return Deploy(cfg, on_event=on_event, resume=previous)
 
     fields = DeployConfig.__dataclass_fields__
     values = {}
@@ -282,9 +308,9 @@ def _rev(field: str) -> str:
     return next((k for k, v in _DEPLOY_NAMES.items() if v == field), field)
 
 
-def deploy(model: str | Path, progress: bool = False, **options: Any) -> Results:
+def deploy(model: str | Path | None = None, progress: bool = False, **options: Any) -> Results:
     """`edgebench deploy MODEL` with these options, by the CLI's names (dataset=, formats=,
-    samples=, input_range=, board=, no_mcu=, ...)."""
+    samples=, input_range=, board=, no_mcu=, ...); resume=DIR continues an unfinished deploy."""
     return _execute(lambda on_event: deploy_job(model, on_event=on_event, **options), progress)
 
 

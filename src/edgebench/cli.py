@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+import typer.core
 from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -54,6 +55,12 @@ class ProgressView:
             p.update(self.tasks[label], completed=ev["done"])
         elif kind == "done" and label in self.tasks:
             task = self.tasks[label]
+            if ev.get("status", "ok") != "ok":  # e.g. TFLite Micro cannot run the artifact: not verified
+                p.update(task, description=f"[yellow]{esc(ev['status'])}: {label}")
+                if ev.get("reason"):
+                    p.console.print(f"[yellow]{label} {esc(ev['status'])}:[/yellow] {esc(ev['reason'])}",
+                                    highlight=False, soft_wrap=True)
+                return
             p.update(task, completed=p.tasks[task].total,
                      description=f"[green]{ {'train': 'trained', 'source': 'ran and exported'}.get(ev['kind'], 'verified')} {label}")
         elif kind == "failed":
@@ -116,6 +123,8 @@ def execute(make_job, json_output: bool) -> None:
     bars: list = []  # the job is made (input checked, nothing drawn yet) before the display starts
     try:
         job = make_job(lambda label, ev: bars[0](label, ev) if bars else None)
+        for notice in job.notices:
+            view.print(f"[yellow]note:[/yellow] {esc(notice)}", highlight=False, soft_wrap=True)
         with progress_bars(view) as progress:
             bars.append(ProgressView(progress))
             progress.console.print(esc(f"Run folder: {job.dir}"))
@@ -173,6 +182,15 @@ def _run_command():
 run = app.command()(_run_command())
 
 
+def click_context():
+    """The running command's click context (typer's vendored click, or click)."""
+    try:
+        from typer._click import get_current_context
+    except ImportError:  # pragma: no cover
+        from click import get_current_context
+    return get_current_context()
+
+
 def _dd(name: str):
     """A deploy flag's default: DeployConfig's own, so the flag and the API cannot disagree."""
     import dataclasses
@@ -183,12 +201,16 @@ def _dd(name: str):
 
 @app.command()
 def deploy(
-    model: Path = typer.Argument(..., help="The model file: .keras, a SavedModel folder, .pt2 (torch.export), "
-                                           ".onnx or .tflite."),
-    dataset: str = typer.Option(_dd("dataset"), help="Test (and calibration) data: mnist, fashion-mnist, a folder of "
-                                              "IDX files, an .npz with x_test, y_test (optional) and x_calib "
-                                              "(optional), or none: inputs generated in the model's own shape "
-                                              "and range (no accuracy; agreement between runtimes)."),
+    model: Optional[Path] = typer.Argument(None, help="The model file: .keras, a SavedModel folder, .pt2 "
+                                                     "(torch.export), .onnx or .tflite."),
+    resume: Optional[Path] = typer.Option(None, help="Continue an interrupted deploy in this folder with its own "
+                                                     "configuration and its copy of the model; finished work is not "
+                                                     "redone."),
+    dataset: Optional[str] = typer.Option(_dd("dataset"), help="Test (and calibration) data: mnist, fashion-mnist, a "
+                                          "folder of IDX files, an .npz with x_test, y_test (optional) and x_calib "
+                                          "(optional), or none: inputs generated in the model's own shape and range "
+                                          "(no accuracy; agreement between runtimes).",
+                                          show_default="mnist if the model takes 28x28x1 images, else none"),
     samples: int = typer.Option(_dd("samples"), help="--dataset none: how many inputs to generate (they also calibrate "
                                           "int8 exports)."),
     input_range: Optional[str] = typer.Option(None, help="--dataset none, float input: the range LO,HI of the "
@@ -196,7 +218,7 @@ def deploy(
                                                          "range its scale and zero point cover]."),
     formats: Optional[str] = typer.Option(None, help="Exports, comma list (tflite, onnx, executorch, or "
                                                      "FORMAT:PRECISION); default: every one the model reaches."),
-    board: Optional[list[str]] = typer.Option(None, help="Extra microcontroller budget name:flash_kb:ram_kb "
+    board: Optional[list[str]] = typer.Option(None, help="Extra microcontroller budget name:flash_kb:ram_kb[:core:clock_mhz] "
                                                          "(repeatable)."),
     out: Optional[Path] = typer.Option(None, help="Run folder to create [default: runs/TIMESTAMP]."),
     json_output: bool = typer.Option(False, "--json", help="Print results.json to stdout at the end."),
@@ -214,6 +236,10 @@ def deploy(
                                  "section still runs alone, the others paused."),
     require_quiet: float = typer.Option(_dd("require_quiet_s"), help="Before each timed section, wait up to this many "
                                         "seconds for other processes to use under 10% of a core, else stop."),
+    task: str = typer.Option(_dd("task"), help="classification (outputs are class scores: accuracy, top-1 agreement), "
+                             "regression (values, such as an autoencoder's reconstruction: the error and its "
+                             "distribution), or auto: classification when the data has labels or the graph ends in "
+                             "a softmax, regression when the output has as many values as the input or just one."),
 ) -> None:
     """Profile a model file you already have: export it to every embedded format it reaches, verify
     each export against the model's own outputs on its real runtime, time it, size it, and check it
@@ -223,7 +249,15 @@ def deploy(
     options = dict(dataset=dataset, formats=formats, seed=seed, limit_test=limit_test, limit_train=limit_train,
                    calibration_samples=calibration_samples, threads=threads, bench_threads=bench_threads,
                    latency_min_time=latency_min_time, no_mcu=no_mcu, board=board, out=out, samples=samples,
-                   input_range=input_range, parallel=parallel, require_quiet=require_quiet)
+                   input_range=input_range, parallel=parallel, require_quiet=require_quiet, task=task)
+    if resume is not None:  # only the flags given are passed on: the deploy's own are kept (others refused)
+        ctx = click_context()
+        given = {k: v for k, v in options.items()
+                 if (src := ctx.get_parameter_source(k)) is not None and src.name != "DEFAULT"}
+        execute(lambda on_event: api.deploy_job(model, on_event=on_event, resume=resume, **given), json_output)
+        return
+    if model is None:
+        raise UserError("edgebench deploy: give the model file (or --resume DIR to continue a deploy)")
     execute(lambda on_event: api.deploy_job(model, on_event=on_event, **options), json_output)
 
 
@@ -444,20 +478,36 @@ def _doctor_system(how: str) -> None:
                       highlight=False, soft_wrap=True)
 
 
-@app.command("list")
-def list_(runs_dir: Path = typer.Argument(Path("runs"), help="Folder holding run folders, or 'models'."),
-          model: Optional[str] = typer.Option(None, help="With 'models': only this built-in or .toml model."),
-          dataset: str = typer.Option("mnist", help="With 'models': the data set whose images set the shapes."),
-          format: str = typer.Option("auto", "--format", help="auto (a table on a terminal, Markdown into a pipe), "
-                                     "table, md, csv or json.")) -> None:
-    """Show past runs (when, status, frameworks, best accuracy, artifacts), or with `list models`
-    each model's layers, output shapes, parameters and MACs."""
-    if str(runs_dir) == "models":
-        _list_models(model, dataset)
-        return
-    from edgebench.results import list_runs, shown
+class _ListGroup(typer.core.TyperGroup):
+    """`edgebench list` names what to list; anything else gets one line saying how to list a folder."""
 
-    runs = list_runs(runs_dir)
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            raise UserError(f"edgebench list: '{args[0]}' is not one of {', '.join(self.commands)}; to list the runs "
+                            f"in a folder: edgebench list runs {args[0]}")
+        return super().resolve_command(ctx, args)
+
+
+list_app = typer.Typer(cls=_ListGroup, add_completion=False, help="List past runs (the default), the built-in "
+                       "models, or the boards.")
+app.add_typer(list_app, name="list")
+
+
+@list_app.callback(invoke_without_command=True)
+def _list_default(ctx: typer.Context) -> None:
+    """List past runs (the default: the folder runs/), the built-in models, or the boards."""
+    if ctx.invoked_subcommand is None:
+        list_runs(Path("runs"), "auto")
+
+
+@list_app.command("runs")
+def list_runs(runs_dir: Path = typer.Argument(Path("runs"), help="Folder holding run folders."),
+              format: str = typer.Option("auto", "--format", help="auto (a table on a terminal, Markdown into a "
+                                         "pipe), table, md, csv or json.")) -> None:
+    """Past runs: when, status, frameworks, best accuracy, artifacts."""
+    from edgebench.results import list_runs as find_runs, shown
+
+    runs = find_runs(runs_dir)
     if not runs:
         console.print(esc(f"no runs in {runs_dir}"))
         return
@@ -469,10 +519,17 @@ def list_(runs_dir: Path = typer.Argument(Path("runs"), help="Folder holding run
                       ",".join(r.get("frameworks", [])),
                       f"{r['best_accuracy']:.4f}" if r.get("best_accuracy") else "-",
                       str(r.get("artifacts_ok", "-")), f"{r['wall_time_s']:.0f}" if r.get("wall_time_s") else "-"])
+    _emit_table(how, header, table, runs, fold="Run", wide=lambda row: [row[0], row[1], row[2],
+                                                                       row[3].replace(",", ", "), *row[4:]])
+
+
+def _emit_table(how: str, header: list[str], table: list[list], raw, fold: str | None = None, wide=None) -> None:
+    """One table as json (raw), csv, Markdown or a rich table whose words never split (a cell wraps at
+    spaces; a word too long is cut with an ellipsis; the `fold` column folds only when it must)."""
     if how == "json":
         import json
 
-        _write(json.dumps(runs, indent=1, default=str))
+        _write(json.dumps(raw, indent=1, default=str))
     elif how == "csv":
         _write(_csv([header, *table]))
     elif how == "md":
@@ -482,12 +539,29 @@ def list_(runs_dir: Path = typer.Argument(Path("runs"), help="Folder holding run
     else:
         t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
         for col in header:
-            # Words never split (a cell wraps at spaces; a word too long is cut with an ellipsis); a
-            # path folds only when it must.
-            t.add_column(col, overflow="fold" if col == "Run" else "ellipsis")
+            t.add_column(col, overflow="fold" if col == fold else "ellipsis")
         for row in table:
-            t.add_row(*map(esc, [row[0], row[1], row[2], row[3].replace(",", ", "), *row[4:]]))
+            t.add_row(*map(esc, wide(row) if wide else row))
         console.print(t)
+
+
+@list_app.command("boards")
+def list_boards(format: str = typer.Option("auto", "--format", help="auto, table, md, csv or json.")) -> None:
+    """The built-in boards: flash, RAM, core and clock, with the datasheets they come from (add your own
+    to a run with --board name:flash_kb:ram_kb[:core:clock_mhz])."""
+    from edgebench.measure.boards import BOARDS
+
+    header = ["Board", "Flash (KB)", "RAM (KB)", "Core", "Clock (MHz)", "Source"]
+    table = [[b.name, f"{b.flash_kb:g}", f"{b.ram_kb:g}", (b.core or "-") + ("" if b.arm or not b.core else " (not Arm)"),
+              f"{b.clock_mhz:g}" if b.clock_mhz else "-", b.source] for b in BOARDS]
+    _emit_table(_format(format), header, table, [b.to_dict() for b in BOARDS])
+
+
+@list_app.command("models")
+def list_models(model: Optional[str] = typer.Option(None, help="Only this built-in or .toml model."),
+                dataset: str = typer.Option("mnist", help="The data set whose images set the shapes.")) -> None:
+    """Each model's layers, output shapes, parameters and MACs."""
+    _list_models(model, dataset)
 
 
 def _list_models(only: str | None, dataset: str) -> None:
@@ -506,6 +580,32 @@ def _list_models(only: str | None, dataset: str) -> None:
                       "x".join(str(d) for d in row["output_shape"]), f"{row['parameters']:,}", f"{row['macs']:,}",
                       f"{row['macs_share']:.1%}")
         console.print(t)
+
+
+def reflow(text: str | None) -> str | None:
+    """A docstring as help: its paragraphs kept, the line breaks of its source joined, so that the help
+    reflows to the terminal's width (typer keeps a docstring's own line breaks in command lists)."""
+    import inspect
+
+    if not text:
+        return text
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in par.splitlines()) for par in paragraphs)
+
+
+def _reflow_all(typer_app: typer.Typer) -> None:
+    """Every command's and group's help, reflowed (see reflow)."""
+    for info in typer_app.registered_commands:
+        info.help = reflow(info.help or (info.callback.__doc__ if info.callback else None))
+    if typer_app.registered_callback is not None:
+        cb = typer_app.registered_callback
+        cb.help = reflow(cb.help or (cb.callback.__doc__ if cb.callback else None))
+    for group in typer_app.registered_groups:
+        group.help = reflow(group.help or group.typer_instance.info.help)
+        _reflow_all(group.typer_instance)
+
+
+_reflow_all(app)
 
 
 def _fail(message: str, code: int) -> None:

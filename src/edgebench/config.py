@@ -205,9 +205,12 @@ def format_problem(item: str) -> str | None:
     return None
 
 
-def export_selected(formats: tuple[str, ...] | list[str] | None, framework: str, fmt: str, precision: str) -> bool:
+def export_selected(formats: tuple[str, ...] | list[str] | None, framework: str, fmt: str, precision: str,
+                    opt_in: bool = False) -> bool:
+    """Does --formats select this export? An opt-in export (a variant kept for comparison, such as ONNX's
+    per-tensor int8) only when an item names its precision."""
     if formats is None:
-        return True
+        return not opt_in
     for item in formats:
         parts = item.split(":")
         if len(parts) == 3:
@@ -217,7 +220,7 @@ def export_selected(formats: tuple[str, ...] | list[str] | None, framework: str,
         elif len(parts) == 2:
             if parts[0] == fmt and parts[1] == precision:
                 return True
-        elif parts[0] == fmt:
+        elif parts[0] == fmt and not opt_in:
             return True
     return False
 
@@ -261,7 +264,9 @@ class DeployConfig:
     The fields it shares with RunConfig mean the same and have the same defaults."""
 
     model: str
-    dataset: str = "mnist"
+    # None: MNIST when the model's input fits its images, else inputs generated in the model's own
+    # shape and range (as --dataset none), said on the first line.
+    dataset: str | None = None
     formats: tuple[str, ...] | None = None
     seed: int = 0
     limit_test: int | None = None
@@ -279,6 +284,7 @@ class DeployConfig:
     input_range: tuple[float, float] | None = None  # --dataset none, float input: [0, 1] unless given
     parallel: int = 2  # children doing untimed work at once; every timed section runs alone
     require_quiet_s: float = 0.0  # wait up to this long before each timed section for a quiet machine
+    task: str = "auto"  # classification (outputs are class scores), regression (values), or auto: decided
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -289,9 +295,24 @@ class DeployConfig:
         d["command"] = "deploy"
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "DeployConfig":
+        """The configuration a deploy recorded in its results.json (records such as dataset_sha256 left out)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in names}
+        for key in ("formats", "input_range"):
+            if d.get(key) is not None:
+                d[key] = tuple(d[key])
+        d["boards"] = tuple(d.get("boards") or ())
+        if d.get("out"):
+            d["out"] = Path(d["out"])
+        return cls(**d)
+
 
 def validate_deploy(cfg: DeployConfig) -> None:
     problems = []
+    if cfg.task not in ("auto", "classification", "regression"):
+        problems.append(f"--task must be auto, classification or regression, got {cfg.task!r}")
     if isinstance(cfg.samples, bool) or not isinstance(cfg.samples, int) or cfg.samples <= 0:
         problems.append(f"--samples must be a positive integer, got {cfg.samples!r}")
     if isinstance(cfg.parallel, bool) or not isinstance(cfg.parallel, int) or cfg.parallel <= 0:
@@ -303,7 +324,7 @@ def validate_deploy(cfg: DeployConfig) -> None:
         lo, hi = cfg.input_range
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             problems.append(f"--input-range must be LO,HI with LO < HI, got {lo!r},{hi!r}")
-        if str(cfg.dataset).lower() != "none":
+        if cfg.dataset is not None and str(cfg.dataset).lower() != "none":
             problems.append("--input-range sets the range of generated inputs: it needs --dataset none")
     for name, value in (("--limit-test", cfg.limit_test), ("--limit-train", cfg.limit_train),
                         ("--calibration-samples", cfg.calibration_samples),

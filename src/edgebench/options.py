@@ -53,7 +53,7 @@ OPTIONS: tuple[Option, ...] = (
            lambda c: c.bench_threads),
     Option("calibration_samples", int, "Training images that calibrate static int8 exports.",
            lambda c: c.calibration_samples),
-    Option("board", Optional[list[str]], "Extra microcontroller budget name:flash_kb:ram_kb (repeatable).",
+    Option("board", Optional[list[str]], "Extra microcontroller budget name:flash_kb:ram_kb[:core:clock_mhz] (repeatable).",
            lambda c: list(c.boards) or None),
     Option("mode", str, "eager (what a typical user writes), compiled (each framework's fast path: XLA, "
            "torch.compile, lax.scan) or both.", lambda c: _join(c.modes)),
@@ -148,12 +148,28 @@ def _file_model():
         base = o.type.__args__[0] if getattr(o.type, "__args__", None) and type(None) in o.type.__args__ else o.type
         if o.name == "board":
             t = list[StrictStr] | StrictStr
+        elif o.name == "hidden":  # 64, "128,64" or [128, 64]: sizes as a user writes them in TOML
+            t = StrictInt | StrictStr | list[StrictInt | StrictStr]
         elif o.name in comma_lists:
-            t = StrictStr | list[StrictStr | StrictInt]
+            t = StrictStr | list[StrictStr]
         else:
             t = strict[base]
         fields[o.name] = (Optional[t], None)
     return create_model("RunFile", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def _wanted(name: str) -> str:
+    """What an option's value must be, in words, for a one-line error."""
+    if name == "hidden":
+        return "a layer size (64), a comma list (\"128,64\") or a list of sizes ([128, 64])"
+    if name in ("frameworks", "formats"):
+        return "a comma list or a list of strings"
+    if name == "board":
+        return "a string name:flash_kb:ram_kb or a list of them"
+    want = BY_NAME[name].type
+    want = getattr(want, "__args__", (want,))[0]
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false", Path: "a path"}.get(
+        want, getattr(want, "__name__", str(want)))
 
 
 def load_file(path: Path) -> dict[str, Any]:
@@ -181,16 +197,14 @@ def check_values(doc: dict, where: str) -> dict[str, Any]:
         err = e.errors()[0]
         name = str(err["loc"][0])
         key, value = keyed[name]
-        want = BY_NAME[name].type
-        want = getattr(want, "__args__", (want,))[0]
-        raise ConfigError(f"{where}: '{key}' must be {getattr(want, '__name__', want)}"
-                          f"{' (or a list)' if name in ('frameworks', 'formats', 'hidden') else ''}, "
-                          f"got {value!r}") from None
+        raise ConfigError(f"{where}: '{key}' must be {_wanted(name)}, got {value!r}") from None
     out = {}
     for name in keyed:
         value = getattr(model, name)
         if isinstance(value, list) and name != "board":
             value = ",".join(str(v) for v in value)
+        elif name == "hidden" and isinstance(value, int):
+            value = str(value)
         if name == "board" and isinstance(value, str):
             value = [value]
         if BY_NAME[name].type in (float,) and isinstance(value, int):

@@ -84,6 +84,7 @@ class Exporter(Plugin):
     converter: str = ""  # the tool that does the work, as doctor lists it
     needs: tuple[str, str] | None = None
     calibrated: bool = False  # static quantization: calibrated on the shared calibration set
+    opt_in: bool = False  # made only when --formats names its precision (a variant kept for comparison)
 
     @property
     def key(self) -> tuple[str, str, str]:

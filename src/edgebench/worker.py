@@ -248,12 +248,20 @@ def verify(task: VerifyTask) -> Outcome:
     result = {"runtime_version": session.version(), "load_time_s": load_time_s,
               "test_samples": int(len(x_test)), "io": session.io, "threads": task.threads,
               "accepts_batch": bool(session.accepts_batch)}
-    result.update(compare(source, logits, ds.y_test, task.precision, net))
+    out_io = session.io.get("output") or {}
+    step = out_io.get("scale") if str(out_io.get("dtype", "")).startswith(("int", "uint")) else None
+    result.update(compare(source, logits, ds.y_test, task.precision, net, task=task.task, output_step=step or None))
     try:
         result["graph"] = session.graph_cost()
     except Exception as e:  # introspection is a cross-check, never a reason to fail the artifact
         result["graph"] = None
         result["graph_error"] = f"{type(e).__name__}: {first_line(e)}"
+    try:  # int8 weights: one scale per output channel or per layer, read from the file
+        from edgebench.measure.quantization import weight_granularity
+
+        result["weight_quantization"] = weight_granularity(Path(task.file))
+    except Exception as e:
+        result["weight_quantization"] = {"granularity": None, "error": f"{type(e).__name__}: {first_line(e)}"}
 
     # Latency: batch 1, the session loaded once and warmed up; only the inference call is timed.
     bench = task.bench

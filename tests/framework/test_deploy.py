@@ -83,6 +83,33 @@ def test_deploy_keras_cnn(models, tmp_path):
     assert (out / "source" / "cnn.keras").read_bytes() == (models / "cnn.keras").read_bytes()
 
 
+def test_a_few_outlier_images_do_not_fail_a_sound_int8_artifact(models, tmp_path):
+    """int8 is judged by agreement, accuracy change and the 99.9th percentile of the per-image logit
+    error; the largest error is reported beside it. Two images 25x brighter than any calibration image
+    are clipped by int8's calibrated ranges (their logit error is far past the bound), the other 2,998
+    are not: the artifact stays within tolerance, and a float32 artifact is still judged on its largest."""
+    import numpy as np
+
+    from edgebench import data
+
+    ds = data.load("mnist", limit_train=300, limit_test=3000)
+    x = ds.x_test.reshape(-1, 28, 28).copy()
+    x[:2] *= 25.0
+    npz = tmp_path / "outliers.npz"
+    np.savez(npz, x_test=x, y_test=ds.y_test, x_calib=ds.x_train.reshape(-1, 28, 28))
+    out = tmp_path / "outliers"
+    p = edgebench("deploy", str(models / "cnn.keras"), "--dataset", str(npz), "--formats", "tflite:int8,tflite:float32",
+                  "--no-mcu", "--latency-min-time", "0.02", "--threads", "1", "--out", str(out))
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    arts = {a["precision"]: a for a in deployed(out)["artifacts"]}
+    a = arts["int8"]
+    assert a["max_abs_diff"] > a["max_abs_diff_bound"] >= a["p99_9_abs_diff"], a  # the two outliers only
+    assert a["within_tolerance"] is True and a["tolerance_failures"] == [] and a["tolerance"]["percentile"] == 99.9
+    assert a["tolerance"]["diff_judged_on"] == "p99_9_abs_diff"
+    assert arts["float32"]["tolerance"]["diff_judged_on"] == "max_abs_diff"
+    assert "p99.9 of the per-image largest" in (out / "report.md").read_text()
+
+
 def test_deploy_savedmodel(models, tmp_path):
     out = tmp_path / "savedmodel"
     p = edgebench("deploy", str(models / "cnn_savedmodel"), *FAST, "--formats", "tflite:float32,tflite:int8,onnx:float32",

@@ -37,9 +37,9 @@ def _fake_run(folder, status="complete", schema=1):
 def test_list_and_report_commands(tmp_path):
     _fake_run(tmp_path / "runs" / "a")
     (tmp_path / "runs" / "not-a-run").mkdir()
-    p = _run("list", str(tmp_path / "runs"))
+    p = _run("list", "runs", str(tmp_path / "runs"))
     assert p.returncode == 0 and "0.9700" in p.stdout and "not-a-run" not in p.stdout
-    assert "no runs in" in _run("list", str(tmp_path / "empty")).stdout
+    assert "no runs in" in _run("list", "runs", str(tmp_path / "empty")).stdout
 
 
 def test_report_errors_are_one_line(tmp_path):
@@ -74,9 +74,9 @@ def test_report_rerenders_the_same_markdown(tmp_path):
 def test_config_file_errors(tmp_path):
     cases = {
         "unknown.toml": ("epoch = 3\n", "unknown key(s) epoch; valid keys: adam-epsilon"),
-        "type.toml": ('epochs = "three"\n', "'epochs' must be int, got 'three'"),
+        "type.toml": ('epochs = "three"\n', "'epochs' must be an integer, got 'three'"),
         "syntax.toml": ("epochs = [\n", "not valid TOML"),
-        "bool.toml": ("repeats = true\n", "'repeats' must be int, got True"),
+        "bool.toml": ("repeats = true\n", "'repeats' must be an integer, got True"),
     }
     for name, (text, message) in cases.items():
         (tmp_path / name).write_text(text)

@@ -120,7 +120,7 @@ def test_list_survives_a_pipe_and_a_narrow_terminal(two_runs):
         for width in (80, 120):
             buf = io.StringIO()
             cli.console = Console(file=buf, width=width, force_terminal=True, color_system=None)
-            cli.list_(two_runs / "runs", None, "mnist", "table")
+            cli.list_runs(two_runs / "runs", "table")
             outs[width] = buf.getvalue()
     finally:
         cli.console = saved

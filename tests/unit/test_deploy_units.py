@@ -147,7 +147,11 @@ def test_plan_deploy_matches_run_deployment_jobs():
     jobs = plan_deploy(cfg, "tensorflow", registry.exporters_for("tensorflow"))
     assert jobs[0].id == "source" and all(j.needs for j in jobs[1:])
     verify = [j for j in jobs if j.kind == "verify"]
-    assert [j.artifact for j in verify] == [e.key for e in registry.exporters_for("tensorflow")]
+    # Every export but the opt-in ones (ONNX's per-tensor int8, made only when --formats names it).
+    assert [j.artifact for j in verify] == [e.key for e in registry.exporters_for("tensorflow") if not e.opt_in]
+    named = plan_deploy(DeployConfig(model="m.keras", formats=("onnx:int8-static-per-tensor",)), "tensorflow",
+                        registry.exporters_for("tensorflow"))
+    assert [j.artifact for j in named if j.kind == "verify"] == [("tensorflow", "onnx", "int8-static-per-tensor")]
     micro = [j for j in jobs if j.kind == "microcontroller"]
     assert {j.artifact[1:] for j in micro} == {("tflite", "float32"), ("tflite", "float16"),
                                               ("tflite", "int8-dynamic"), ("tflite", "int8")}
@@ -162,7 +166,8 @@ def test_file_sources_export_themselves():
     assert tfl[0].runtime == "litert"
     onnx = exporters_for("onnx", {"precision": "float32"})
     assert [e.key for e in onnx] == [("onnx", "onnx", "float32"), ("onnx", "onnx", "int8-static"),
-                                     ("onnx", "onnx", "int8-dynamic")]
+                                     ("onnx", "onnx", "int8-static-per-tensor"), ("onnx", "onnx", "int8-dynamic")]
+    assert [e.opt_in for e in onnx] == [False, False, True, False]
     assert [e.key for e in exporters_for("onnx", {"precision": "int8-static"})] == [("onnx", "onnx", "int8-static")]
 
 
@@ -225,7 +230,7 @@ def test_generated_input_options_are_checked(tmp_path):
     model.write_bytes(b"TFL3")
     p = _run("deploy", str(model), "--input-range", "1,0", "--dataset", "none", "--out", str(tmp_path / "r"))
     _assert_user_error(p, "--input-range must be LO,HI with LO < HI")
-    p = _run("deploy", str(model), "--input-range", "0,1", "--out", str(tmp_path / "r"))
+    p = _run("deploy", str(model), "--input-range", "0,1", "--dataset", "mnist", "--out", str(tmp_path / "r"))
     _assert_user_error(p, "--input-range sets the range of generated inputs: it needs --dataset none")
     p = _run("deploy", str(model), "--input-range", "zero", "--dataset", "none", "--out", str(tmp_path / "r"))
     _assert_user_error(p, "--input-range 'zero': expected LO,HI")

@@ -49,10 +49,10 @@ def test_presets_only_touch_fields_an_option_owns():
 
 
 @pytest.mark.parametrize("text, message", [
-    ('epochs = "3"\n', "'epochs' must be int, got '3'"),
-    ("twin = 1\n", "'twin' must be bool, got 1"),
-    ("lr = true\n", "'lr' must be float, got True"),
-    ("board = [1]\n", "'board' must be list, got [1]"),
+    ('epochs = "3"\n', "'epochs' must be an integer, got '3'"),
+    ("twin = 1\n", "'twin' must be true or false, got 1"),
+    ("lr = true\n", "'lr' must be a number, got True"),
+    ("board = [1]\n", "'board' must be a string name:flash_kb:ram_kb or a list of them, got [1]"),
     ("bogus = 1\n", "unknown key(s) bogus; valid keys: adam-epsilon, adam-epsilon-placement, batch-size"),
     ("epochs = \n", "not valid TOML"),
 ])

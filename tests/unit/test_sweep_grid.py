@@ -32,7 +32,7 @@ def test_no_axes_is_one_point():
 
 @pytest.mark.parametrize("doc, words", [
     ({"axes": {"colour": ["red"]}}, ["unknown key(s) colour"]),
-    ({"fixed": {"epochs": "many"}}, ["[fixed]", "'epochs' must be int"]),
+    ({"fixed": {"epochs": "many"}}, ["[fixed]", "'epochs' must be an integer"]),
     ({"axes": {"epochs": []}}, ["'epochs' is empty"]),
     ({"axes": {"epochs": 3}}, ["must be a list"]),
     ({"axes": {"epochs": [1, 0]}}, ["point 2", "epochs=0", "--epochs must be a positive integer"]),
@@ -53,6 +53,35 @@ def test_bad_grids(doc, words):
     assert "\n" not in msg and msg.startswith("g.toml")
     for w in words:
         assert w in msg, msg
+
+
+def test_axes_take_the_values_a_user_writes_in_toml(tmp_path):
+    """Plain integers for hidden (the README's own style), a list of integers for a multi-layer
+    hidden, booleans for switches, integers for float options."""
+    f = tmp_path / "grid.toml"
+    f.write_text('[axes]\nhidden = [16, [32, 16], "64,32"]\ntwin = [true, false]\nno-mcu = [true]\n'
+                 'lr = [1, 0.5]\nbatch-size = [32]\n')
+    g = load(f)
+    assert sorted({p.config.model.hidden for p in g.points}) == [(16,), (32, 16), (64, 32)]
+    assert {p.config.twin for p in g.points} == {True, False} and all(not p.config.microcontroller for p in g.points)
+    assert {p.config.optimizer.learning_rate for p in g.points} == {1.0, 0.5}
+    assert g.points[0].name.startswith("p001-hidden=16-twin=True")
+    assert [p for p in g.points if p.values["hidden"] == "32,16"][0].name.startswith("p")
+
+
+@pytest.mark.parametrize("axis, words", [
+    ("hidden = [1.5]", ["'hidden' must be a layer size (64), a comma list", "got 1.5"]),
+    ("hidden = [0]", ["point 1", "--hidden sizes must be positive, got 0"]),
+    ("twin = [1]", ["'twin' must be true or false, got 1"]),
+    ("batch-size = [32.5]", ["'batch-size' must be an integer, got 32.5"]),
+])
+def test_really_wrong_axis_values_are_one_line(tmp_path, axis, words):
+    f = tmp_path / "grid.toml"
+    f.write_text(f"[axes]\n{axis}\n")
+    with pytest.raises(ConfigError) as e:
+        load(f)
+    msg = str(e.value)
+    assert "\n" not in msg and all(w in msg for w in words), msg
 
 
 def test_load_from_file(tmp_path):

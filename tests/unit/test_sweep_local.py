@@ -19,7 +19,7 @@ threads = 1
 no-mcu = true
 latency-min-time = 0.0
 [axes]
-hidden = ["16", "32"]
+hidden = [16, 32]
 seed = [0, 1]
 zip = [["hidden", "seed"]]
 """

@@ -53,6 +53,9 @@ CONVERTERS = {
 # Each format: the runtime that runs it and its file suffix.
 FORMATS = {"tflite": ("litert", ".tflite"), "onnx": ("onnxruntime", ".onnx"), "executorch": ("executorch", ".pte"),
            "npz": ("npz", ".npz")}
+# Static int8 with one weight scale per layer instead of one per output channel: opt-in (--formats
+# onnx:int8-static-per-tensor), for comparing the two granularities; every default int8 is per channel.
+PER_TENSOR = "int8-static-per-tensor"
 # What each framework can export: (source, format, precision, "module:function", converter). A
 # quantized copy of another export names it in needs (onnxruntime.quantization reads the .onnx).
 TABLE = (
@@ -62,9 +65,11 @@ TABLE = (
     ("tensorflow", "tflite", "int8", "tflite:from_keras_int8", "TFLite converter"),
     ("tensorflow", "onnx", "float32", "onnx:from_keras", "tf2onnx"),
     ("tensorflow", "onnx", "int8-static", "onnx:quantize_static", "onnxruntime.quantization", ("onnx", "float32")),
+    ("tensorflow", "onnx", PER_TENSOR, "onnx:quantize_static_per_tensor", "onnxruntime.quantization", ("onnx", "float32")),
     ("tensorflow", "onnx", "int8-dynamic", "onnx:quantize_dynamic", "onnxruntime.quantization", ("onnx", "float32")),
     ("pytorch", "onnx", "float32", "onnx:from_torch", "torch.onnx (dynamo)"),
     ("pytorch", "onnx", "int8-static", "onnx:quantize_static", "onnxruntime.quantization", ("onnx", "float32")),
+    ("pytorch", "onnx", PER_TENSOR, "onnx:quantize_static_per_tensor", "onnxruntime.quantization", ("onnx", "float32")),
     ("pytorch", "onnx", "int8-dynamic", "onnx:quantize_dynamic", "onnxruntime.quantization", ("onnx", "float32")),
     ("pytorch", "tflite", "float32", "tflite:from_torch", "litert-torch"),
     ("pytorch", "tflite", "int8", "tflite:from_torch_int8", "litert-torch"),
@@ -86,7 +91,7 @@ def exporter(source: str, fmt: str, precision: str, function: str, converter: st
     return Exporter(f"{source}:{fmt}:{precision}", f"edgebench.exporters.{function}", modules, extra,
                     role=f"{source} -> {suffix}", source=source, format=fmt, precision=precision, runtime=runtime,
                     filename=filename, converter=converter, needs=needs,
-                    calibrated=precision in ("int8", "int8-static"))
+                    calibrated=precision in ("int8", "int8-static", PER_TENSOR), opt_in=precision == PER_TENSOR)
 
 
 def _register() -> None:

@@ -63,9 +63,11 @@ def _calibration_inputs(src: Path, ctx: ExportContext):
                       for i in range(len(x)))
 
 
-def quantize_static(model, path: Path, ctx: ExportContext) -> None:
-    """int8 QDQ: weights and activations int8 (symmetric weights, per-tensor), calibrated on
-    ctx.calibration with MinMax ranges; inputs and outputs stay float32."""
+def quantize_static(model, path: Path, ctx: ExportContext, per_channel: bool = True) -> None:
+    """int8 QDQ: weights and activations int8, calibrated on ctx.calibration with MinMax ranges;
+    inputs and outputs stay float32. Weights are symmetric with one scale per output channel (Conv:
+    axis 0; MatMul: axis 1; Gemm: its output axis), as TFLite's full-integer converter does, so that
+    int8 accuracy compares like for like across formats; activations one scale per tensor."""
     import tempfile
 
     from onnxruntime import quantization as q
@@ -83,7 +85,12 @@ def quantize_static(model, path: Path, ctx: ExportContext) -> None:
         q.quant_pre_process(str(src), str(pre))  # shape inference + graph clean-up, as advised
         q.quantize_static(str(pre), str(path), Reader(), quant_format=q.QuantFormat.QDQ,
                           activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
-                          per_channel=False, calibrate_method=q.CalibrationMethod.MinMax)
+                          per_channel=per_channel, calibrate_method=q.CalibrationMethod.MinMax)
+
+
+def quantize_static_per_tensor(model, path: Path, ctx: ExportContext) -> None:
+    """The same as quantize_static with one weight scale per layer (the opt-in int8-static-per-tensor)."""
+    quantize_static(model, path, ctx, per_channel=False)
 
 
 def quantize_dynamic(model, path: Path, ctx: ExportContext) -> None:

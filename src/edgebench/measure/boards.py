@@ -19,37 +19,66 @@ class Board:
     flash_kb: float
     ram_kb: float
     source: str = "user-supplied"
+    core: str | None = None  # "cortex-m4", "cortex-m0plus", ... or another architecture's name; None: not said
+    clock_mhz: float | None = None
+
+    @property
+    def arm(self) -> bool:
+        return bool(self.core) and self.core.startswith("cortex-m")
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "flash_kb": self.flash_kb, "ram_kb": self.ram_kb, "source": self.source}
+        return {"name": self.name, "flash_kb": self.flash_kb, "ram_kb": self.ram_kb, "source": self.source,
+                "core": self.core, "clock_mhz": self.clock_mhz}
 
 
 BOARDS: tuple[Board, ...] = (
     Board("nRF52840 (Arduino Nano 33 BLE Sense)", 1024, 256,
-          "Nordic nRF52840 Product Specification v1.7, section 1: 1 MB flash, 256 KB RAM"),
+          "Nordic nRF52840 Product Specification v1.7, section 1: 1 MB flash, 256 KB RAM, Arm Cortex-M4 with "
+          "FPU at 64 MHz", "cortex-m4", 64),
     Board("STM32F746 (32F746G-DISCOVERY)", 1024, 320,
-          "ST STM32F745xx/STM32F746xx datasheet DS10916: 1 MB flash, 320 KB SRAM"),
+          "ST STM32F745xx/STM32F746xx datasheet DS10916: 1 MB flash, 320 KB SRAM, Arm Cortex-M7 with FPU up "
+          "to 216 MHz", "cortex-m7", 216),
     Board("RP2040 (Raspberry Pi Pico)", 2048, 264,
-          "RP2040 datasheet: 264 KB on-chip SRAM; Raspberry Pi Pico datasheet: 2 MB QSPI flash on board"),
+          "RP2040 datasheet: 264 KB on-chip SRAM, dual Arm Cortex-M0+ at 133 MHz; Raspberry Pi Pico datasheet: "
+          "2 MB QSPI flash on board", "cortex-m0plus", 133),
     Board("ESP32-S3 (ESP32-S3-WROOM-1-N8)", 8192, 512,
-          "Espressif ESP32-S3 datasheet: 512 KB SRAM; ESP32-S3-WROOM-1 datasheet: N8 = 8 MB flash"),
+          "Espressif ESP32-S3 datasheet: 512 KB SRAM, Xtensa LX7 up to 240 MHz (no Arm core); "
+          "ESP32-S3-WROOM-1 datasheet: N8 = 8 MB flash", "xtensa-lx7", 240),
     Board("SAMD21G18 (Cortex-M0+, 32 KB SRAM; Arduino Zero)", 256, 32,
-          "Microchip SAM D21 family datasheet: ATSAMD21G18A, 256 KB flash, 32 KB SRAM"),
+          "Microchip SAM D21 family datasheet: ATSAMD21G18A, 256 KB flash, 32 KB SRAM, Arm Cortex-M0+ up to "
+          "48 MHz", "cortex-m0plus", 48),
 )
+# Cores a --board may name (those arm-none-eabi-gcc's -mcpu takes for the Cortex-M profile).
+ARM_CORES = ("cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
 
 
 def parse_board(text: str) -> Board:
-    """'name:flash_kb:ram_kb' as given to --board."""
-    parts = text.rsplit(":", 2)
-    if len(parts) != 3 or not parts[0].strip():
-        raise ConfigError(f"--board '{text}': expected name:flash_kb:ram_kb, e.g. --board mykit:512:128")
+    """'name:flash_kb:ram_kb' or 'name:flash_kb:ram_kb:core:clock_mhz' as given to --board."""
+    core = mhz = None
+    parts = text.rsplit(":", 4)
+    if len(parts) == 5 and parts[3].strip().lower().startswith("cortex"):
+        name_parts, core_text, mhz_text = parts[:3], parts[3].strip().lower(), parts[4]
+        if core_text not in ARM_CORES:
+            raise ConfigError(f"--board '{text}': unknown core '{parts[3]}'; known: {', '.join(ARM_CORES)}")
+        try:
+            mhz = float(mhz_text)
+        except ValueError:
+            raise ConfigError(f"--board '{text}': clock_mhz must be a number, got '{mhz_text}'") from None
+        if mhz <= 0:
+            raise ConfigError(f"--board '{text}': clock_mhz must be > 0")
+        core, text_parts = core_text, name_parts
+    else:
+        text_parts = text.rsplit(":", 2)
+    if len(text_parts) != 3 or not text_parts[0].strip():
+        raise ConfigError(f"--board '{text}': expected name:flash_kb:ram_kb[:core:clock_mhz], e.g. --board "
+                          "mykit:512:128 or mykit:512:128:cortex-m4:64")
     try:
-        flash, ram = float(parts[1]), float(parts[2])
+        flash, ram = float(text_parts[1]), float(text_parts[2])
     except ValueError:
         raise ConfigError(f"--board '{text}': flash_kb and ram_kb must be numbers") from None
     if flash <= 0 or ram <= 0:
         raise ConfigError(f"--board '{text}': flash_kb and ram_kb must be > 0")
-    return Board(parts[0].strip(), flash, ram)
+    return Board(text_parts[0].strip(), flash, ram, core=core, clock_mhz=mhz)
 
 
 def fit(board: Board, flash_bytes: int, ram_bytes: int) -> dict:

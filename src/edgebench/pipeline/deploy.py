@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench import data
+from edgebench import data, results
 from edgebench.config import DeployConfig, validate_deploy
+from edgebench.errors import UserError
 from edgebench.measure.boards import BOARDS, parse_board
 from edgebench.models.network import ModelShape
 from edgebench.pipeline.handlers import HANDLERS, exported
@@ -29,7 +30,7 @@ from edgebench.pipeline.jobs import SOURCE, DataRef, InspectTask, Job, SourceTas
 from edgebench.pipeline.plan import artifact_jobs, selected_exporters
 from edgebench.pipeline.run import Run
 from edgebench.pipeline.runner import run_child
-from edgebench.pipeline.store import INPUTS, RunStore, default_run_dir
+from edgebench.pipeline.store import INPUTS, RunStore, default_run_dir, forget_unfinished_artifacts
 from edgebench.sources import KINDS, SourceError, exporters_for, fit_input, image_shape_of, sniff
 
 STAGE_SOURCE = "source model on the test set, with exports"
@@ -72,6 +73,32 @@ def generate_inputs(facts: dict, cfg: DeployConfig, path: Path, scratch_dir: Pat
     return data.load_npz(scratch), record
 
 
+TASKS = ("auto", "classification", "regression")
+
+
+def output_task(asked: str, facts: dict, labelled: bool) -> dict:
+    """Are the model's outputs class scores (top-1 agreement and accuracy mean something) or values
+    (a reconstruction, a regression: the error and its distribution do)? --task says so; auto decides
+    from the data and the graph, and records how."""
+    if asked != "auto":
+        return {"kind": asked, "decided_by": f"--task {asked}"}
+    out = facts["output"]["shape"]
+    n_out = out[-1] if out else 0
+    n_in = int(np.prod([d for d in facts["input"]["shape"][1:] if d > 0])) if facts["input"]["shape"] else 0
+    last = ((facts.get("layer_table") or [{}])[-1]).get("type", "")
+    if labelled:
+        return {"kind": "classification", "decided_by": "the data set has labels"}
+    if "softmax" in str(last).lower():
+        return {"kind": "classification", "decided_by": f"the graph ends in {last}"}
+    if n_out == n_in and n_out > 1:
+        return {"kind": "regression", "decided_by": f"the output has as many values as the input ({n_out}): a "
+                                                    "reconstruction (an autoencoder), not class scores"}
+    if n_out < 2:
+        return {"kind": "regression", "decided_by": "one output value: not class scores"}
+    return {"kind": "classification", "decided_by": f"{n_out} outputs, not a reconstruction of the input "
+                                                    "(--task regression if they are not class scores)"}
+
+
 def inspect(path: Path, kind: str) -> dict:
     """The model file's facts, read in a child process in a scratch folder; SourceError when the
     file cannot be deployed (its own one-line reason, or how the loader died)."""
@@ -98,39 +125,35 @@ class Deploy(Run):
     """One deployment run: the Run machinery (store, handlers, reports) with a source job where
     `run` has trainings."""
 
-    def __init__(self, cfg: DeployConfig, on_event=None):
+    def __init__(self, cfg: DeployConfig, on_event=None, resume: dict | None = None):
+        """resume: the results.json of an unfinished deploy in cfg.out, to continue it from the copy of
+        the model file and the inputs it kept."""
         validate_deploy(cfg)
         self._concurrency(on_event)
         self.t0 = time.perf_counter()
+        self.notices: list[str] = []  # said before anything else (the CLI's first lines)
+        if resume is not None:
+            self._resume(cfg, resume)
+            return
         path = Path(cfg.model).expanduser()
         self.kind = sniff(path)
         self.framework = KINDS[self.kind][0]
         # The data first (cheap, and its errors are the user's too), then the model in a child.
         # --dataset none: inputs generated in the model's own shape and range, after reading it.
         self.generated: dict | None = None
-        if str(cfg.dataset).lower() == "none":
+        if cfg.dataset is None:  # not given: MNIST if the model takes its images, else generated inputs
+            cfg = self._auto_dataset(cfg, path)
+        elif str(cfg.dataset).lower() == "none":
             self.facts = inspect(path, self.kind)
-            # Removed with this object if the deploy stops before its run folder exists.
-            self._scratch = tempfile.TemporaryDirectory(prefix="edgebench-generated-")
-            self.dataset, self.generated = generate_inputs(self.facts, cfg, path, Path(self._scratch.name))
+            self._generate(cfg, path)
         else:
             self.dataset = data.load_any(cfg.dataset, limit_test=cfg.limit_test, limit_train=cfg.limit_train)
             self.facts = inspect(path, self.kind)
         self.facts["file"] = str(path)
         ds = self.dataset
         fit_input(self.facts, ds.image_shape, f"--dataset {cfg.dataset}")
-        classes = self.facts["output"]["shape"]
-        if len(classes) != 2:
-            raise SourceError(f"{path}: the model's output has shape {classes}; expected [batch, classes] logits")
-        n_out = classes[1]
-        if len(ds.y_test) and n_out > 0 and ds.num_classes > n_out:
-            raise SourceError(f"{path}: the model gives {n_out} outputs but the labels of --dataset {cfg.dataset} "
-                              f"go up to {ds.num_classes - 1}")
-        shape = image_shape_of(self.facts) or tuple(ds.image_shape)
-        if len(shape) == 1:  # a flat input: the images as rows
-            shape = (int(np.prod(ds.image_shape)),)
-        self.net = ModelShape(path.name, tuple(int(d) for d in shape), n_out if n_out > 0 else ds.num_classes,
-                              self.facts["weighted_layers"], self.facts["max_fan_in"], self.facts["parameters"])
+        self.net = self._shape(path, ds, cfg)
+        self.task = output_task(cfg.task, self.facts, bool(len(ds.y_test)))
         self.exporters = exporters_for(self.kind, self.facts)
         self.cfg = cfg
         self.store = store = RunStore.create(Path(cfg.out) if cfg.out else default_run_dir())
@@ -150,12 +173,110 @@ class Deploy(Run):
             self.dataset = dataclasses.replace(self.dataset, source=str(kept))
             self.data_ref = DataRef(str(kept.resolve()), None, None)
 
+    def _generate(self, cfg: DeployConfig, path: Path) -> None:
+        # Removed with this object if the deploy stops before its run folder exists.
+        self._scratch = tempfile.TemporaryDirectory(prefix="edgebench-generated-")
+        self.dataset, self.generated = generate_inputs(self.facts, cfg, path, Path(self._scratch.name))
+
+    def _auto_dataset(self, cfg: DeployConfig, path: Path) -> DeployConfig:
+        """No --dataset: MNIST when the model's input takes its images, else generated inputs, said on the
+        first line (so a model for another task is profiled, not refused)."""
+        self.facts = inspect(path, self.kind)
+        self.facts["file"] = str(path)
+        if cfg.input_range is None:
+            mnist = data.load_any("mnist", limit_test=cfg.limit_test, limit_train=cfg.limit_train)
+            try:
+                fit_input(self.facts, mnist.image_shape, "--dataset mnist")
+                self.dataset = mnist
+                return dataclasses.replace(cfg, dataset="mnist")
+            except SourceError:
+                pass
+        cfg = dataclasses.replace(cfg, dataset="none")
+        self._generate(cfg, path)
+        why = ("--input-range was given" if cfg.input_range is not None else
+               f"its input {self.facts['input']['shape']} does not take MNIST's 28x28x1 images")
+        self.notices.append(f"{path.name}: {why}, so it is profiled on {cfg.samples} generated inputs (as --dataset "
+                            "none: agreement between runtimes, no accuracy); give --dataset for real data")
+        self.generated["chosen"] = f"automatically: no --dataset was given and {why}"
+        return cfg
+
+    def _shape(self, path: Path, ds, cfg: DeployConfig) -> ModelShape:
+        classes = self.facts["output"]["shape"]
+        if len(classes) != 2:
+            raise SourceError(f"{path}: the model's output has shape {classes}; expected [batch, outputs]")
+        n_out = classes[1]
+        if len(ds.y_test) and n_out > 0 and ds.num_classes > n_out:
+            raise SourceError(f"{path}: the model gives {n_out} outputs but the labels of --dataset {cfg.dataset} "
+                              f"go up to {ds.num_classes - 1}")
+        shape = image_shape_of(self.facts) or tuple(ds.image_shape)
+        if len(shape) == 1:  # a flat input: the images as rows
+            shape = (int(np.prod(ds.image_shape)),)
+        return ModelShape(path.name, tuple(int(d) for d in shape), n_out if n_out > 0 else ds.num_classes,
+                          self.facts["weighted_layers"], self.facts["max_fan_in"], self.facts["parameters"])
+
+    def _resume(self, cfg: DeployConfig, r: dict) -> None:
+        """Continue an unfinished deploy from what its folder keeps: the copy of the model file (checked
+        against its SHA-256), the data set (checked against its checksums) or the generated inputs."""
+        folder = Path(cfg.out)
+        src = r["source"]
+        self.kind, self.framework = src["kind"], src["framework"]
+        self.facts = src["facts"]
+        self.copy = folder / src["copy"]
+        self.source_file = Path(src["file"])
+        if src.get("sha256") and (not self.copy.is_file() or data.sha256_file(self.copy) != src["sha256"]):
+            raise UserError(f"--resume {folder}: {self.copy} is missing or changed since the deploy started; "
+                            "start a new deploy")
+        gen = (r.get("dataset") or {}).get("generated")
+        if gen:
+            kept = folder / gen["file"]
+            if not kept.is_file() or data.sha256_file(kept) != gen["sha256"]:
+                raise UserError(f"--resume {folder}: {kept} is missing or changed since the deploy started")
+            self.dataset = dataclasses.replace(data.load_npz(kept), source=str(kept))
+            self.data_ref = DataRef(str(kept.resolve()), None, None)
+            self.generated = gen
+        else:
+            self.dataset = data.load_any(cfg.dataset, limit_test=cfg.limit_test, limit_train=cfg.limit_train)
+            if self.dataset.checksums != r["config"].get("dataset_sha256", self.dataset.checksums):
+                raise UserError(f"--resume {folder}: the dataset '{cfg.dataset}' changed since the deploy started")
+            self.data_ref = DataRef(cfg.dataset, cfg.limit_train, cfg.limit_test)
+            self.generated = None
+        self.net = self._shape(self.source_file, self.dataset, cfg)
+        self.task = r.get("task") or {"kind": "classification", "decided_by": "a deploy from before --task"}
+        self.exporters = exporters_for(self.kind, self.facts)
+        self.cfg = cfg
+        self.store = RunStore.reopen(folder)
+        self.dir = self.store.dir
+        self.results = r
+        self.resuming = True
+        self.done = set()
+        self.boards = list(BOARDS) + [parse_board(b) for b in cfg.boards]
+
     def _jobs(self) -> dict:
-        self.results = self._inputs()
-        self.save()
-        self._schedule(plan_deploy(self.cfg, self.framework, self.exporters))
+        if self.resuming:
+            self._reopen()
+        else:
+            self.results = self._inputs()
+            self.save()
+        self.done = set(self.results["progress"]["done"])
+        self._schedule(plan_deploy(self.cfg, self.framework, self.exporters, self.done))
         self._finish()
         return self.results
+
+    def _reopen(self) -> None:
+        """Forget what was cut short: the source job (and so every export) if it had not finished, else
+        the verifications and microcontroller checks that had not."""
+        r = self.results
+        done = set(r["progress"]["done"])
+        if SOURCE not in done:
+            done = set()
+            r["artifacts"] = []
+            r["source"].update(status="pending", error=None)
+        forget_unfinished_artifacts(r, done)
+        r["progress"]["done"] = sorted(done)
+        r.pop("interrupted", None)
+        r["status"] = "running"
+        r.setdefault("resumed_at", []).append(results.now_iso())
+        self.save()
 
     def _inputs(self) -> dict:
         """The model file copied into the run (what was deployed, byte for byte), calibration
@@ -177,6 +298,7 @@ class Deploy(Run):
         return {
             **skeleton(cfg, ds, store),
             "command": "deploy",
+            "task": self.task,
             "dataset": ds.describe() | ({"labels": False} if not len(ds.y_test) else {})
                        | ({"name": "generated", "generated": self.generated,
                            "scaling": "generated float32 values, used as they are (an int8 input quantizes them with "
@@ -212,6 +334,12 @@ class Deploy(Run):
 
     def statuses(self) -> list[str]:
         return [self.results["source"]["status"]] + [a["status"] for a in self.results["artifacts"]]
+
+    def _interrupted(self, why: str | None = None) -> None:
+        src = self.results.get("source") or {}
+        if src.get("status") == "running":
+            src.update(status="interrupted", error=why or "interrupted before the source model and its exports finished")
+        super()._interrupted(why)
 
 
 def source(run: Deploy, job: Job) -> bool:

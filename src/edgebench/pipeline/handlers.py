@@ -244,6 +244,12 @@ def twin(run: "Run", job: Job) -> bool:
     return True
 
 
+def task_kind(run: "Run") -> str:
+    """classification (a run's models; a deploy's by default) or regression (outputs that are not class
+    scores: a deploy decides, pipeline/deploy.output_task)."""
+    return (getattr(run, "task", None) or {}).get("kind", "classification")
+
+
 def verify(run: "Run", job: Job) -> bool:
     art = run.artifact(job.artifact)
     if art is None or art["status"] != "ok":
@@ -262,7 +268,8 @@ def verify(run: "Run", job: Job) -> bool:
         name=name, file=str(run.store.dir / art["file"]), runtime=art["runtime"], precision=prec,
         data=run.data_ref, threads=cfg.bench_threads, raw_dir=str(run.store.latency),
         bench=Bench(cfg.latency_min_iters, cfg.latency_min_time_s, cfg.throughput_batch),
-        network=run.net.describe(), source_logits=str(run.store.dir / fw / "test_logits.npy"), logits_path=str(run.store.logits_path(job.artifact)))
+        network=run.net.describe(), source_logits=str(run.store.dir / fw / "test_logits.npy"),
+        logits_path=str(run.store.logits_path(job.artifact)), task=task_kind(run))
     run.on_event(label, {"event": "start", "kind": "verify", "total": len(run.dataset.x_test)})
     res = run.child(task, cfg.bench_threads, label)
     if not res.ok:
@@ -295,7 +302,7 @@ def microcontroller(run: "Run", job: Job) -> bool:
         name=name, runtime=rt.name, file=str(run.store.dir / art["file"]), run_dir=str(run.store.dir),
         data=run.data_ref, reference_logits=str(run.store.logits_path(job.artifact)),
         c_dir=str(run.store.dir / fw / "mcu" / Path(art["file"]).stem), boards=tuple(b.to_dict() for b in run.boards),
-        bench=Bench(cfg.latency_min_iters, cfg.latency_min_time_s), network=run.net.describe())
+        bench=Bench(cfg.latency_min_iters, cfg.latency_min_time_s), network=run.net.describe(), task=task_kind(run))
     run.on_event(label, {"event": "start", "kind": "verify", "total": len(run.dataset.x_test)})
     res = run.child(task, 1, label)
     if res.returncode != 0 or res.outcome is None or res.outcome.status not in ("ok", "unsupported"):
@@ -305,7 +312,9 @@ def microcontroller(run: "Run", job: Job) -> bool:
     entry.update(status=res.outcome.status, **res.outcome.record)
     entry["log"] = f"logs/{name}.log"
     entry["load"] = watched(run, label, res)
-    run.on_event(label, {"event": "done", "kind": "verify"})
+    # The progress line says what happened: an artifact the runtime cannot run was not verified.
+    run.on_event(label, {"event": "done", "kind": "verify", "status": res.outcome.status,
+                         "reason": res.outcome.record.get("reason")})
     return True
 
 

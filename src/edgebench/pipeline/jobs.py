@@ -98,6 +98,7 @@ class VerifyTask(_ArtifactTask):
     source_logits: str
     logits_path: str
     result_path: str = ""
+    task: str = "classification"  # or "regression": outputs are values, not class scores
     kind: Literal["verify"] = "verify"
 
 
@@ -108,6 +109,7 @@ class MicrocontrollerTask(_ArtifactTask):
     c_dir: str
     boards: tuple[dict, ...]
     result_path: str = ""
+    task: str = "classification"
     kind: Literal["microcontroller"] = "microcontroller"
 
 

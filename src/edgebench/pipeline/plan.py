@@ -17,7 +17,7 @@ STAGE_VERIFY = "verification on runtimes"
 def selected_exporters(cfg: RunConfig, framework: str, exporters: list[Exporter]) -> list[Exporter]:
     """The exports of one framework that --formats selects, in registry order."""
     return [e for e in exporters
-            if e.source == framework and export_selected(cfg.formats, framework, e.format, e.precision)]
+            if e.source == framework and export_selected(cfg.formats, framework, e.format, e.precision, e.opt_in)]
 
 
 def artifact_jobs(cfg, selected: list[Exporter], needs: tuple[str, ...],

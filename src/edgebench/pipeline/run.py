@@ -40,6 +40,7 @@ class Run:
     select: Callable[[Job], bool] | None = None
     reports: bool = True
     cache_data: bool = True
+    notices: tuple[str, ...] | list[str] = ()  # what the CLI says first, before the progress (deploy's choices)
 
     def __init__(self, cfg: RunConfig, on_event: EventSink | None = None, resume: dict | None = None,
                  select: Callable[[Job], bool] | None = None, reports: bool = True, cache_data: bool = True):

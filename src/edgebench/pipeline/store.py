@@ -113,6 +113,12 @@ def forget_unfinished(r: dict, done: set[str], first_mode: str) -> None:
     r["artifacts"] = [a for a in r["artifacts"] if (a["framework"], first_mode) in kept]
     for t in r["trainings"]:
         t["repeats"] = [x for x in t.get("repeats", []) if train_id(t["framework"], t["mode"], x["repeat"]) in done]
+    forget_unfinished_artifacts(r, done)
+
+
+def forget_unfinished_artifacts(r: dict, done: set[str]) -> None:
+    """Artifacts whose verification was cut short go back to exported (ok, to be verified again), and a
+    microcontroller result that did not finish is dropped (its job runs again)."""
     for a in r["artifacts"]:
         key = artifact_id((a["framework"], a["format"], a["precision"]))
         if a["status"] == "interrupted":

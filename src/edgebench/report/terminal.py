@@ -32,7 +32,8 @@ def _status(x: ArtifactView) -> str:
         short = error if len(error) <= STATUS_LIMIT else error[:STATUS_LIMIT] + ELLIPSIS
         return f"[red]{markup(x.status)}[/red]: {markup(short)}"
     if x.within_tolerance is False:
-        return "[red]out of tol.[/red]"
+        failed = "; ".join(x.raw.get("tolerance_failures") or [])
+        return "[red]out of tol.[/red]" + (f": {rich_text(failed)}" if failed else "")
     return "[green]ok[/green]"
 
 

@@ -173,6 +173,31 @@ def artifact_label(a: dict) -> Text:
     return fmt("{} -> {} {}", title(a["framework"]), a["format"], a["precision"])
 
 
+def _agreement(a: dict) -> Text:
+    """Top-1 agreement, or for outputs that are not class scores the error's p99 (and in output steps)."""
+    if a.get("task") != "regression":
+        return fmt("{:.2f}%", a["top1_agreement"] * 100)
+    d = a.get("error_distribution") or {}
+    steps = a.get("error_steps_distribution") or {}
+    return fmt("n/a (values: p99 error {}{})", _f(d.get("p99"), ".3g"),
+               fmt(", {} steps", _f(steps.get("p99"), ".3g")) if steps else own(""))
+
+
+def _mcu_agreement(m: dict) -> Text:
+    if m.get("task") != "regression":
+        return fmt("{:.2f}%{}", m["agreement_with_litert"] * 100, _steps(m))
+    d = m.get("diff_vs_litert_steps_distribution") or m.get("diff_vs_litert_distribution") or {}
+    unit = " steps" if m.get("diff_vs_litert_steps_distribution") else ""
+    return fmt("n/a (values: error p50 {}, p99 {}, max {}{})", _f(d.get("p50"), "g"), _f(d.get("p99"), "g"),
+               _f(d.get("max"), "g"), own(unit))
+
+
+def granularity(a: dict) -> str | None:
+    """How an artifact's int8 weights are scaled, read from its graph when it was verified."""
+    q = a.get("weight_quantization") or {}
+    return q.get("granularity")
+
+
 def verified(arts: list[dict]) -> list[dict]:
     """Artifacts that ran on their runtime and were compared with their framework."""
     return [a for a in arts if a["status"] == "ok" and "top1_agreement" in a]
@@ -202,8 +227,9 @@ class ArtifactView:
     raw: dict
     label: Text  # "TensorFlow -> tflite float32"
     source: Text  # the framework's title
-    kind: Text  # "tflite float32"
+    kind: Text  # "tflite float32", "onnx int8-static (per-channel)"
     runtime: Any
+    weights: Text  # int8 weights' scales: per-channel, per-tensor, mixed; "-" for float
     status: Any
     error: Any
     checked: bool  # ran on its runtime and was compared (the figures below are "-" otherwise)
@@ -671,13 +697,15 @@ class ReportView:
             size = a.get("size_bytes")
             out.append(ArtifactView(
                 raw=a, label=artifact_label(a), source=title(a["framework"]),
-                kind=fmt("{} {}", a["format"], a["precision"]), runtime=a.get("runtime"), status=a["status"],
+                kind=fmt("{} {}{}", a["format"], a["precision"], own(f" ({granularity(a)})")
+                         if granularity(a) and granularity(a) not in a["precision"] else own("")),
+                weights=own(granularity(a) or "-"), runtime=a.get("runtime"), status=a["status"],
                 error=a.get("error"), checked=ok, within_tolerance=a.get("within_tolerance"),
                 size_kb=_f(size and size / 1000, ".1f"), bytes_per_param=_f(size and params and size / params, ".2f"),
                 accuracy=_f(a.get("test_accuracy") if ok else None, ".4f"),
                 change_pt=_f(a["accuracy_change"] * 100 if ok and a.get("accuracy_change") is not None else None,
                              "+.2f"),
-                agreement=fmt("{:.2f}%", a["top1_agreement"] * 100) if ok else DASH,
+                agreement=_agreement(a) if ok else DASH,
                 max_abs_diff=_f(a.get("max_abs_diff") if ok else None, ".2e"),
                 p50_ms=_f(p50, ".4f"), p99_ms=_f(lat.get("p99"), ".4f"), p50_us=_f(p50 and p50 * 1000, ".1f"),
                 throughput=_f((a.get("throughput") or {}).get("images_per_s") if ok else None, ",.0f"),
@@ -712,7 +740,10 @@ class ReportView:
         good = [x for x in self.artifacts if x.checked and x.within_tolerance]
         if not good:
             return {}
-        def acc(x):  # without labels (deploy on unlabelled images): agreement with the source
+        def acc(x):  # without labels (deploy on unlabelled images): agreement with the source; for
+            # outputs that are not class scores, the smaller error
+            if x.raw.get("task") == "regression":
+                return -(x.raw.get("error_distribution") or {}).get("p99", x.raw["max_abs_diff"])
             return x.raw["test_accuracy"] if x.raw.get("test_accuracy") is not None else x.raw["top1_agreement"]
 
         out = {
@@ -739,7 +770,7 @@ class ReportView:
                         "{}. Latency: {}, {} inference thread(s). Throughput: {}.", r["dataset"]["test_samples"],
                         whose, inf["latency"], inf["threads"], inf["throughput"])
         views = self.artifacts
-        rows = [[v.label, v.runtime, v.size_kb, v.bytes_per_param, v.accuracy, v.change_pt, v.agreement,
+        rows = [[v.label, v.runtime, v.weights, v.size_kb, v.bytes_per_param, v.accuracy, v.change_pt, v.agreement,
                  v.max_abs_diff, v.p50_ms, v.p99_ms, v.throughput, v.peak_rss_mib, v.verdict] for v in views]
         h = {}
         for name, v in self.highlights.items():
@@ -749,8 +780,13 @@ class ReportView:
             else:
                 h[name] = (fmt("{} (accuracy {:.4f}, {:.1f} KB)", v.label, a["test_accuracy"], a["size_bytes"] / 1000)
                            if a.get("test_accuracy") is not None else
+                           fmt("{} (p99 error {:.3g}, {:.1f} KB)", v.label, a["error_distribution"]["p99"],
+                               a["size_bytes"] / 1000) if a.get("error_distribution") else
                            fmt("{} (agreement {:.2%}, {:.1f} KB)", v.label, a["top1_agreement"], a["size_bytes"] / 1000))
         failures = [Failure(v.label, v.status, v.error) for v in views if v.status != "ok"]
+        # Which criterion an artifact out of tolerance failed (runs before issue 27 did not record it).
+        failures += [Failure(v.label, own("out of tolerance"), "; ".join(v.raw.get("tolerance_failures") or [])
+                             or own("see the figures above")) for v in views if v.checked and v.within_tolerance is False]
         seen = {}
         for a in verified(arts):
             seen.setdefault("int8" if a["precision"].startswith("int8") else a["precision"], a["tolerance"])
@@ -758,6 +794,9 @@ class ReportView:
         def diff_bound(t):
             if t.get("max_abs_diff") is not None:
                 return fmt("{:g}", t["max_abs_diff"])
+            if t.get("percentile"):
+                return fmt("{:g}% of logit range (p{:g} of the per-image largest)", t["max_diff_of_range"] * 100,
+                           t["percentile"])
             return fmt("{:g}% of logit range", t["max_diff_of_range"] * 100)
 
         tolerances = [[k, diff_bound(t), fmt("{:g}%", t["min_agreement"] * 100),
@@ -828,7 +867,7 @@ class ReportView:
                 artifact_label(a), own("ok"),
                 fmt("{:.4f} ({:+.2f})", m["test_accuracy"], m["accuracy_change_vs_litert"] * 100)
                 if m.get("test_accuracy") is not None else own("no labels"),
-                fmt("{:.2f}%{}", m["agreement_with_litert"] * 100, _steps(m)),
+                _mcu_agreement(m),
                 fmt("{:,}{}", m["arena_bytes"], own("") if m.get("arena_minus_one_fails")
                     else fmt(" ({})", strong(own("minimum not confirmed")))),
                 fmt("{}{}", _f(m.get("arena_reported_bytes"), ","),
@@ -890,6 +929,12 @@ class ReportView:
                 *([(own("Timed sections alone"), fmt("{}.", fair["timed_sections"]["how"]))]
                   if fair.get("timed_sections") else []),
                 (own("Dataset"), fmt("{} from {}, {}.", ds.get("name"), ds.get("source"), ds.get("scaling"))),
+                *([(own("Outputs"), fmt("{} ({}){}.", r["task"]["kind"], r["task"]["decided_by"],
+                                        own("; judged by the error and its distribution, top-1 agreement is not "
+                                            "meaningful") if r["task"]["kind"] == "regression" else own("")))]
+                  if r.get("task") else []),
+                *([(own("Data chosen"), fmt("{}.", ds["generated"]["chosen"]))]
+                  if (ds.get("generated") or {}).get("chosen") else []),
             ]
             fair = {}
         if fair:

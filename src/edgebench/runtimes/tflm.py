@@ -293,6 +293,18 @@ def microcontroller_check(task, ds):
                       max_diff_vs_litert_steps=apart["max_diff_steps"],
                       outputs_identical_to_litert=apart["outputs_identical"],
                       share_within_one_step_of_litert=apart["share_within_one_step"])
+    task_kind = getattr(task, "task", "classification")
+    result["task"] = task_kind
+    if task_kind == "regression":
+        # Values, not class scores: the top-1 "agreement" of a reconstruction means nothing; the error
+        # and its distribution (in output steps where the output is integer) do.
+        from edgebench.measure.parity import error_distribution
+
+        err = np.abs(logits.astype(np.float64) - litert)
+        result["diff_vs_litert_distribution"] = error_distribution(err)
+        if integer:
+            result["diff_vs_litert_steps_distribution"] = error_distribution(np.rint(err / scale))
+        result["agreement_note"] = "outputs are not class scores: agreement_with_litert is recorded, not meaningful"
     if result["agreement_with_litert"] < 1 or result.get("max_diff_vs_litert_steps", 0) > 1:
         # They differ: LiteRT's optimized kernels (and XNNPACK) round otherwise than the reference
         # kernels TFLite Micro's are ported from. LiteRT again, with its reference kernels, tells a

@@ -232,7 +232,11 @@ def exporters_for(kind: str, facts: dict) -> list:
             out.append(exporter("tflite", "tflite", "int8-static", "tflite:aeq_static_int8", "ai-edge-quantizer",
                                 ("tflite", "float32")))
     if framework == "onnx" and precision == "float32":
+        from edgebench.exporters import PER_TENSOR
+
         out += [exporter("onnx", "onnx", "int8-static", "onnx:quantize_static", "onnxruntime.quantization",
+                         ("onnx", "float32")),
+                exporter("onnx", "onnx", PER_TENSOR, "onnx:quantize_static_per_tensor", "onnxruntime.quantization",
                          ("onnx", "float32")),
                 exporter("onnx", "onnx", "int8-dynamic", "onnx:quantize_dynamic", "onnxruntime.quantization",
                          ("onnx", "float32"))]
