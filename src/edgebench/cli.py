@@ -182,15 +182,6 @@ def _run_command():
 run = app.command()(_run_command())
 
 
-def click_context():
-    """The running command's click context (typer's vendored click, or click)."""
-    try:
-        from typer._click import get_current_context
-    except ImportError:  # pragma: no cover
-        from click import get_current_context
-    return get_current_context()
-
-
 def _dd(name: str):
     """A deploy flag's default: DeployConfig's own, so the flag and the API cannot disagree."""
     import dataclasses
@@ -201,6 +192,7 @@ def _dd(name: str):
 
 @app.command()
 def deploy(
+    ctx: typer.Context,
     model: Optional[Path] = typer.Argument(None, help="The model file: .keras, a SavedModel folder, .pt2 "
                                                      "(torch.export), .onnx or .tflite."),
     resume: Optional[Path] = typer.Option(None, help="Continue an interrupted deploy in this folder with its own "
@@ -251,7 +243,6 @@ def deploy(
                    latency_min_time=latency_min_time, no_mcu=no_mcu, board=board, out=out, samples=samples,
                    input_range=input_range, parallel=parallel, require_quiet=require_quiet, task=task)
     if resume is not None:  # only the flags given are passed on: the deploy's own are kept (others refused)
-        ctx = click_context()
         given = {k: v for k, v in options.items()
                  if (src := ctx.get_parameter_source(k)) is not None and src.name != "DEFAULT"}
         execute(lambda on_event: api.deploy_job(model, on_event=on_event, resume=resume, **given), json_output)

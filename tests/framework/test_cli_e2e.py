@@ -31,8 +31,12 @@ MATRIX = {("tensorflow", "tflite", "float32"), ("tensorflow", "tflite", "float16
 
 def test_run_small_slice(tmp_path):
     out = tmp_path / "run"
-    p = edgebench("run", *SMALL, "--repeats", "2", "--warmup", "1", "--board", "tiny:64:3", "--out", str(out))
+    p = edgebench("run", *SMALL, "--repeats", "2", "--warmup", "1", "--board", "tiny:64:3", "--out", str(out),
+                  env={"COLUMNS": "200"})
     assert p.returncode == 0, p.stderr[-2000:]
+    # The progress says what happened: TFLite Micro cannot run float16 and dynamic-range files.
+    assert "verified tensorflow/tflite-float16 on TFLM" not in p.stdout
+    assert "unsupported: tensorflow/tflite-float16 on TFLM" in p.stdout, p.stdout[-3000:]
     assert "Table 1: training" in p.stdout and str(out) in p.stdout
     r = json.loads((out / "results.json").read_text())
     assert r["schema_version"] == 1 and r["status"] == "complete"
@@ -105,6 +109,28 @@ def test_run_small_slice(tmp_path):
             assert f"{m['arena_bytes']:,} bytes" in (out / c["dir"] / "README.md").read_text()
             fits = {f["board"]: f for f in m["fit"]}
             assert len(fits) == 6 and fits["tiny"]["fits"] is (a["size_bytes"] <= 64 * 1024 and m["arena_bytes"] <= 3 * 1024)
+    # int8 like for like: ONNX static int8 carries one weight scale per output channel, as TFLite's int8
+    # does; read from the graph itself, and recorded for every int8 artifact.
+    import onnx
+    from onnx import numpy_helper
+
+    for fw in ("tensorflow", "pytorch"):
+        g = onnx.load(str(out / arts[(fw, "onnx", "int8-static")]["file"])).graph
+        inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+        weights = [n for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] in inits
+                   and inits[n.input[0]].dtype == np.int8 and inits[n.input[0]].ndim == 2]
+        assert len(weights) == 2, fw  # the two dense layers
+        for n in weights:
+            assert inits[n.input[1]].size == min(inits[n.input[0]].shape) and inits[n.input[1]].size in (32, 10), fw
+    for key, a in arts.items():
+        g = (a.get("weight_quantization") or {}).get("granularity")
+        if key[2] in ("int8", "int8-static"):
+            assert g == "per-channel", (key, a.get("weight_quantization"))
+        elif key[2] == "int8-dynamic":
+            assert g == ("per-channel" if key[1] == "tflite" else "per-tensor"), (key, a.get("weight_quantization"))
+        else:
+            assert g is None, key
+    assert "onnx int8-static (per-channel)" in p.stdout and "| per-channel |" in (out / "report.md").read_text()
     assert arts[("tensorflow", "tflite", "float32")]["throughput"]["images_per_s"] > 0
     assert arts[("pytorch", "executorch", "float32")]["throughput"]["images_per_s"] is None
     assert len(np.load(out / "inputs" / "calibration_indices.npy")) == 100
