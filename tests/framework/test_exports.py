@@ -23,9 +23,10 @@ NETS = {"mlp": lambda: zoo.mlp((28, 28, 1), 10, hidden=(32,)), "lenet5": lambda:
         "tiny_res": tiny_res}
 EXPECTED = {
     "tensorflow": [("tflite", "float32"), ("tflite", "float16"), ("tflite", "int8-dynamic"), ("tflite", "int8"),
-                   ("onnx", "float32"), ("onnx", "int8-static"), ("onnx", "int8-dynamic")],
-    "pytorch": [("onnx", "float32"), ("onnx", "int8-static"), ("onnx", "int8-dynamic"), ("tflite", "float32"),
-                ("tflite", "int8"), ("executorch", "float32")],
+                   ("onnx", "float32"), ("onnx", "int8-static"), ("onnx", "int8-static-per-tensor"),
+                   ("onnx", "int8-dynamic")],
+    "pytorch": [("onnx", "float32"), ("onnx", "int8-static"), ("onnx", "int8-static-per-tensor"),
+                ("onnx", "int8-dynamic"), ("tflite", "float32"), ("tflite", "int8"), ("executorch", "float32")],
     "jax": [("tflite", "float32"), ("tflite", "int8")],
 }
 NEEDS = {"tensorflow": ("tensorflow", "ai_edge_litert", "tf2onnx", "onnxruntime"),
@@ -114,6 +115,11 @@ def _check_all_targets(adapter, net, model, tmp_path):
         cost = session.graph_cost()
         if cost is not None:
             _check_graph_cost(net, cost, target.name)
+        if target.format == "onnx" and target.precision.startswith("int8-static"):
+            from edgebench.measure.quantization import weight_granularity
+
+            want = "per-tensor" if target.precision.endswith("per-tensor") else "per-channel"
+            assert weight_granularity(path)["granularity"] == want, (target, weight_granularity(path))
         if target.format == "tflite" and target.precision == "int8":
             assert session.io["input"]["dtype"] == "int8" and session.io["output"]["dtype"] == "int8"
             weights = _per_channel(path)
