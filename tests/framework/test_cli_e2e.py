@@ -130,7 +130,7 @@ def test_run_small_slice(tmp_path):
             assert g == ("per-channel" if key[1] == "tflite" else "per-tensor"), (key, a.get("weight_quantization"))
         else:
             assert g is None, key
-    assert "onnx int8-static (per-channel)" in p.stdout and "| per-channel |" in (out / "report.md").read_text()
+    assert "onnx int8-static (per-channel)" in p.stdout and "-> onnx int8-static (per-channel) |" in (out / "report.md").read_text()
     assert arts[("tensorflow", "tflite", "float32")]["throughput"]["images_per_s"] > 0
     assert arts[("pytorch", "executorch", "float32")]["throughput"]["images_per_s"] is None
     assert len(np.load(out / "inputs" / "calibration_indices.npy")) == 100

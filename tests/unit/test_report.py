@@ -39,7 +39,7 @@ def test_table1_and_missing_rows():
     assert "| TensorFlow | 12.50 | single run (n=1) | - | 0.9712 |" in md
     assert "| PyTorch | - | - | - | - (skipped) |" in md
     assert "**PyTorch skipped**: pytorch is not installed" in md
-    assert ("| TensorFlow -> tflite float32 | litert | - | 205.0 | 4.03 | 0.9712 | +0.00 | 100.00% | 9.50e-06 "
+    assert ("| TensorFlow -> tflite float32 | litert | 205.0 | 4.03 | 0.9712 | +0.00 | 100.00% | 9.50e-06 "
             "| 0.0060 | 0.0090 | 500,000 | - | yes |") in md
     assert "**smallest**: TensorFlow -> tflite float32" in md
     assert "**fastest** (batch-1 p50): TensorFlow -> tflite float32 on litert (6.0 us)" in md

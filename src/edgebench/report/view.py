@@ -192,6 +192,12 @@ def _mcu_agreement(m: dict) -> Text:
                _f(d.get("max"), "g"), own(unit))
 
 
+def _weights(a: dict) -> Text:
+    """' (per-channel)' after an int8 artifact's name, unless its precision already says it."""
+    g = granularity(a)
+    return own(f" ({g})") if g and g not in a["precision"] else own("")
+
+
 def granularity(a: dict) -> str | None:
     """How an artifact's int8 weights are scaled, read from its graph when it was verified."""
     q = a.get("weight_quantization") or {}
@@ -229,7 +235,7 @@ class ArtifactView:
     source: Text  # the framework's title
     kind: Text  # "tflite float32", "onnx int8-static (per-channel)"
     runtime: Any
-    weights: Text  # int8 weights' scales: per-channel, per-tensor, mixed; "-" for float
+    weights: Text  # " (per-channel)", " (per-tensor)", " (mixed)": how int8 weights are scaled; "" otherwise
     status: Any
     error: Any
     checked: bool  # ran on its runtime and was compared (the figures below are "-" otherwise)
@@ -697,9 +703,8 @@ class ReportView:
             size = a.get("size_bytes")
             out.append(ArtifactView(
                 raw=a, label=artifact_label(a), source=title(a["framework"]),
-                kind=fmt("{} {}{}", a["format"], a["precision"], own(f" ({granularity(a)})")
-                         if granularity(a) and granularity(a) not in a["precision"] else own("")),
-                weights=own(granularity(a) or "-"), runtime=a.get("runtime"), status=a["status"],
+                kind=fmt("{} {}{}", a["format"], a["precision"], _weights(a)),
+                weights=_weights(a), runtime=a.get("runtime"), status=a["status"],
                 error=a.get("error"), checked=ok, within_tolerance=a.get("within_tolerance"),
                 size_kb=_f(size and size / 1000, ".1f"), bytes_per_param=_f(size and params and size / params, ".2f"),
                 accuracy=_f(a.get("test_accuracy") if ok else None, ".4f"),
@@ -770,7 +775,7 @@ class ReportView:
                         "{}. Latency: {}, {} inference thread(s). Throughput: {}.", r["dataset"]["test_samples"],
                         whose, inf["latency"], inf["threads"], inf["throughput"])
         views = self.artifacts
-        rows = [[v.label, v.runtime, v.weights, v.size_kb, v.bytes_per_param, v.accuracy, v.change_pt, v.agreement,
+        rows = [[fmt("{}{}", v.label, v.weights), v.runtime, v.size_kb, v.bytes_per_param, v.accuracy, v.change_pt, v.agreement,
                  v.max_abs_diff, v.p50_ms, v.p99_ms, v.throughput, v.peak_rss_mib, v.verdict] for v in views]
         h = {}
         for name, v in self.highlights.items():
