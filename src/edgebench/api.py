@@ -184,21 +184,31 @@ def run_config(**options: Any):
     return cfg
 
 
-def resume_config(run_dir: Path, given: set[str]):
-    """The configuration and results of an unfinished run, to continue it (`run --resume`)."""
-    from edgebench import data, results
-    from edgebench.config import RunConfig
+def _resumable(run_dir: Path, noun: str, own: str, extra: list[str], check=None) -> dict:
+    """An unfinished run's or deploy's results.json, or a one-line error: options given beside --resume
+    (it keeps its own), a folder `check` refuses, a finished one, or one stopped before its inputs."""
+    from edgebench import results
     from edgebench.errors import ConfigError
 
-    extra = sorted(g for g in given if g not in ("resume", "json_output"))
     if extra:
-        raise ConfigError("--resume uses the run's own configuration; drop "
-                          + ", ".join("--" + g.replace("_", "-") for g in extra))
+        raise ConfigError(f"--resume uses the {noun}'s own {own}; drop " + ", ".join(extra))
     r = results.load(run_dir)
+    if check is not None:
+        check(r)
     if r.get("status") == "complete":
-        raise UserError(f"--resume {run_dir}: the run is already complete; nothing to resume")
+        raise UserError(f"--resume {run_dir}: the {noun} is already complete; nothing to resume")
     if "config" not in r or "fairness" not in r:
-        raise UserError(f"--resume {run_dir}: the run stopped before its inputs were written; start a new run")
+        raise UserError(f"--resume {run_dir}: the {noun} stopped before its inputs were written; start a new {noun}")
+    return r
+
+
+def resume_config(run_dir: Path, given: set[str]):
+    """The configuration and results of an unfinished run, to continue it (`run --resume`)."""
+    from edgebench import data
+    from edgebench.config import RunConfig
+
+    extra = ["--" + g.replace("_", "-") for g in sorted(given) if g not in ("resume", "json_output")]
+    r = _resumable(run_dir, "run", "configuration", extra)
     cfg = RunConfig.from_dict({**r["config"], "out": str(run_dir)})
     now = data.load(cfg.dataset, limit_train=cfg.limit_train, limit_test=cfg.limit_test,
                     num_classes=cfg.num_classes).checksums
@@ -257,21 +267,14 @@ def parse_range(text) -> tuple[float, float] | None:
 
 def deploy_resume_config(run_dir: Path, given: set[str]):
     """The configuration and results of an unfinished deploy, to continue it (`deploy --resume`)."""
-    from edgebench import results
     from edgebench.config import DeployConfig
-    from edgebench.errors import ConfigError
 
-    if given:
-        raise ConfigError("--resume uses the deploy's own configuration and its copy of the model; drop "
-                          + ", ".join("the model file" if g == "model" else "--" + g.replace("_", "-")
-                                      for g in sorted(given)))
-    r = results.load(run_dir)
-    if r.get("config", {}).get("command") != "deploy" or "source" not in r:
-        raise UserError(f"--resume {run_dir}: not a deploy's folder (edgebench run --resume continues a run)")
-    if r.get("status") == "complete":
-        raise UserError(f"--resume {run_dir}: the deploy is already complete; nothing to resume")
-    if "progress" not in r or "fairness" not in r:
-        raise UserError(f"--resume {run_dir}: the deploy stopped before its inputs were written; start a new one")
+    def a_deploy(r: dict) -> None:
+        if r.get("config", {}).get("command") != "deploy" or "source" not in r:
+            raise UserError(f"--resume {run_dir}: not a deploy's folder (edgebench run --resume continues a run)")
+
+    extra = ["the model file" if g == "model" else "--" + g.replace("_", "-") for g in sorted(given)]
+    r = _resumable(run_dir, "deploy", "configuration and its copy of the model", extra, a_deploy)
     return DeployConfig.from_dict({**r["config"], "out": str(run_dir)}), r
 
 

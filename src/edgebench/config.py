@@ -258,6 +258,10 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     return sizes
 
 
+# deploy --task: what the model's outputs are (pipeline/deploy.output_task decides for auto).
+TASKS = ("auto", "classification", "regression")
+
+
 @dataclass(frozen=True)
 class DeployConfig:
     """`edgebench deploy MODEL`: the deployment half of a run on a model file a user brings.
@@ -311,8 +315,8 @@ class DeployConfig:
 
 def validate_deploy(cfg: DeployConfig) -> None:
     problems = []
-    if cfg.task not in ("auto", "classification", "regression"):
-        problems.append(f"--task must be auto, classification or regression, got {cfg.task!r}")
+    if cfg.task not in TASKS:
+        problems.append(f"--task must be {', '.join(TASKS[:-1])} or {TASKS[-1]}, got {cfg.task!r}")
     if isinstance(cfg.samples, bool) or not isinstance(cfg.samples, int) or cfg.samples <= 0:
         problems.append(f"--samples must be a positive integer, got {cfg.samples!r}")
     if isinstance(cfg.parallel, bool) or not isinstance(cfg.parallel, int) or cfg.parallel <= 0:

@@ -57,28 +57,32 @@ def parse_board(text: str) -> Board:
     core = mhz = None
     parts = text.rsplit(":", 4)
     if len(parts) == 5 and parts[3].strip().lower().startswith("cortex"):
-        name_parts, core_text, mhz_text = parts[:3], parts[3].strip().lower(), parts[4]
-        if core_text not in ARM_CORES:
-            raise ConfigError(f"--board '{text}': unknown core '{parts[3]}'; known: {', '.join(ARM_CORES)}")
+        core, mhz_text, parts = parts[3].strip().lower(), parts[4], parts[:3]
+        if core not in ARM_CORES:
+            raise ConfigError(f"--board '{text}': unknown core '{core}'; known: {', '.join(ARM_CORES)}")
         try:
             mhz = float(mhz_text)
         except ValueError:
             raise ConfigError(f"--board '{text}': clock_mhz must be a number, got '{mhz_text}'") from None
         if mhz <= 0:
             raise ConfigError(f"--board '{text}': clock_mhz must be > 0")
-        core, text_parts = core_text, name_parts
     else:
-        text_parts = text.rsplit(":", 2)
-    if len(text_parts) != 3 or not text_parts[0].strip():
+        parts = text.rsplit(":", 2)
+    if len(parts) != 3 or not parts[0].strip():
         raise ConfigError(f"--board '{text}': expected name:flash_kb:ram_kb[:core:clock_mhz], e.g. --board "
                           "mykit:512:128 or mykit:512:128:cortex-m4:64")
     try:
-        flash, ram = float(text_parts[1]), float(text_parts[2])
+        flash, ram = float(parts[1]), float(parts[2])
     except ValueError:
         raise ConfigError(f"--board '{text}': flash_kb and ram_kb must be numbers") from None
     if flash <= 0 or ram <= 0:
         raise ConfigError(f"--board '{text}': flash_kb and ram_kb must be > 0")
-    return Board(text_parts[0].strip(), flash, ram, core=core, clock_mhz=mhz)
+    return Board(parts[0].strip(), flash, ram, core=core, clock_mhz=mhz)
+
+
+def boards_for(extra: tuple[str, ...] | list[str]) -> list[Board]:
+    """The built-in boards, then each --board given."""
+    return list(BOARDS) + [parse_board(b) for b in extra]
 
 
 def fit(board: Board, flash_bytes: int, ram_bytes: int) -> dict:

@@ -137,9 +137,8 @@ def compare(source_logits: np.ndarray, logits: np.ndarray, labels: np.ndarray, p
     bound = tol.max_diff_of_range * logit_range
     if precision == "float32":
         bound = max(bound, FLOAT32_FLOOR)
-    int8 = precision.startswith("int8")
-    judged, judged_name = (p999, f"p{INT8_DIFF_PERCENTILE:g} of the per-image largest logit error") if int8 else \
-        (max_abs, "largest logit error")
+    judged, judged_name = (p999, f"p{INT8_DIFF_PERCENTILE:g} of the per-image largest logit error") if tol.int8 \
+        else (max_abs, "largest logit error")
     failed = []
     if judged > bound:
         failed.append(f"{judged_name} {judged:.3g} > bound {bound:.3g}")

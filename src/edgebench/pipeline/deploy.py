@@ -22,7 +22,7 @@ import numpy as np
 from edgebench import data, results
 from edgebench.config import DeployConfig, validate_deploy
 from edgebench.errors import UserError
-from edgebench.measure.boards import BOARDS, parse_board
+from edgebench.measure.boards import boards_for
 from edgebench.models.network import ModelShape
 from edgebench.pipeline.handlers import HANDLERS, exported
 from edgebench.pipeline.inputs import boards_record, inference, skeleton, timed_sections_note, write_calibration
@@ -71,9 +71,6 @@ def generate_inputs(facts: dict, cfg: DeployConfig, path: Path, scratch_dir: Pat
               "note": "no data set: inputs generated in the model's input shape and range; accuracy is not "
                       "reported, agreement between the source and each artifact (and LiteRT and TFLite Micro) is"}
     return data.load_npz(scratch), record
-
-
-TASKS = ("auto", "classification", "regression")
 
 
 def output_task(asked: str, facts: dict, labelled: bool) -> dict:
@@ -161,7 +158,7 @@ class Deploy(Run):
         self.results: dict = {}
         self.resuming = False
         self.done: set[str] = set()
-        self.boards = list(BOARDS) + [parse_board(b) for b in cfg.boards]
+        self.boards = boards_for(cfg.boards)
         self.data_ref = DataRef(cfg.dataset, cfg.limit_train, cfg.limit_test)
         self.source_file = path
         if self.generated is not None:  # kept in the run folder: the run can be reproduced from it
@@ -249,7 +246,7 @@ class Deploy(Run):
         self.results = r
         self.resuming = True
         self.done = set()
-        self.boards = list(BOARDS) + [parse_board(b) for b in cfg.boards]
+        self.boards = boards_for(cfg.boards)
 
     def _jobs(self) -> dict:
         if self.resuming:

@@ -247,7 +247,7 @@ def twin(run: "Run", job: Job) -> bool:
 def task_kind(run: "Run") -> str:
     """classification (a run's models; a deploy's by default) or regression (outputs that are not class
     scores: a deploy decides, pipeline/deploy.output_task)."""
-    return (getattr(run, "task", None) or {}).get("kind", "classification")
+    return (run.task or {}).get("kind", "classification")
 
 
 def verify(run: "Run", job: Job) -> bool:

@@ -16,7 +16,7 @@ from typing import Callable
 from edgebench import data, results
 from edgebench.config import RunConfig, validate
 from edgebench.errors import MachineBusy
-from edgebench.measure.boards import BOARDS, parse_board
+from edgebench.measure.boards import boards_for
 from edgebench.pipeline.gate import Gate
 from edgebench.pipeline.handlers import HANDLERS
 from edgebench.pipeline.inputs import write_inputs
@@ -41,6 +41,7 @@ class Run:
     reports: bool = True
     cache_data: bool = True
     notices: tuple[str, ...] | list[str] = ()  # what the CLI says first, before the progress (deploy's choices)
+    task: dict | None = None  # deploy: what the outputs are (pipeline/deploy.output_task); a run's are classes
 
     def __init__(self, cfg: RunConfig, on_event: EventSink | None = None, resume: dict | None = None,
                  select: Callable[[Job], bool] | None = None, reports: bool = True, cache_data: bool = True):
@@ -66,7 +67,7 @@ class Run:
         self.results: dict = resume or {}
         self.resuming = resume is not None
         self.done: set[str] = set()  # ids of the finished jobs (results' progress.done)
-        self.boards = list(BOARDS) + [parse_board(b) for b in cfg.boards]
+        self.boards = boards_for(cfg.boards)
         self.data_ref = DataRef(cfg.dataset, cfg.limit_train, cfg.limit_test, num_classes=self.dataset.num_classes)
 
     def _concurrency(self, on_event: EventSink | None) -> None:

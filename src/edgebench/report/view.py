@@ -701,10 +701,11 @@ class ReportView:
             lat = a.get("latency_ms", {}) if ok else {}
             p50 = lat.get("p50")
             size = a.get("size_bytes")
+            weights = _weights(a)
             out.append(ArtifactView(
                 raw=a, label=artifact_label(a), source=title(a["framework"]),
-                kind=fmt("{} {}{}", a["format"], a["precision"], _weights(a)),
-                weights=_weights(a), runtime=a.get("runtime"), status=a["status"],
+                kind=fmt("{} {}{}", a["format"], a["precision"], weights),
+                weights=weights, runtime=a.get("runtime"), status=a["status"],
                 error=a.get("error"), checked=ok, within_tolerance=a.get("within_tolerance"),
                 size_kb=_f(size and size / 1000, ".1f"), bytes_per_param=_f(size and params and size / params, ".2f"),
                 accuracy=_f(a.get("test_accuracy") if ok else None, ".4f"),
