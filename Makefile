@@ -1,11 +1,11 @@
 # `make run`: set up .venv (once) and run the full benchmark with default settings.
-# `make test`: same set-up, then the test suite.
+# `make test`: same set-up, then the test suite, tier by tier (see test: below; `make test-fast` for the unit tier).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.edgebench-installed
 
-.PHONY: run test test-main test-timing test-blas-env setup clean
+.PHONY: run test test-fast test-integration test-framework test-timing test-blas-env setup clean
 
 setup: $(STAMP)
 
@@ -17,23 +17,38 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/edgebench run $(ARGS)
 
-# Everything: the suite, then the tests that need a quiet machine (alone, at the end), then the tests
-# that read BLAS variables once more with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE flipped (set if this
-# machine does not set them, unset if it does): the suite passes both ways.
-test: test-main test-timing test-blas-env
+# The tests in four tiers, one folder each (tests/<tier>), each run once:
+#   test-fast         tests/unit: in-process only (no child process, no framework: tests/unit/conftest.py
+#                     makes either fail), on every core (pytest-xdist): the edit loop.
+#   test-integration  tests/integration: the CLI and the pipeline on the NumPy backend, child processes.
+#   test-framework    tests/framework: TensorFlow, PyTorch, JAX and their runtimes.
+#   test-timing       tests/timing: needs a quiet machine (CPU burners), so alone, after the others.
+# then the tests that read BLAS variables once more with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE flipped (set
+# if this machine does not set them, unset if it does): the suite passes both ways.
+# Under CI=true (.ci/run) every step prints its 25 slowest tests, and a test whose installed
+# requirement is missing fails instead of skipping (tests/conftest.py).
+PYTEST := $(BIN)/python -m pytest $(if $(filter true,$(CI)),--durations=25)
 
-test-main: $(STAMP)
-	$(BIN)/python -m pytest -m "not timing" $(PYTEST_ARGS)
+test: test-fast test-integration test-framework test-timing test-blas-env
+
+test-fast: $(STAMP)
+	$(PYTEST) -n auto tests/unit $(PYTEST_ARGS)
+
+test-integration: $(STAMP)
+	$(PYTEST) tests/integration $(PYTEST_ARGS)
+
+test-framework: $(STAMP)
+	$(PYTEST) tests/framework $(PYTEST_ARGS)
 
 test-timing: $(STAMP)
-	$(BIN)/python -m pytest -m timing $(PYTEST_ARGS)
+	$(PYTEST) tests/timing $(PYTEST_ARGS)
 
-BLAS_TESTS := tests/unit/test_gemm_peak.py tests/unit/test_load.py::test_doctor_system_lists_kernel_variables_and_the_cpu_limit
+BLAS_TESTS := tests/integration/test_gemm_peak.py tests/integration/test_doctor_system.py
 test-blas-env: $(STAMP)
 	if [ -n "$${OPENBLAS_CORETYPE}$${OPENBLAS_L2_SIZE}" ]; then \
-	  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m pytest $(BLAS_TESTS); \
+	  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTEST) $(BLAS_TESTS); \
 	else \
-	  OPENBLAS_CORETYPE=Haswell OPENBLAS_L2_SIZE=512 $(BIN)/python -m pytest $(BLAS_TESTS); \
+	  OPENBLAS_CORETYPE=Haswell OPENBLAS_L2_SIZE=512 $(PYTEST) $(BLAS_TESTS); \
 	fi
 
 clean:

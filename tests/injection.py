@@ -54,10 +54,10 @@ def probe_html(page: Path, texts: list[str], tmp: Path) -> dict:
 
 
 def assert_page_safe(page: Path, texts: list[str], tmp: Path) -> None:
-    if CHROMIUM is None:  # after the test's other checks: the skip shows in the summary
-        import pytest
+    # After the test's other checks: without Chromium they still ran, and the skip shows in the summary.
+    from tests.conftest import need
 
-        pytest.skip("chromium is not installed (apt-get install chromium): report.html not loaded in a browser")
+    need(CHROMIUM is not None, "chromium (report.html not loaded in a browser)", "apt-get install chromium")
     found = probe_html(page, texts, tmp)
     assert found["handlers"] == 0 and found["scripts"] == 0 and found["embeds"] == 0, found
     assert found["foreignImgs"] == 0 and found["jsLinks"] == 0 and found["alerts"] == 0, found

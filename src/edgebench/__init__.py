@@ -4,9 +4,8 @@ formats, and verify every export on its real runtime.
 From Python: edgebench.run(**options), edgebench.deploy(model, **options), edgebench.sweep(grid,
 out=...), edgebench.load(run_dir), edgebench.compare(a, b) (see edgebench.api)."""
 
-__version__ = "0.1.0"
-
-from edgebench.errors import UserError  # noqa: E402
+from edgebench.errors import UserError
+from edgebench.version import __version__
 
 __all__ = ["UserError", "__version__", "compare", "deploy", "load", "run", "sweep"]
 

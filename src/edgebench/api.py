@@ -55,7 +55,8 @@ class Artifact:
     within_tolerance: bool | None
     latency_p50_ms: float | None
     throughput_images_per_s: float | None
-    tflm_arena_bytes: int | None
+    runtime: str  # the host runtime that verified it (the figures above are its)
+    microcontroller_ram_bytes: dict[str, int | None]  # by microcontroller runtime that ran it
     error: str | None
 
 
@@ -71,28 +72,32 @@ class _Folder:
 
 
 class Results(_Folder):
-    """A run (or deploy) folder's results.json, with typed access. `raw` is the whole document."""
+    """A run (or deploy) folder's results: `results` is the typed model (edgebench.results.schema,
+    older runs migrated), `raw` the same as a JSON document."""
+
+    def __init__(self, results, folder: Path):
+        super().__init__(results.model_dump(mode="json"), folder)
+        self.results = results
 
     @property
     def trainings(self) -> list[Training]:
         out = []
-        for t in self.raw.get("trainings", []):
-            tt = (t.get("timing") or {}).get("train_time_s") or {}
-            out.append(Training(t["framework"], t.get("mode", "eager"), t["status"], t.get("train_time_s"),
-                                tt.get("ci_low"), tt.get("ci_high"), len(t.get("repeats", [])),
-                                t.get("test_accuracy"), t.get("error")))
+        for t in self.results.trainings:
+            tt = t.timing.train_time_s if t.timing else {}
+            out.append(Training(t.framework, t.mode, t.status, t.train_time_s, tt.get("ci_low"), tt.get("ci_high"),
+                                len(t.repeats), t.test_accuracy, t.error))
         return out
 
     @property
     def artifacts(self) -> list[Artifact]:
         out = []
-        for a in self.raw.get("artifacts", []):
-            m = a.get("microcontroller") or {}
-            out.append(Artifact(a["framework"], a["format"], a["precision"], a["status"], a.get("file"),
-                                a.get("size_bytes"), a.get("test_accuracy"), a.get("top1_agreement"),
-                                a.get("within_tolerance"), (a.get("latency_ms") or {}).get("p50"),
-                                (a.get("throughput") or {}).get("images_per_s"), m.get("arena_bytes"),
-                                a.get("error")))
+        for a in self.results.artifacts:
+            host = a.result()
+            out.append(Artifact(a.framework, a.format, a.precision, a.status, a.file, a.size_bytes,
+                                host and host.test_accuracy, host and host.agreement, host and host.within_tolerance,
+                                host and (host.latency_ms or {}).get("p50"),
+                                host and (host.throughput or {}).get("images_per_s"), a.runtime,
+                                {m.runtime: m.ram_bytes for m in a.microcontroller_results()}, a.error))
         return out
 
     def table1(self):
@@ -100,16 +105,22 @@ class Results(_Folder):
         return _frame([t.__dict__ for t in self.trainings])
 
     def matrix(self):
-        """The deployment matrix (one row per artifact), as a DataFrame or a list of dicts."""
-        return _frame([a.__dict__ for a in self.artifacts])
+        """The deployment matrix (one row per artifact), as a DataFrame or a list of dicts; each
+        microcontroller runtime's RAM in a column of its own, named as in artifacts.csv
+        (`tflm_arena_bytes`)."""
+        rows = []
+        for a in self.artifacts:
+            row = {k: v for k, v in a.__dict__.items() if k != "microcontroller_ram_bytes"}
+            rows.append(row | {f"{rt}_arena_bytes": ram for rt, ram in a.microcontroller_ram_bytes.items()})
+        return _frame(rows)
 
     def _repr_html_(self) -> str:
         """The report itself (report.html's body: summary cards, Table 1, the matrix, the plots)."""
         return _body(self.folder / "report.html", repr(self))
 
     def __repr__(self) -> str:
-        return (f"Results({str(self.folder)!r}, status={self.status!r}, trainings={len(self.raw.get('trainings', []))}, "
-                f"artifacts={len(self.raw.get('artifacts', []))})")
+        return (f"Results({str(self.folder)!r}, status={self.status!r}, trainings={len(self.results.trainings)}, "
+                f"artifacts={len(self.results.artifacts)})")
 
 
 class SweepResults(_Folder):
@@ -162,7 +173,7 @@ def _events(progress: bool):
     """The CLI's progress bars (rich, which also renders in Jupyter) when asked, else nothing."""
     if not progress:
         return None, _quiet
-    from edgebench.cli import ProgressView, console, progress_bars
+    from edgebench.progress import ProgressView, console, progress_bars
 
     bars = progress_bars(console)
     view = ProgressView(bars)
@@ -184,7 +195,7 @@ def run_config(**options: Any):
     return cfg
 
 
-def _resumable(run_dir: Path, noun: str, own: str, extra: list[str], check=None) -> dict:
+def _resumable(run_dir: Path, noun: str, own: str, extra: list[str], check=None):
     """An unfinished run's or deploy's results.json, or a one-line error: options given beside --resume
     (it keeps its own), a folder `check` refuses, a finished one, or one stopped before its inputs."""
     from edgebench import results
@@ -195,9 +206,9 @@ def _resumable(run_dir: Path, noun: str, own: str, extra: list[str], check=None)
     r = results.load(run_dir)
     if check is not None:
         check(r)
-    if r.get("status") == "complete":
+    if r.status == "complete":
         raise UserError(f"--resume {run_dir}: the {noun} is already complete; nothing to resume")
-    if "config" not in r or "fairness" not in r:
+    if not r.config or not r.fairness:
         raise UserError(f"--resume {run_dir}: the {noun} stopped before its inputs were written; start a new {noun}")
     return r
 
@@ -209,12 +220,19 @@ def resume_config(run_dir: Path, given: set[str]):
 
     extra = ["--" + g.replace("_", "-") for g in sorted(given) if g not in ("resume", "json_output")]
     r = _resumable(run_dir, "run", "configuration", extra)
-    cfg = RunConfig.from_dict({**r["config"], "out": str(run_dir)})
+    cfg = RunConfig.from_dict({**r.config, "out": str(run_dir)})
     now = data.load(cfg.dataset, limit_train=cfg.limit_train, limit_test=cfg.limit_test,
                     num_classes=cfg.num_classes).checksums
-    if now != r["config"].get("dataset_sha256", now):
+    if now != r.config.get("dataset_sha256", now):
         raise UserError(f"--resume {run_dir}: the dataset '{cfg.dataset}' changed since the run started")
     return cfg, r
+
+
+def _writer():
+    """What a run or deploy writes beside results.json after each save: its reports."""
+    from edgebench.report import write_reports
+
+    return write_reports
 
 
 def run_job(on_event=None, resume: str | Path | None = None, **options: Any):
@@ -224,8 +242,8 @@ def run_job(on_event=None, resume: str | Path | None = None, **options: Any):
 
     if resume is not None:
         cfg, previous = resume_config(Path(resume), set(options))
-        return Run(cfg, on_event=on_event, resume=previous)
-    return Run(run_config(**options), on_event=on_event)
+        return Run(cfg, on_event=on_event, resume=previous, writer=_writer())
+    return Run(run_config(**options), on_event=on_event, writer=_writer())
 
 
 def run(progress: bool = False, **options: Any) -> Results:
@@ -247,9 +265,11 @@ def _execute(make_job, progress: bool) -> Results:
     return Results(r, job.dir)
 
 
-# deploy's options by their CLI names -> DeployConfig's fields.
-_DEPLOY_NAMES = {"board": "boards", "latency_min_time": "latency_min_time_s", "no_mcu": "microcontroller",
-                 "require_quiet": "require_quiet_s"}
+def _deploy_names() -> dict[str, str]:
+    """deploy's options by their CLI names -> DeployConfig's fields, where they differ (the option table's)."""
+    from edgebench.options import for_command
+
+    return {o.name: o.field for o in for_command("deploy") if o.setting and o.field and o.field != o.name}
 
 
 def parse_range(text) -> tuple[float, float] | None:
@@ -269,13 +289,13 @@ def deploy_resume_config(run_dir: Path, given: set[str]):
     """The configuration and results of an unfinished deploy, to continue it (`deploy --resume`)."""
     from edgebench.config import DeployConfig
 
-    def a_deploy(r: dict) -> None:
-        if r.get("config", {}).get("command") != "deploy" or "source" not in r:
+    def a_deploy(r) -> None:
+        if r.config.get("command") != "deploy" or r.source is None:
             raise UserError(f"--resume {run_dir}: not a deploy's folder (edgebench run --resume continues a run)")
 
     extra = ["the model file" if g == "model" else "--" + g.replace("_", "-") for g in sorted(given)]
     r = _resumable(run_dir, "deploy", "configuration and its copy of the model", extra, a_deploy)
-    return DeployConfig.from_dict({**r["config"], "out": str(run_dir)}), r
+    return DeployConfig.from_dict({**r.config, "out": str(run_dir)}), r
 
 
 def deploy_job(model: str | Path | None, on_event=None, resume: str | Path | None = None, **options: Any):
@@ -287,16 +307,17 @@ def deploy_job(model: str | Path | None, on_event=None, resume: str | Path | Non
     if resume is not None:
         given = set(options) | ({"model"} if model is not None else set())
         cfg, previous = deploy_resume_config(Path(resume), given)
-        return Deploy(cfg, on_event=on_event, resume=previous)
+        return Deploy(cfg, on_event=on_event, resume=previous, writer=_writer())
 
-    fields = DeployConfig.__dataclass_fields__
+    fields, names = DeployConfig.__dataclass_fields__, _deploy_names()
     values = {}
     for key, value in options.items():
         name = key.replace("-", "_")
-        field = _DEPLOY_NAMES.get(name, name)
+        field = names.get(name, name)
         if field not in fields or field == "model":
+            option = {f: n for n, f in names.items()}
             raise UserError(f"edgebench.deploy(): unknown option {key}; valid: "
-                            + ", ".join(sorted({_rev(f) for f in fields if f != "model"})))
+                            + ", ".join(sorted({option.get(f, f) for f in fields if f != "model"})))
         values[field] = (not value) if name == "no_mcu" else value
     if isinstance(values.get("formats"), str):
         values["formats"] = parse_formats(values["formats"])
@@ -304,11 +325,7 @@ def deploy_job(model: str | Path | None, on_event=None, resume: str | Path | Non
     values["input_range"] = parse_range(values.get("input_range"))
     if values.get("out") is not None:
         values["out"] = Path(values["out"])
-    return Deploy(DeployConfig(model=str(model), **values), on_event=on_event)
-
-
-def _rev(field: str) -> str:
-    return next((k for k, v in _DEPLOY_NAMES.items() if v == field), field)
+    return Deploy(DeployConfig(model=str(model), **values), on_event=on_event, writer=_writer())
 
 
 def deploy(model: str | Path | None = None, progress: bool = False, **options: Any) -> Results:
@@ -356,7 +373,7 @@ def report(run_dir: str | Path) -> Results:
 
     r = load(run_dir)
     try:
-        write_reports(r.raw, r.folder)
+        write_reports(r.results, r.folder)
     except (KeyError, TypeError, IndexError) as e:
         raise UserError(f"{r.folder / 'results.json'} is incomplete: no {e} where the report needs it") from None
     return r
@@ -378,6 +395,6 @@ def compare(a: Results | str | Path, b: Results | str | Path, band: float = 0.03
     rb = b if isinstance(b, Results) else load(b)
     from edgebench.results import shown
 
-    c = diff(ra.raw, rb.raw, shown(ra.folder), shown(rb.folder), band=band, accuracy_band=accuracy_band)
-    return {**c, "markdown": render(c, ra.raw)}
+    c = diff(ra.results, rb.results, shown(ra.folder), shown(rb.folder), band=band, accuracy_band=accuracy_band)
+    return {**c, "markdown": render(c, ra.results)}
 

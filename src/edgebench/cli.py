@@ -1,5 +1,6 @@
-"""The command line: a thin typer layer over the library. `run`'s options are generated from
-options.OPTIONS, whose defaults are RunConfig's."""
+"""The command line: a thin typer layer over the library. Every command's options are generated
+from the one option table, options.TABLE (a setting's default is its config's own); the progress
+display is progress.py's, shared with the Python API."""
 
 from __future__ import annotations
 
@@ -10,19 +11,16 @@ from typing import Optional
 import typer
 import typer.core
 from rich import box
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edgebench.config import DeployConfig
 from edgebench.errors import UserError
+from edgebench.options import OUTPUT_FORMATS as FORMATS
+from edgebench.progress import ProgressView, console, err_console, progress_bars
 from edgebench.report.escape import rich_text as esc
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Train one network fairly in several frameworks, export it to embedded formats, "
                        "and verify every export on its real runtime.")
-console = Console()
-err_console = Console(stderr=True)
 
 
 @app.callback()
@@ -31,80 +29,48 @@ def _root() -> None:
     every export on its real runtime."""
 
 
-class ProgressView:
-    """Turns pipeline events into rich progress bars."""
+def with_options(command: str):
+    """Give a command function its options from options.TABLE: its own parameters (ctx, arguments)
+    stay, and each option of `command` becomes a keyword parameter with the table's flag, default and
+    help; the function names the options it reads (keyword-only, no default: the table has it) and
+    takes the rest as **settings."""
+    import inspect
 
-    def __init__(self, progress: Progress):
-        self.progress = progress
-        self.tasks: dict[str, int] = {}
+    from edgebench.options import default_config, for_command
 
-    def __call__(self, label: str, ev: dict) -> None:
-        kind = ev["event"]
-        label = esc(label)
-        p = self.progress
-        if kind == "start":
-            total = ev.get("epochs") if ev["kind"] == "train" else ev.get("total")
-            verb = {"train": "train", "source": "run and export"}.get(ev["kind"], "verify")
-            self.tasks[label] = p.add_task(f"{verb} {label}", total=total)
-        elif kind == "epoch":
-            p.update(self.tasks[label], completed=ev["epoch"],
-                     description=f"train {label}  loss {ev['loss']:.4f} acc {ev['accuracy']:.4f}")
-        elif kind == "export":
-            p.update(self.tasks[label], description=f"export {label} -> {ev['format']} {ev['precision']}")
-        elif kind == "progress":
-            p.update(self.tasks[label], completed=ev["done"])
-        elif kind == "done" and label in self.tasks:
-            task = self.tasks[label]
-            if ev.get("status", "ok") != "ok":  # e.g. TFLite Micro cannot run the artifact: not verified
-                p.update(task, description=f"[yellow]{esc(ev['status'])}: {label}")
-                if ev.get("reason"):
-                    p.console.print(f"[yellow]{label} {esc(ev['status'])}:[/yellow] {esc(ev['reason'])}",
-                                    highlight=False, soft_wrap=True)
-                return
-            p.update(task, completed=p.tasks[task].total,
-                     description=f"[green]{ {'train': 'trained', 'source': 'ran and exported'}.get(ev['kind'], 'verified')} {label}")
-        elif kind == "failed":
-            if label in self.tasks:
-                p.update(self.tasks[label], description=f"[red]{label} failed")
-            p.console.print(f"[red]{label} failed:[/red] {esc(ev['error'])}")
-        elif kind == "warning":
-            p.console.print(f"[yellow]warning:[/yellow] {esc(ev['message'])}", highlight=False, soft_wrap=True)
-        elif kind == "skipped":
-            p.console.print(f"[yellow]{label} skipped:[/yellow] {esc(ev['reason'])}")
+    def typer_option(o, config) -> typer.models.OptionInfo:
+        default = o.default_for(config)
+        shown = o.shown_default if default is None and o.shown_default else True
+        # Help is rich markup: brackets in it ([fixed], [default: ...]) are text, not tags.
+        return typer.Option(default, *o.flags, help=esc(o.text), show_default=shown)
+
+    def wrap(fn):
+        opts = for_command(command)
+        config = default_config(command)
+        names = {o.name for o in opts}
+        own = [p for p in inspect.signature(fn).parameters.values()
+               if p.name not in names and p.kind is not inspect.Parameter.VAR_KEYWORD]
+        params = own + [inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, annotation=o.type,
+                                          default=typer_option(o, config)) for o in opts]
+        fn.__signature__ = inspect.Signature(params)
+        fn.__annotations__ = {p.name: p.annotation for p in params}
+        return fn
+
+    return wrap
 
 
-def progress_bars(view: Console) -> Progress:
-    """The progress display. It redraws twice a second on a terminal and never in the background
-    otherwise (output to a file or a pipe): a parent that wakes up while a child trains on every
-    core costs that child time (PyTorch's OpenMP threads wait for each other at every op), so the
-    parent stays quiet and is redrawn only by the children's events."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=view, transient=False, auto_refresh=view.is_terminal, refresh_per_second=2)
+def _given(ctx: typer.Context, values: dict) -> dict:
+    """The values the user gave (on the command line), leaving the defaults to the API."""
+    return {k: v for k, v in values.items()
+            if (src := ctx.get_parameter_source(k)) is not None and src.name != "DEFAULT"}
 
 
-def print_summary(r: dict, run_dir: Path) -> None:
+def print_summary(r, run_dir: Path) -> None:
     """Table 1, the comparisons, the deployment matrix and the highlights, from the report's view-model."""
     from edgebench.report import terminal
     from edgebench.report.view import build
 
     terminal.print_summary(console, build(r), run_dir)
-
-
-def _run(ctx: typer.Context, config: Optional[Path], resume: Optional[Path], json_output: bool,
-         preset: Optional[str], **values) -> None:
-    """Train, export, verify and report."""
-    from edgebench import api
-    from edgebench.options import load_file
-
-    given = {p.name for p in ctx.command.params
-             if (src := ctx.get_parameter_source(p.name)) is not None and src.name != "DEFAULT"}
-    options = {k: v for k, v in values.items() if k in given}  # the API fills in the defaults
-    if config is not None:
-        from_file = load_file(config)
-        options = {**from_file, **options}  # the command line wins
-    if preset is not None:
-        options["preset"] = preset
-    execute(lambda on_event: api.run_job(on_event=on_event, resume=resume, **options), json_output)
 
 
 def execute(make_job, json_output: bool) -> None:
@@ -136,134 +102,54 @@ def execute(make_job, json_output: bool) -> None:
     if json_output:
         import json
 
-        sys.stdout.write(json.dumps(r, indent=1) + "\n")
+        sys.stdout.write(json.dumps(r.model_dump(mode="json"), indent=1) + "\n")
     else:
         print_summary(r, job.dir)
-    if r["status"] == "failed":
+    if r.status == "failed":
         raise typer.Exit(1)
 
 
-def _run_command():
-    """`edgebench run` with one option per entry of options.OPTIONS (defaults from RunConfig),
-    plus the four that steer the command itself."""
-    import inspect
+@app.command()
+@with_options("run")
+def run(ctx: typer.Context, *, config: Optional[Path], resume: Optional[Path], json_output: bool,
+        preset: Optional[str], **settings) -> None:
+    """Train, export, verify and report."""
+    from edgebench import api
+    from edgebench.options import load_file
 
-    from edgebench.options import OPTIONS, defaults
-
-    own = [
-        ("config", Optional[Path], typer.Option(None, help="TOML file of run options (keys as the flags below); "
-                                                           "flags given on the command line override it.")),
-        ("resume", Optional[Path], typer.Option(None, help="Continue an interrupted run in this folder with its "
-                                                           "own configuration; finished work is not redone.")),
-        ("json_output", bool, typer.Option(False, "--json", help="Print results.json to stdout at the end "
-                                                                 "(progress goes to stderr), for scripts.")),
-        ("preset", Optional[str], typer.Option(None, help="lab (the published lab: TF + PyTorch, one float export "
-                                                          "each), quick (a small slice, seconds), full (everything); "
-                                                          "flags given explicitly override it.")),
-    ]
-    d = defaults()
-    params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
-    params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=t)
-               for name, t, default in own]
-    params += [inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, annotation=o.type,
-                                 default=typer.Option(d[o.name], *o.flags, help=o.help,
-                                                      show_default=o.shown_default or True)) for o in OPTIONS]
-
-    def run(ctx: typer.Context, **kwargs) -> None:
-        own_values = {name: kwargs.pop(name) for name, _, _ in own}
-        _run(ctx, **own_values, **kwargs)
-
-    run.__doc__ = _run.__doc__
-    run.__signature__ = inspect.Signature(params)
-    run.__annotations__ = {p.name: p.annotation for p in params}
-    return run
-
-
-run = app.command()(_run_command())
-
-
-def _dd(name: str):
-    """A deploy flag's default: DeployConfig's own, so the flag and the API cannot disagree."""
-    import dataclasses
-
-    f = DeployConfig.__dataclass_fields__[name]
-    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+    options = _given(ctx, settings)  # the API fills in the defaults
+    if config is not None:
+        options = {**load_file(config), **options}  # the command line wins
+    if preset is not None:
+        options["preset"] = preset
+    execute(lambda on_event: api.run_job(on_event=on_event, resume=resume, **options), json_output)
 
 
 @app.command()
-def deploy(
-    ctx: typer.Context,
-    model: Optional[Path] = typer.Argument(None, help="The model file: .keras, a SavedModel folder, .pt2 "
-                                                     "(torch.export), .onnx or .tflite."),
-    resume: Optional[Path] = typer.Option(None, help="Continue an interrupted deploy in this folder with its own "
-                                                     "configuration and its copy of the model; finished work is not "
-                                                     "redone."),
-    dataset: Optional[str] = typer.Option(_dd("dataset"), help="Test (and calibration) data: mnist, fashion-mnist, a "
-                                          "folder of IDX files, an .npz with x_test, y_test (optional) and x_calib "
-                                          "(optional), or none: inputs generated in the model's own shape and range "
-                                          "(no accuracy; agreement between runtimes).",
-                                          show_default="mnist if the model takes 28x28x1 images, else none"),
-    samples: int = typer.Option(_dd("samples"), help="--dataset none: how many inputs to generate (they also calibrate "
-                                          "int8 exports)."),
-    input_range: Optional[str] = typer.Option(None, help="--dataset none, float input: the range LO,HI of the "
-                                                         "generated values [default: 0,1; a quantized input: the "
-                                                         "range its scale and zero point cover]."),
-    formats: Optional[str] = typer.Option(None, help="Exports, comma list (tflite, onnx, executorch, or "
-                                                     "FORMAT:PRECISION); default: every one the model reaches."),
-    board: Optional[list[str]] = typer.Option(None, help="Extra microcontroller budget name:flash_kb:ram_kb[:core:clock_mhz] "
-                                                         "(repeatable)."),
-    out: Optional[Path] = typer.Option(None, help="Run folder to create [default: runs/TIMESTAMP]."),
-    json_output: bool = typer.Option(False, "--json", help="Print results.json to stdout at the end."),
-    limit_test: Optional[int] = typer.Option(None, help="Use only the first N test images."),
-    limit_train: Optional[int] = typer.Option(None, help="Draw calibration images from the first N training "
-                                                         "images only (as a run with --limit-train did)."),
-    calibration_samples: int = typer.Option(_dd("calibration_samples"), help="Images that calibrate static int8 exports."),
-    threads: int = typer.Option(_dd("threads"),
-                                help="Threads for loading, running and exporting the source model."),
-    bench_threads: int = typer.Option(_dd("bench_threads"), help="Inference threads when timing artifacts (1 = one embedded core)."),
-    latency_min_time: float = typer.Option(_dd("latency_min_time_s"), help="Seconds of timed batch-1 calls per artifact."),
-    no_mcu: bool = typer.Option(not _dd("microcontroller"), "--no-mcu", help="Skip TFLite Micro, C arrays and board fit."),
-    seed: int = typer.Option(_dd("seed"), help="Seed of the calibration draw."),
-    parallel: int = typer.Option(_dd("parallel"), help="Child processes that may do untimed work at once; every timed "
-                                 "section still runs alone, the others paused."),
-    require_quiet: float = typer.Option(_dd("require_quiet_s"), help="Before each timed section, wait up to this many "
-                                        "seconds for other processes to use under 10% of a core, else stop."),
-    task: str = typer.Option(_dd("task"), help="classification (outputs are class scores: accuracy, top-1 agreement), "
-                             "regression (values, such as an autoencoder's reconstruction: the error and its "
-                             "distribution), or auto: classification when the data has labels or the graph ends in "
-                             "a softmax, regression when the output has as many values as the input or just one."),
-) -> None:
+@with_options("deploy")
+def deploy(ctx: typer.Context,
+           model: Optional[Path] = typer.Argument(None, help="The model file: .keras, a SavedModel folder, .pt2 "
+                                                             "(torch.export), .onnx or .tflite."),
+           *, resume: Optional[Path], json_output: bool, **settings) -> None:
     """Profile a model file you already have: export it to every embedded format it reaches, verify
     each export against the model's own outputs on its real runtime, time it, size it, and check it
     in TFLite Micro, as `run` does for the models it trains."""
     from edgebench import api
 
-    options = dict(dataset=dataset, formats=formats, seed=seed, limit_test=limit_test, limit_train=limit_train,
-                   calibration_samples=calibration_samples, threads=threads, bench_threads=bench_threads,
-                   latency_min_time=latency_min_time, no_mcu=no_mcu, board=board, out=out, samples=samples,
-                   input_range=input_range, parallel=parallel, require_quiet=require_quiet, task=task)
-    if resume is not None:  # only the flags given are passed on: the deploy's own are kept (others refused)
-        given = {k: v for k, v in options.items()
-                 if (src := ctx.get_parameter_source(k)) is not None and src.name != "DEFAULT"}
-        execute(lambda on_event: api.deploy_job(model, on_event=on_event, resume=resume, **given), json_output)
-        return
-    if model is None:
+    if resume is None and model is None:
         raise UserError("edgebench deploy: give the model file (or --resume DIR to continue a deploy)")
-    execute(lambda on_event: api.deploy_job(model, on_event=on_event, **options), json_output)
+    # Only the flags given are passed on: DeployConfig fills in the defaults, and a resumed deploy
+    # keeps its own (refusing others).
+    options = _given(ctx, settings)
+    execute(lambda on_event: api.deploy_job(model, on_event=on_event, resume=resume, **options), json_output)
 
 
 @app.command()
-def sweep(grid: Path = typer.Argument(..., help="GRID.toml: [fixed] run options, [axes] lists of values to vary "
-                                               "(a product; zip = [[...]] moves axes together), devices."),
-          out: Optional[Path] = typer.Option(None, help="Sweep folder [default: runs/sweep-TIMESTAMP]."),
-          resume: bool = typer.Option(False, help="Continue the sweep in --out: finished points and measurements "
-                                                  "are not redone."),
-          cluster: Optional[str] = typer.Option(None, help="Address of a running Ray cluster (HOST:PORT): build on "
-                                                           "its build nodes, measure on its device nodes. Without "
-                                                           "it, points run here one after another."),
-          allow_insecure_cluster: bool = typer.Option(False, help="Connect to a --cluster outside the loopback "
-                                                                  "range without Ray token authentication."),
-          json_output: bool = typer.Option(False, "--json", help="Print sweep.json to stdout at the end.")) -> None:
+@with_options("sweep")
+def sweep(grid: Path = typer.Argument(..., help=esc("GRID.toml: [fixed] run options, [axes] lists of values to vary "
+                                                   "(a product; zip = [[...]] moves axes together), devices.")),
+          *, out: Optional[Path], resume: bool, cluster: Optional[str], allow_insecure_cluster: bool,
+          json_output: bool) -> None:
     """Run every point of a grid of run configurations: here, one after another, or on a Ray cluster
     with each artifact built once and measured on every device. One ordinary run folder per point
     (per point and device on a cluster), sweep.json, results.csv and the sweep report beside them."""
@@ -325,10 +211,7 @@ def report(run_dir: Path = typer.Argument(..., help="A run folder (holding resul
     """Re-render report.md, report.html and the plots from results.json alone; nothing is retrained."""
     from edgebench import api
 
-    print_summary(api.report(run_dir).raw, run_dir)
-
-
-FORMATS = ("auto", "table", "md", "csv", "json")
+    print_summary(api.report(run_dir).results, run_dir)
 
 
 def _format(value: str) -> str:
@@ -368,13 +251,10 @@ def _rich_table(title: str, header: list[str], rows: list[list], left: int = 1) 
 
 
 @app.command("compare")
+@with_options("compare")
 def compare_cmd(run_a: Path = typer.Argument(..., help="The earlier run folder."),
                 run_b: Path = typer.Argument(..., help="The later run folder."),
-                out: Optional[Path] = typer.Option(None, help="Where to write the Markdown diff [default: RUN_B/compare.md]."),
-                band: float = typer.Option(3.0, help="Practical-equivalence band in percent: a ratio within it is 'same'."),
-                accuracy_band: float = typer.Option(0.5, help="The same for test accuracy, in percentage points."),
-                format: str = typer.Option("auto", "--format", help="auto (a table on a terminal, Markdown into a pipe), "
-                                           "table, md, csv or json.")) -> None:
+                *, out: Optional[Path], band: float, accuracy_band: float, format: str) -> None:
     """Two runs side by side: each figure's ratio B/A with its 95% interval and a verdict (same within
     the band, faster, slower, or unclear)."""
     from edgebench import api
@@ -411,10 +291,8 @@ def compare_cmd(run_a: Path = typer.Argument(..., help="The earlier run folder."
 
 
 @app.command()
-def doctor(system: bool = typer.Option(False, "--system", help="What on this machine can disturb timings (CPU "
-                                       "governor and boost, SMT, the container's CPU and memory limits, load, "
-                                       "environment variables that change kernels), each with why it matters."),
-           format: str = typer.Option("auto", "--format", help="With --system: auto, table, md, csv or json.")) -> None:
+@with_options("doctor")
+def doctor(*, system: bool, format: str) -> None:
     """List every framework, converter and runtime: installed (with version) or how to install it.
     With --system: what on this machine can disturb timings."""
     if system:
@@ -492,9 +370,9 @@ def _list_default(ctx: typer.Context) -> None:
 
 
 @list_app.command("runs")
+@with_options("list runs")
 def list_runs(runs_dir: Path = typer.Argument(Path("runs"), help="Folder holding run folders."),
-              format: str = typer.Option("auto", "--format", help="auto (a table on a terminal, Markdown into a "
-                                         "pipe), table, md, csv or json.")) -> None:
+              format: str = "auto") -> None:  # `format` positional too: _list_default and tests call it
     """Past runs: when, status, frameworks, best accuracy, artifacts."""
     from edgebench.results import list_runs as find_runs, shown
 
@@ -537,7 +415,8 @@ def _emit_table(how: str, header: list[str], table: list[list], raw, fold: str |
 
 
 @list_app.command("boards")
-def list_boards(format: str = typer.Option("auto", "--format", help="auto, table, md, csv or json.")) -> None:
+@with_options("list boards")
+def list_boards(*, format: str) -> None:
     """The built-in boards: flash, RAM, core and clock, with the datasheets they come from (add your own
     to a run with --board name:flash_kb:ram_kb[:core:clock_mhz])."""
     from edgebench.measure.boards import BOARDS
@@ -549,8 +428,8 @@ def list_boards(format: str = typer.Option("auto", "--format", help="auto, table
 
 
 @list_app.command("models")
-def list_models(model: Optional[str] = typer.Option(None, help="Only this built-in or .toml model."),
-                dataset: str = typer.Option("mnist", help="The data set whose images set the shapes.")) -> None:
+@with_options("list models")
+def list_models(*, model: Optional[str], dataset: str) -> None:
     """Each model's layers, output shapes, parameters and MACs."""
     _list_models(model, dataset)
 

@@ -17,21 +17,6 @@ EPSILON_PLACEMENTS = ("aligned", "native")
 MODES = ("eager", "compiled")
 
 
-def read_toml(path, flag: str, missing_hint: str = "") -> dict:
-    """A TOML file given to `flag` (--config, --model), or a one-line ConfigError naming it."""
-    import tomllib
-    from pathlib import Path
-
-    try:
-        return tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{flag} {path}: file not found{missing_hint}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{flag} {path}: cannot read ({e})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{flag} {path}: not valid TOML ({e})") from None
-
-
 def parse_mode(text: str) -> tuple[str, ...]:
     key = text.strip().lower()
     if key == "both":
@@ -43,7 +28,7 @@ def parse_mode(text: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Which network: a built-in name (mlp, lenet5, dscnn, resnet8) or a .toml file (models/).
+    """Which network: a built-in name (models.BUILTIN) or a .toml file (models/).
     hidden sizes the MLP's layers; input_size and num_classes follow the data set. The network
     itself, with its shapes and costs, is `network(image_shape)`."""
 

@@ -99,19 +99,13 @@ def memory_limit() -> tuple[int | None, str]:
     return None, "no cgroup memory controller readable"
 
 
-def system() -> list[dict]:
-    """Each thing on this machine that can disturb a timing: its value, ok / note / warn, and why it
-    matters. Read from /proc, /sys, the cgroup files and the environment; nothing is changed."""
+def _check(check: str, value, status: str, why: str) -> dict:
+    return {"check": check, "value": value, "status": status, "why": why}
+
+
+def _cpu_checks() -> list[dict]:
+    """The cores this process may use, and any container quota on them."""
     import platform
-
-    import psutil
-
-    from edgebench.measure import load
-
-    rows = []
-
-    def add(check, value, status, why):
-        rows.append({"check": check, "value": value, "status": status, "why": why})
 
     cores = os.cpu_count() or 1
     try:
@@ -120,65 +114,103 @@ def system() -> list[dict]:
         usable = cores
     model = next((ln.split(":", 1)[1].strip() for ln in (_read("/proc/cpuinfo") or "").splitlines()
                   if ln.startswith("model name")), platform.processor() or "unknown")
-    add("CPU", f"{model}; {cores} logical cores, {usable} usable by this process",
-        "warn" if usable < cores else "ok",
-        "--threads above the usable cores oversubscribes them; timings then measure waiting")
+    rows = [_check("CPU", f"{model}; {cores} logical cores, {usable} usable by this process",
+                   "warn" if usable < cores else "ok",
+                   "--threads above the usable cores oversubscribes them; timings then measure waiting")]
     quota, where = cpu_quota()
     if quota is None:
-        add("Container CPU limit", f"none ({where})", "ok",
-            "a CPU quota below the core count throttles a process in bursts: epochs and windows jump")
+        rows.append(_check("Container CPU limit", f"none ({where})", "ok",
+                           "a CPU quota below the core count throttles a process in bursts: epochs and windows jump"))
     else:
-        add("Container CPU limit", f"{quota:.2f} cores ({where})", "warn" if quota < usable else "ok",
-            f"a quota of {quota:.2f} cores against {usable} usable: more threads than that are throttled in "
-            "bursts, and timings jump")
+        rows.append(_check("Container CPU limit", f"{quota:.2f} cores ({where})", "warn" if quota < usable else "ok",
+                           f"a quota of {quota:.2f} cores against {usable} usable: more threads than that are "
+                           "throttled in bursts, and timings jump"))
+    return rows
+
+
+def _clock_checks() -> list[dict]:
+    """SMT, the governor, boost and the clock now: what makes the same work run at different speeds."""
+    import psutil
+
     smt = _read("/sys/devices/system/cpu/smt/active")
-    add("SMT (hyper-threading)", {"1": "on", "0": "off"}.get(smt or "", "not readable"),
-        "note" if smt == "1" else "ok",
-        "two hardware threads share one core: work on the sibling slows a timed thread")
     gov = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
-    add("CPU governor", gov or "not readable (a VM or container hides it)",
-        "ok" if gov in (None, "performance") else "warn",
-        "a governor other than 'performance' lowers the clock when idle and ramps it up under load: the first "
-        "timings of a run are slower")
     boost = _read("/sys/devices/system/cpu/cpufreq/boost")
     no_turbo = _read("/sys/devices/system/cpu/intel_pstate/no_turbo")
     turbo = ("on" if boost == "1" else "off") if boost is not None else \
         ("off" if no_turbo == "1" else "on") if no_turbo is not None else None
-    add("Turbo / boost", turbo or "not readable", "note" if turbo == "on" else "ok",
-        "boost clocks depend on temperature and how many cores are busy: the same work runs at different speeds")
     try:
         f = psutil.cpu_freq()
         freq = f"{f.current:.0f} MHz" + (f" (min {f.min:.0f}, max {f.max:.0f})" if f.max else "") if f else None
     except Exception:
         freq = None
-    add("CPU frequency now", freq or "not readable", "ok", "recorded at the start and end of every timed section")
+    return [
+        _check("SMT (hyper-threading)", {"1": "on", "0": "off"}.get(smt or "", "not readable"),
+               "note" if smt == "1" else "ok",
+               "two hardware threads share one core: work on the sibling slows a timed thread"),
+        _check("CPU governor", gov or "not readable (a VM or container hides it)",
+               "ok" if gov in (None, "performance") else "warn",
+               "a governor other than 'performance' lowers the clock when idle and ramps it up under load: the "
+               "first timings of a run are slower"),
+        _check("Turbo / boost", turbo or "not readable", "note" if turbo == "on" else "ok",
+               "boost clocks depend on temperature and how many cores are busy: the same work runs at different "
+               "speeds"),
+        _check("CPU frequency now", freq or "not readable", "ok",
+               "recorded at the start and end of every timed section"),
+    ]
+
+
+def _memory_check() -> dict:
+    import psutil
+
     mem = psutil.virtual_memory()
     limit, where = memory_limit()
-    add("Memory", f"{mem.total / 2**30:.1f} GiB, {mem.available / 2**30:.1f} GiB available; container limit "
-        + (f"{limit / 2**30:.1f} GiB" if limit else "none") + f" ({where})",
-        "warn" if mem.available < 2 * 2**30 or (limit and limit < 4 * 2**30) else "ok",
-        "a run trains in up to two processes at once plus the runtimes: swapping or an out-of-memory kill "
-        "ruins timings")
+    return _check("Memory", f"{mem.total / 2**30:.1f} GiB, {mem.available / 2**30:.1f} GiB available; container "
+                  "limit " + (f"{limit / 2**30:.1f} GiB" if limit else "none") + f" ({where})",
+                  "warn" if mem.available < 2 * 2**30 or (limit and limit < 4 * 2**30) else "ok",
+                  "a run trains in up to two processes at once plus the runtimes: swapping or an out-of-memory "
+                  "kill ruins timings")
+
+
+def _load_checks() -> list[dict]:
+    """Other work on this machine: the hypervisor's steal, the load average and other processes now."""
+    import psutil
+
+    from edgebench.measure import load
+
     t = psutil.cpu_times()
     total = sum(t)
     steal = getattr(t, "steal", 0.0)
-    add("Hypervisor steal since boot", f"{steal / total:.2%} of CPU time" if total else "not readable",
-        "warn" if total and steal / total > 0.02 else "ok",
-        "time the hypervisor gave this VM's cores to others: noisy neighbours slow timed sections unpredictably")
+    rows = [_check("Hypervisor steal since boot", f"{steal / total:.2%} of CPU time" if total else "not readable",
+                   "warn" if total and steal / total > 0.02 else "ok",
+                   "time the hypervisor gave this VM's cores to others: noisy neighbours slow timed sections "
+                   "unpredictably")]
     try:
         la = os.getloadavg()
-        add("Load average (1, 5, 15 min)", ", ".join(f"{x:.2f}" for x in la),
-            "warn" if la[0] > 0.5 else "ok", "other work running now competes with the timed sections")
+        rows.append(_check("Load average (1, 5, 15 min)", ", ".join(f"{x:.2f}" for x in la),
+                           "warn" if la[0] > 0.5 else "ok", "other work running now competes with the timed sections"))
     except OSError:
         pass
     busy = load.outside_now()
-    add("Other processes now", f"{busy:.2f} cores (over {load.QUIET_PROBE_S} s)",
-        "warn" if busy > load.BUSY_CORES else "ok",
-        f"a timed section during which other processes use more than {load.BUSY_CORES:.2f} of a core is flagged "
-        "busy in results.json and the report; --require-quiet waits for a quiet machine")
+    rows.append(_check("Other processes now", f"{busy:.2f} cores (over {load.QUIET_PROBE_S} s)",
+                       "warn" if busy > load.BUSY_CORES else "ok",
+                       f"a timed section during which other processes use more than {load.BUSY_CORES:.2f} of a core "
+                       "is flagged busy in results.json and the report; --require-quiet waits for a quiet machine"))
+    return rows
+
+
+def _environment_checks() -> list[dict]:
+    import platform
+
+    rows = []
     for var, why in ENV_VARS.items():
         val = os.environ.get(var)
-        add(f"${var}", val if val is not None else "not set", "warn" if val is not None else "ok", why)
-    add("Python", f"{platform.python_version()} on {platform.platform()}", "ok",
-        "recorded in results.json with every package version")
+        rows.append(_check(f"${var}", val if val is not None else "not set", "warn" if val is not None else "ok", why))
+    rows.append(_check("Python", f"{platform.python_version()} on {platform.platform()}", "ok",
+                       "recorded in results.json with every package version"))
     return rows
+
+
+def system() -> list[dict]:
+    """Each thing on this machine that can disturb a timing: its value, ok / note / warn, and why it
+    matters. Read from /proc, /sys, the cgroup files and the environment; nothing is changed."""
+    return [*_cpu_checks(), *_clock_checks(), _memory_check(), *_load_checks(), *_environment_checks()]

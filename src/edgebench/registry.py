@@ -91,6 +91,9 @@ class Exporter(Plugin):
         return (self.source, self.format, self.precision)
 
 
+# The package's own registries: loaded by name, as entry points are, so that the registry depends on
+# none of its plug-ins (each of them imports this module to register itself).
+BUILTIN_PACKAGES: tuple[str, ...] = ("edgebench.exporters", "edgebench.frameworks", "edgebench.runtimes")
 FRAMEWORKS: dict[str, Framework] = {}
 RUNTIMES: dict[str, Runtime] = {}
 EXPORTERS: dict[tuple[str, str, str], Exporter] = {}
@@ -117,9 +120,8 @@ def load_all() -> None:
     if _loaded:
         return
     _loaded = True
-    import edgebench.exporters  # noqa: F401  (each registers its entries on import)
-    import edgebench.frameworks  # noqa: F401
-    import edgebench.runtimes  # noqa: F401
+    for name in BUILTIN_PACKAGES:  # each registers its entries on import
+        importlib.import_module(name)
     from importlib.metadata import entry_points
 
     for ep in entry_points(group="edgebench.plugins"):

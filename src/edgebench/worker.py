@@ -21,7 +21,7 @@ import numpy as np
 from edgebench.pipeline.gate import timed_section
 from edgebench.pipeline.jobs import (DataRef, InspectTask, MicrocontrollerTask, Outcome, SourceTask, TrainTask,
                                      VerifyTask, outcome_to_json, task_from_json)
-from edgebench.pipeline.runner import EVENT_PREFIX
+from edgebench.pipeline.jobs import EVENT_PREFIX
 
 
 def emit(event: str, **fields) -> None:

@@ -12,8 +12,7 @@ with a momentum and epsilon other than the defaults, a non-square image), in-pro
 - PyTorch's inference graph uses only ops the exporters handle (BatchNorm as an inference
   BatchNorm they fold), and the MLP stays the nn.Sequential every earlier run exported.
 
-The NumPy reference (edgebench.frameworks.numpy_ref) joins through test_numpy_reference_agrees,
-the hook for it: it skips, saying why, while the reference's build() does not take (net, weights).
+The NumPy reference (edgebench.frameworks.numpy_ref) joins through test_numpy_reference_agrees.
 """
 
 from __future__ import annotations
@@ -30,12 +29,14 @@ from edgebench.models import zoo
 from edgebench.models.layers import (Add, AvgPool2D, BatchNorm, Conv2D, Dense, DepthwiseConv2D, Dropout, Flatten,
                                      MaxPool2D, ReLU, ReLU6)
 from edgebench.models.network import Network
-from tests.conftest import have
+from tests.conftest import need_modules, needs_modules
 
 pytestmark = pytest.mark.framework
 
-HAVE = {"pytorch": have("torch"), "jax": have("jax", "flax", "optax")}
-needs_both = pytest.mark.skipif(not all(HAVE.values()), reason="needs both torch and jax (flax, optax)")
+MODULES = {"pytorch": ("torch",), "jax": ("jax", "flax", "optax")}
+EXTRA = {"pytorch": "torch", "jax": "jax"}
+needs_torch = needs_modules(*MODULES["pytorch"], extra_name="torch")
+needs_both = needs_modules(*MODULES["pytorch"], *MODULES["jax"], extra_name="torch,jax")
 
 STEPS, BATCH = 20, 64
 SGD = OptimizerSpec(name="sgd", learning_rate=0.05)
@@ -92,8 +93,7 @@ def network(name: str) -> Network:
 
 @functools.cache
 def adapter(fw: str):
-    if not HAVE[fw]:
-        pytest.skip(f"{fw} not installed")
+    need_modules(*MODULES[fw], extra_name=EXTRA[fw])
     if fw == "pytorch":
         from edgebench.frameworks.pytorch import PyTorchAdapter
 
@@ -229,6 +229,7 @@ def test_sgd_twin_float64(name):
         assert not np.array_equal(wj[-1][layer.name]["moving_variance"], wj[0][layer.name]["moving_variance"])
 
 
+@needs_both
 def test_batchnorm_running_statistics_follow_the_layer():
     """One training step of a BatchNorm network: the running statistics are the layer's rule
     (momentum on the old value, the batch variance divided by N), computed here in NumPy."""
@@ -240,8 +241,6 @@ def test_batchnorm_running_statistics_follow_the_layer():
     want_mean = 0.7 * 0 + 0.3 * h.mean(0)
     want_var = 0.7 * 1 + 0.3 * h.var(0)  # ddof=0: biased (unbiased would be 6/5 of it)
     for fw in ("pytorch", "jax"):
-        if not HAVE[fw]:
-            continue
         a = adapter(fw)
         model = a.build(net, w)
         a.train(model, a.load_data(x, y), np.arange(6)[None], 6, OptimizerSpec(name="sgd", learning_rate=0.0),
@@ -251,7 +250,7 @@ def test_batchnorm_running_statistics_follow_the_layer():
         np.testing.assert_allclose(got["moving_variance"], want_var, rtol=1e-5, atol=1e-6, err_msg=fw)
 
 
-@pytest.mark.skipif(not HAVE["pytorch"], reason="torch not installed")
+@needs_torch
 def test_pytorch_mlp_is_the_sequential_stack():
     import torch
 
@@ -262,7 +261,7 @@ def test_pytorch_mlp_is_the_sequential_stack():
     assert model.input_layout == "NC" and model.input_shape == (784,)
 
 
-@pytest.mark.skipif(not HAVE["pytorch"], reason="torch not installed")
+@needs_torch
 @pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")  # inside torch.export
 @pytest.mark.parametrize("name", ["lenet5", "dscnn", "resnet8", "traps"])
 def test_pytorch_inference_graph_is_exportable(name):

@@ -14,20 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import have
+from tests.conftest import host, mcu, missing, needs_modules, needs_tflm
 
-pytestmark = [pytest.mark.framework,
-              pytest.mark.skipif(not have("ai_edge_litert"), reason="ai-edge-litert not installed"),
-              pytest.mark.skipif(not have("tflite_micro"), reason="tflite-micro not installed")]
+pytestmark = [pytest.mark.framework, needs_modules("ai_edge_litert", extra_name="litert"), needs_tflm]
 
 CANDIDATES = [os.environ.get("EDGEBENCH_MLPERF_TINY", ""),
               Path(__file__).resolve().parents[2].parent / "shared" / "models" / "mlperf-tiny",
               Path("/work/shared/models/mlperf-tiny")]
 FOLDER = next((Path(c) for c in CANDIDATES if c and (Path(c) / "README.md").is_file()), None)
 if FOLDER is None:
-    pytest.skip("MLPerf Tiny's reference models are not here (../shared/models/mlperf-tiny, or set "
-                "EDGEBENCH_MLPERF_TINY): they are read from there, never copied into the project",
-                allow_module_level=True)
+    missing("MLPerf Tiny's reference models (../shared/models/mlperf-tiny)",
+            "put them there or set EDGEBENCH_MLPERF_TINY: they are read from there, never copied into the project",
+            module_level=True)
 
 
 def readme_figures() -> dict[str, tuple[int, int, int]]:
@@ -72,36 +70,41 @@ def test_profile_a_model_without_data(name, tmp_path):
         # signature, through which static calibration would go), verified like every artifact.
         (dyn,) = r["artifacts"][1:]
         assert dyn["precision"] == "int8-dynamic" and dyn["file"] == "tflite/model_int8_dynamic.tflite", dyn
-        assert dyn["status"] == "ok" and dyn["top1_agreement"] is not None and dyn["size_bytes"] < art["size_bytes"] / 3
+        assert dyn["status"] == "ok" and host(dyn)["agreement"] is not None and dyn["size_bytes"] < art["size_bytes"] / 3
     else:
         assert len(r["artifacts"]) == 1
     assert art["status"] == "ok" and art["graph"]["parameters"] == params and art["graph"]["macs_per_sample"] == macs
-    assert art["test_accuracy"] is None and art["top1_agreement"] == 1.0  # the copy agrees with its source
-    assert art["latency_ms"]["n"] > 0 and art["latency_ms"]["p50"] > 0 and art["throughput"]["images_per_s"] > 0
-    m = art["microcontroller"]
+    h = host(art)
+    assert h["test_accuracy"] is None and h["agreement"] == 1.0  # the copy agrees with its source
+    assert h["latency_ms"]["n"] > 0 and h["latency_ms"]["p50"] > 0 and h["throughput"]["images_per_s"] > 0
+    m = mcu(art)
     if name == "kws_ref_model_float32.tflite":
         # Not float32 inside: float input and output, int8 weights (dynamic-range "hybrid"), which
         # TFLite Micro refuses; edgebench says so, names the precision, and runs it everywhere else.
         assert art["precision"] == "int8-dynamic" and m["status"] == "unsupported"
-        assert "Hybrid models are not supported on TFLite Micro" in m["reason"]
+        assert "Hybrid models are not supported on TFLite Micro" in m["error"]
         return
-    assert m["status"] == "ok" and m["arena_bytes"] > 0 and m["arena_minus_one_fails"] is True
+    assert m["status"] == "ok" and m["ram_bytes"] > 0 and m["details"]["arena_minus_one_fails"] is True
     if name in CLASSIFIERS:
         # Top-1 the same for every generated input: against LiteRT's default kernels, or, where those
         # round otherwise (ResNet-8 int8 on random inputs: XNNPACK's int8 kernels), against LiteRT's
         # reference kernels, which the check then runs and records.
-        ref = m.get("litert_reference_kernels")
-        assert m["agreement_with_litert"] == 1.0 or (ref is not None and ref["agreement"] == 1.0), m
-    if "max_diff_vs_litert_steps" in m:  # integer outputs: how far apart, in steps, is said
-        assert m["max_diff_vs_litert_steps"] >= 0 and 0 <= m["share_within_one_step_of_litert"] <= 1
+        ref = m["details"].get("reference_kernels")
+        assert m["agreement"] == 1.0 or (ref is not None and ref["agreement"] == 1.0), m
+    # Integer outputs say how far apart the two runtimes are, in output quantization steps; a float
+    # output has no steps to count in, so there the figure is absent (null).
+    integer_output = h["io"]["output"]["dtype"] in ("int8", "uint8")
+    assert (m["max_diff_steps"] is not None) is integer_output, (name, h["io"]["output"], m)
+    if integer_output:
+        assert m["max_diff_steps"] >= 0 and 0 <= m["share_within_one_step"] <= 1
     fits = {f["board"]: f["fits"] for f in m["fit"]}
     if name == "vww_96_int8.tflite":  # 103 KB of arena: not on the 32 KB board
         assert fits["SAMD21G18 (Cortex-M0+, 32 KB SRAM; Arduino Zero)"] is False
     md = (out / "report.md").read_text()
     assert "No data set:" in md and "Accuracy is not reported" in md and (out / "report.html").is_file()
-    print(json.dumps({"model": name, "arena": m["arena_bytes"], "fits": [b for b, ok in fits.items() if ok],
-                      "agreement": m["agreement_with_litert"], "steps": m.get("max_diff_vs_litert_steps"),
-                      "reference": m.get("litert_reference_kernels"), "p50_ms": art["latency_ms"]["p50"]}))
+    print(json.dumps({"model": name, "arena": m["ram_bytes"], "fits": [b for b, ok in fits.items() if ok],
+                      "agreement": m["agreement"], "steps": m["max_diff_steps"],
+                      "reference": m["details"].get("reference_kernels"), "p50_ms": h["latency_ms"]["p50"]}))
 
 
 def test_the_api_profiles_a_model_without_data(tmp_path):
@@ -114,6 +117,6 @@ def test_the_api_profiles_a_model_without_data(tmp_path):
     assert isinstance(r, edgebench.Results) and r.status == "complete"
     assert r.raw["dataset"]["generated"]["samples"] == 12 and r.raw["config"]["microcontroller"] is True
     (a,) = r.artifacts
-    assert (a.format, a.precision, a.status) == ("tflite", "int8", "ok")
-    assert a.size_bytes == model.stat().st_size and a.top1_agreement == 1.0 and a.tflm_arena_bytes > 0
+    assert (a.format, a.precision, a.status, a.runtime) == ("tflite", "int8", "ok", "litert")
+    assert a.size_bytes == model.stat().st_size and a.top1_agreement == 1.0 and a.microcontroller_ram_bytes["tflm"] > 0
     assert "Deployment" in r._repr_html_()

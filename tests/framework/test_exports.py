@@ -4,8 +4,6 @@ channels-last inputs (the runtime maps them to the file's declared layout), comp
 source framework's logits; its graph's parameters and MACs compared with the network's; int8
 weights checked to be per output channel."""
 
-import inspect
-
 import numpy as np
 import pytest
 
@@ -14,7 +12,7 @@ from edgebench.exporters import ExportContext
 from edgebench.measure.parity import compare
 from edgebench.models import layers as L
 from edgebench.models import zoo
-from tests.conftest import have, needs_tf, needs_torch
+from tests.conftest import need_modules, needs_jax, needs_modules, needs_tf, needs_torch
 from tests.framework.nets import tiny_res, trained_like
 
 pytestmark = pytest.mark.framework
@@ -61,12 +59,6 @@ def _per_channel(path):
     return out
 
 
-def _compare(ref, got, precision, net):
-    if "net" in inspect.signature(compare).parameters:
-        return compare(ref, got, ref.argmax(axis=1), precision, net=net)
-    return compare(ref, got, ref.argmax(axis=1), precision)
-
-
 def _check_graph_cost(net, cost, target):
     assert cost["macs_per_sample"] == net.macs_per_sample, (target, cost)
     assert cost["parameters"] == net.deployed_parameter_count, (target, cost)
@@ -100,9 +92,10 @@ def _check_all_targets(adapter, net, model, tmp_path):
         assert tuple(session.io["input"]["shape"][1:]) == tuple(net.input_shape), (target, session.io)
         got = session.predict(x)
         assert got.shape == ref.shape and got.dtype == np.float32
-        res = _compare(ref, got, target.precision, net)
-        if "max_abs_diff_bound" in res:  # production's own bound for this model and precision
-            assert res["max_abs_diff"] <= res["max_abs_diff_bound"], (target, res)
+        res = compare(ref, got, ref.argmax(axis=1), target.precision, net=net)
+        # Production's own bound for this model and precision, on the largest error (stricter, for
+        # int8, than production, which judges the 99.9th percentile of the per-image error).
+        assert res["max_abs_diff"] <= res["max_abs_diff_bound"], (target, res)
         if target.precision == "float32":
             assert res["max_abs_diff"] < 1e-5, (target, res["max_abs_diff"])
             assert res["top1_agreement"] >= 0.98, (target, res["top1_agreement"])
@@ -113,6 +106,8 @@ def _check_all_targets(adapter, net, model, tmp_path):
             assert res["top1_agreement"] >= 0.9, (target, res["top1_agreement"])
         session.batch_call(x[:1])()  # the latency call runs on its own
         cost = session.graph_cost()
+        # Only ExecuTorch's .pte has no public way to read its graph back: every other runtime counts it.
+        assert (cost is None) == (target.format == "executorch"), (target, cost)
         if cost is not None:
             _check_graph_cost(net, cost, target.name)
         if target.format == "onnx" and target.precision.startswith("int8-static"):
@@ -137,8 +132,7 @@ def _check_all_targets(adapter, net, model, tmp_path):
 @pytest.mark.parametrize("framework", ["tensorflow", "pytorch", "jax"])
 @pytest.mark.parametrize("model", list(NETS))
 def test_every_export(framework, model, tmp_path):
-    if not have(*NEEDS[framework]):
-        pytest.skip(f"{framework} converters not installed")
+    need_modules(*NEEDS[framework], extra_name="all")
     adapter = _adapter(framework)
     net = NETS[model]()
     _check_all_targets(adapter, net, adapter.build(net, trained_like(net)), tmp_path)
@@ -180,7 +174,7 @@ def test_onnx_is_self_contained_with_dynamic_batch(tmp_path):
 
 
 @needs_torch
-@pytest.mark.skipif(not have("litert_torch", "executorch", "ai_edge_litert"), reason="converters not installed")
+@needs_modules("litert_torch", "executorch", "ai_edge_litert", extra_name="all")
 def test_an_nchw_model_gives_nchw_artifacts_fed_transposed(tmp_path):
     """A PyTorch model that declares input_layout = "NCHW" is exported with an NCHW sample; each
     runtime recognises the NCHW input from the file and transposes the channels-last data."""
@@ -215,7 +209,7 @@ def test_an_nchw_model_gives_nchw_artifacts_fed_transposed(tmp_path):
         np.testing.assert_allclose(session.predict(x.reshape(8, -1)), ref, atol=1e-5, err_msg=name)
 
 
-@pytest.mark.skipif(not have("jax", "flax", "tensorflow", "ai_edge_litert"), reason="jax2tf not installed")
+@needs_modules("jax", "flax", "tensorflow", "ai_edge_litert", extra_name="all")
 def test_jax_export_runs_batchnorm_in_inference_mode(tmp_path):
     """jax2tf exports the running statistics, not the batch's: a one-image batch would give a
     different answer in train mode (and a train-mode export would need mutable batch_stats)."""
@@ -235,12 +229,15 @@ def test_jax_export_runs_batchnorm_in_inference_mode(tmp_path):
 
 @needs_tf
 @needs_torch
+@needs_jax
 @pytest.mark.parametrize("model", list(NETS))
-def test_initial_weights_give_identical_logits_in_every_framework(model):
+def test_the_same_weights_give_the_same_logits_to_1e_5_in_every_framework(model):
+    """The same weights in every framework: the weights read back exactly, the logits within 1e-5
+    (float32 kernels that differ only in summation order)."""
     net = NETS[model]()
     w = trained_like(net, seed=9)
     x = _inputs(net)
-    adapters = [registry.framework(f).load()(1) for f in ("tensorflow", "pytorch", "jax") if have(*NEEDS[f][:1])]
+    adapters = [_adapter(f) for f in ("tensorflow", "pytorch", "jax")]
     ref = adapters[0].predict(adapters[0].build(net, w), x)
     for a in adapters[1:]:
         m = a.build(net, w)

@@ -5,14 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import have
+from tests.conftest import import_or_missing, needs_modules
 
-nbformat = pytest.importorskip("nbformat", reason="nbformat not installed (pip install -e '.[test]')")
-nbclient = pytest.importorskip("nbclient", reason="nbclient not installed (pip install -e '.[test]')")
+nbformat = import_or_missing("nbformat", extra_name="test")
+nbclient = import_or_missing("nbclient", extra_name="test")
 
-pytestmark = [pytest.mark.framework,
-              pytest.mark.skipif(not all(have(m) for m in ("tensorflow", "torch", "jax", "tflite_micro")),
-                                 reason="the notebook trains in TensorFlow, PyTorch and JAX and runs TFLite Micro")]
+# The notebook trains in TensorFlow, PyTorch and JAX and runs TFLite Micro.
+pytestmark = [pytest.mark.framework, needs_modules("tensorflow", "torch", "jax", "tflite_micro", extra_name="all")]
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "lab.ipynb"
 SLICE = ("SLICE = dict(limit_train=2000, limit_test=500, epochs=1, repeats=1, warmup=0, latency_min_time=0.1, "
@@ -35,6 +34,6 @@ def test_the_example_notebook_runs_and_shows_table1_and_the_matrix(tmp_path):
     assert not errors, errors
     shown = "".join(_text(o) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "Table 1" in shown and "Deployment" in shown  # the report, as the cell's last line shows it
-    assert "size_bytes" in shown and "tflm_arena_bytes" in shown  # the matrices, as DataFrames
+    assert "size_bytes" in shown and "microcontroller_ram_bytes" in shown  # the matrices, as DataFrames
     assert (tmp_path / "runs" / "notebook-lab" / "results.json").is_file()
     assert (tmp_path / "runs" / "notebook-beyond" / "results.json").is_file()

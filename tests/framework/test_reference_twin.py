@@ -1,8 +1,6 @@
 """Each installed framework's training against the NumPy reference: the same initial weights, the
 same 20 MNIST batches, in-process, then the final weights compared.
 
-The real adapters are moving to build(net, weights) (models.Network + models.weights.Weights);
-an adapter whose build still takes a ModelSpec is skipped here, not failed, until it has moved.
 The comparison of convolutional networks is the real adapters' engineers' to add."""
 
 import importlib
@@ -15,7 +13,7 @@ from edgebench import data, models
 from edgebench.config import OptimizerSpec
 from edgebench.frameworks.numpy_ref import NumpyAdapter
 from edgebench.models import weights as W
-from tests.conftest import have
+from tests.conftest import needs_jax, needs_modules
 
 # Keras reads its backend when first imported, which is inside the TensorFlow adapter, so setting
 # it here (after the imports above, none of which loads keras) is early enough.
@@ -30,12 +28,10 @@ ADAM = OptimizerSpec(learning_rate=1e-3)  # aligned epsilon placement, the defau
 ADAM_NATIVE = OptimizerSpec(learning_rate=1e-3, epsilon_placement="native")
 
 FRAMEWORKS = [
-    pytest.param("tensorflow", "TensorFlowAdapter", marks=pytest.mark.skipif(
-        not have("tensorflow", "keras"), reason="tensorflow not installed"), id="tensorflow"),
-    pytest.param("pytorch", "PyTorchAdapter", marks=pytest.mark.skipif(
-        not have("torch"), reason="torch not installed"), id="pytorch"),
-    pytest.param("jax", "JaxAdapter", marks=pytest.mark.skipif(
-        not have("jax", "flax", "optax"), reason="jax not installed"), id="jax"),
+    pytest.param("tensorflow", "TensorFlowAdapter", marks=needs_modules("tensorflow", "keras", extra_name="tf"),
+                 id="tensorflow"),
+    pytest.param("pytorch", "PyTorchAdapter", marks=needs_modules("torch", extra_name="torch"), id="pytorch"),
+    pytest.param("jax", "JaxAdapter", marks=needs_jax, id="jax"),
 ]
 
 # Bounds on the max abs difference of any final weight, measured on this machine for the MLP
@@ -90,7 +86,7 @@ def reference(mnist):
 
 @pytest.mark.parametrize("module, cls", FRAMEWORKS)
 def test_framework_trains_like_the_reference(module, cls, mnist, request):
-    adapter = _adapter(module, cls)  # before the reference is trained: a skip costs nothing
+    adapter = _adapter(module, cls)  # before the reference is trained: a failed import costs nothing
     ref = request.getfixturevalue("reference")
     net = _network()
     init = W.initial(net, 0)

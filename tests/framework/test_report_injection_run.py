@@ -2,17 +2,17 @@
 hostile output folder name: report.html creates no element from them and shows them as text,
 report.md's tables keep their shape; then the same through `edgebench report` on that run."""
 
-import json
 import os
 import subprocess
 import sys
 
 import pytest
 
+from edgebench import results
 from tests.conftest import make_idx_folder, needs_tf
 from tests.injection import assert_md_tables_intact, assert_page_safe
 
-pytestmark = [pytest.mark.framework, pytest.mark.slow, needs_tf]
+pytestmark = [pytest.mark.framework, needs_tf]
 
 DATA = "data x<img src=x onerror=alert(1)>"
 BOARD = "kit<img src=y onerror=alert(2)>|*_b_*"
@@ -39,10 +39,10 @@ def test_hostile_names_in_a_real_run(tmp_path):
                    "--calibration-samples", "20", "--board", f"{BOARD}:64:8", "--out", str(run))
     assert p.returncode == 0, p.stderr[-2000:]
     assert f"Run folder: {run}" in p.stdout  # printed as written: not taken for rich markup
-    r = json.loads((run / "results.json").read_text())
-    assert r["status"] == "complete" and r["dataset"]["source"].endswith(DATA)
-    fit = r["artifacts"][0]["microcontroller"]["fit"]
-    assert BOARD in [f["board"] for f in fit]  # the board reached the fit table, so the report shows it
+    r = results.load(run)
+    assert r.status == "complete" and r.dataset["source"].endswith(DATA)
+    (mcu,) = r.artifacts[0].microcontroller_results()
+    assert BOARD in [f["board"] for f in mcu.fit]  # the board reached the fit table, so the report shows it
     _check(run, tmp_path)
     # Re-rendered from results.json alone: the same.
     (run / "report.html").unlink()

@@ -9,10 +9,9 @@ import pytest
 from edgebench.config import ModelSpec, OptimizerSpec, RunConfig
 from edgebench.models import weights as init
 from edgebench.pipeline import Run
-from tests.conftest import have, needs_tf, needs_torch
+from tests.conftest import needs_jax, needs_tf, needs_torch
 
-pytestmark = [pytest.mark.framework, needs_tf, needs_torch,
-              pytest.mark.skipif(not have("jax", "flax", "optax"), reason="jax not installed")]
+pytestmark = [pytest.mark.framework, needs_tf, needs_torch, needs_jax]
 FRAMEWORKS = ("tensorflow", "pytorch", "jax")
 
 STEPS, BATCH = 20, 64
@@ -24,8 +23,8 @@ def twin(tmp_path, name: str, opt: OptimizerSpec, model: str = "mlp", frameworks
                     limit_train=steps * BATCH, limit_test=1000, formats=(), threads=1, repeats=1,
                     model=ModelSpec(name=model), out=tmp_path / name)
     # Only the trainings: no GEMM peak, timing summary, twin report or plots (compared here instead).
-    r = Run(cfg, select=lambda job: job.kind == "train", reports=False).execute()
-    assert [t["status"] for t in r["trainings"]] == ["ok"] * len(frameworks), r["trainings"]
+    r = Run(cfg, select=lambda job: job.kind == "train").execute()  # no writer: results.json only
+    assert [t.status for t in r.trainings] == ["ok"] * len(frameworks), r.trainings
     run = tmp_path / name
     weights = {fw: init.load(run / fw / "final_weights.npz") for fw in frameworks}
     logits = {fw: np.load(run / fw / "test_logits.npy") for fw in frameworks}
@@ -43,9 +42,10 @@ def twin(tmp_path, name: str, opt: OptimizerSpec, model: str = "mlp", frameworks
 
 
 @pytest.mark.parametrize("model, steps", [("mlp", STEPS), ("lenet5", STEPS), ("dscnn", 1), ("resnet8", 1)])
-def test_sgd_twin_agrees_to_1e_5(tmp_path, model, steps):
+def test_sgd_twins_agree_to_1e_5_and_tensorflow_batchnorm_to_5e_5(tmp_path, model, steps):
     """Every pair of TensorFlow, PyTorch, JAX and the NumPy reference, from the same weights and
-    batches, within 1e-5. Plain SGD is linear in the gradient: only float32 summation order
+    batches, within 1e-5; TensorFlow's pairs on the BatchNorm networks within 5e-5 (why: the comment
+    in the loop). Plain SGD is linear in the gradient: only float32 summation order
     differs between the frameworks' kernels (mlp and lenet5 seen at ~3e-8 after 20 steps).
     The BatchNorm networks are checked after one step: trained in float32 they are chaotic
     (rounding-level differences grow ~20x a step through the normalisation and ReLUs near zero;
@@ -64,7 +64,9 @@ def test_sgd_twin_agrees_to_1e_5(tmp_path, model, steps):
         # 6.9e-7 on a 64x14x14x64 activation with mean 0.3 and std 0.05), so after one step on
         # the BatchNorm networks its pairs land above 1e-5 (seen: dscnn 1.23e-5, on a running
         # variance of 1.2 and on conv1's kernel; resnet8 2.69e-5); every other pair stays within
-        # 1e-5 (dscnn 1.6e-6 to 5.8e-6, resnet8 1.2e-7).
+        # 1e-5 (dscnn 1.6e-6 to 5.8e-6, resnet8 1.2e-7). 5e-5 is that largest seen (2.69e-5) with
+        # under 2x of margin: it is TensorFlow's formula, not a bound widened until the test passed,
+        # and a real difference in the update rule (one step moves weights by ~1e-3) stays far above.
         bound = 5e-5 if batchnorm and "tensorflow" in pair else 1e-5
         assert diff.max() <= bound, f"SGD twin {model} {pair}: max abs weight difference {diff.max():.3g}"
         assert logit_diff <= 1e-4, pair

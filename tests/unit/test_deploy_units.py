@@ -200,8 +200,9 @@ def _deploy_results(labelled: bool) -> dict:
 def test_deploy_report_renders(tmp_path, labelled):
     from edgebench.report import markdown, write_reports
     from edgebench.report.view import build
+    from tests.unit.test_report import typed
 
-    r = _deploy_results(labelled)
+    r = typed(_deploy_results(labelled))
     v = build(r)
     assert v.is_deploy and v.source and v.table1 == []
     md = markdown.render(v, {})
@@ -221,19 +222,3 @@ def test_generated_inputs_take_the_models_range():
     assert input_range({"input": {"dtype": "float32"}}, DeployConfig(model="m", dataset="none"))[:2] == (0.0, 1.0)
     given = DeployConfig(model="m", dataset="none", input_range=(-1.0, 1.0))
     assert input_range(q, given)[:2] == (-1.0, 1.0)
-
-
-def test_generated_input_options_are_checked(tmp_path):
-    from tests.unit.test_faults_cli import _assert_user_error, _run
-
-    model = tmp_path / "m.tflite"
-    model.write_bytes(b"TFL3")
-    p = _run("deploy", str(model), "--input-range", "1,0", "--dataset", "none", "--out", str(tmp_path / "r"))
-    _assert_user_error(p, "--input-range must be LO,HI with LO < HI")
-    p = _run("deploy", str(model), "--input-range", "0,1", "--dataset", "mnist", "--out", str(tmp_path / "r"))
-    _assert_user_error(p, "--input-range sets the range of generated inputs: it needs --dataset none")
-    p = _run("deploy", str(model), "--input-range", "zero", "--dataset", "none", "--out", str(tmp_path / "r"))
-    _assert_user_error(p, "--input-range 'zero': expected LO,HI")
-    p = _run("deploy", str(model), "--samples", "0", "--dataset", "none", "--out", str(tmp_path / "r"))
-    _assert_user_error(p, "--samples must be a positive integer")
-    assert not (tmp_path / "r").exists()

@@ -8,7 +8,7 @@ from hypothesis.extra import numpy as hnp
 
 from edgebench import data
 from edgebench.errors import DataError
-from tests.conftest import encode_idx, make_idx_folder, write_idx, write_sums
+from tests.conftest import encode_idx, make_idx_folder, needs, write_idx, write_sums
 
 
 def test_roundtrip_plain_and_gzip(tmp_path):
@@ -148,7 +148,8 @@ def test_fashion_mnist_missing_says_how_to_install(monkeypatch, tmp_path):
         data.load("fashion-mnist")
 
 
-@pytest.mark.skipif(not data.FASHION_MNIST_DIR.is_dir(), reason="dataset-fashion-mnist is not installed")
+@needs(data.FASHION_MNIST_DIR.is_dir(), "Fashion-MNIST (Debian's dataset-fashion-mnist)",
+       "apt-get install dataset-fashion-mnist")
 def test_fashion_mnist_loads():
     ds = data.load("fashion-mnist", limit_train=10, limit_test=10)
     assert ds.name == "fashion-mnist" and ds.image_shape == (28, 28) and ds.num_classes == 10

@@ -191,23 +191,3 @@ def test_unknown_model_names_the_choices():
         build("vgg", *MNIST)
     with pytest.raises(ConfigError, match="file not found"):
         build("missing.toml", *MNIST)
-
-
-def test_list_models_command(tmp_path):
-    import subprocess
-    import sys
-
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "edgebench", "list", "models", *args], capture_output=True,
-                              text=True, env={**__import__("os").environ, "COLUMNS": "150"})
-
-    p = run()
-    assert p.returncode == 0, p.stderr
-    for title in ("mlp: 50,890 parameters", "lenet5: 61,706 parameters, 416,520 MACs", "dscnn:", "resnet8:"):
-        assert title in p.stdout
-    assert "conv2     Conv2D      pool1     10x10x16" in run("--model", "lenet5").stdout
-    bad = tmp_path / "bad.toml"
-    bad.write_text('[[layers]]\ntype = "Dense"\nunits = 10\n')
-    p = run("--model", str(bad))
-    assert p.returncode == 2 and "layer 'dense_1' (Dense) needs a vector input" in p.stderr
-    assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr

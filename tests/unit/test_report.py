@@ -1,4 +1,13 @@
+import json
+
 from edgebench.report.markdown import render
+from edgebench.results import parse
+from edgebench.results.schema import RunResults
+
+
+def typed(r: dict) -> RunResults:
+    """A schema-1 results dict as the reports take it: migrated and validated, as results.load does."""
+    return parse(json.loads(json.dumps(r)), "test results")
 
 
 def _results():
@@ -34,7 +43,7 @@ def _results():
 
 
 def test_table1_and_missing_rows():
-    md = render(_results())
+    md = render(typed(_results()))
     assert "| Framework | Training Time (s) | 95% CI | Median (range) | Test Accuracy |" in md
     assert "| TensorFlow | 12.50 | single run (n=1) | - | 0.9712 |" in md
     assert "| PyTorch | - | - | - | - (skipped) |" in md
@@ -48,7 +57,7 @@ def test_table1_and_missing_rows():
 
 
 def test_render_without_results_yet():
-    assert "no results yet" in render({})
+    assert "no results yet" in render(RunResults())
 
 
 def test_speed_section_and_significance():
@@ -67,11 +76,12 @@ def test_speed_section_and_significance():
         t["timing"] = {"train_time_s": mean_ci(times[t["framework"]]), "first_epoch_s": mean_ci([3.0, 3.1, 2.9]),
                        "steady_epoch_s": mean_ci([2.0, 2.1, 1.9]),
                        "efficiency": {"gflops": 6.1, "fraction_of_peak": 0.061, "overhead_per_step_us": 2000.0},
-                       "peak_rss_bytes": 2**30, "test_accuracy": {"mean": 0.97, "min": 0.97, "max": 0.97, "identical": True}}
+                       "peak_rss_bytes": 2**30, "test_accuracy": {"mean": 0.97, "min": 0.97, "max": 0.97, "identical": True},
+                       "repeats_counted": [1, 2, 3], "stability": {"unstable": False}}
     r["timing_comparisons"] = [{"a": "tensorflow", "b": "pytorch", **diff_ci(times["tensorflow"], times["pytorch"])}]
-    (sentence,) = build(r).comparisons
+    (sentence,) = build(typed(r)).comparisons
     assert sentence.startswith("PyTorch is faster than TensorFlow by 6.40 s, 95% CI [")
-    md = render(r)
+    md = render(typed(r))
     assert "## How fast, and how sure" in md and "| TensorFlow | 12.50 [" in md and "| 6.1 | 6.1% | 2000 | - | 1024 |" in md
     assert "**100.0 GFLOP/s**" in md and "12.27 GFLOP per epoch" in md
     # With the step-shaped GEMM bound (runs since it was added): ratios to both bounds.
@@ -80,7 +90,7 @@ def test_speed_section_and_significance():
     for t in r["trainings"]:
         t["timing"].update(epoch_s_for_efficiency=2.0, steady_vs_flop_bound=2.0 / 0.1227,
                            steady_vs_step_gemm_bound=2.0 / 0.25)
-    md = render(r)
+    md = render(typed(r))
     assert "| 2000 | 16.3x / 8.0x | 1024 |" in md
     assert "**0.250 s** an epoch" in md and "So no epoch can beat it with this BLAS (the step-GEMM bound)" in md
     assert "16.3x the FLOP figure and 8.0x the step-GEMM figure" in md and "no bound" not in md
@@ -88,6 +98,6 @@ def test_speed_section_and_significance():
     r["speed_limit"]["step_gemm_bound_epoch_s"] = 4.56
     for t in r["trainings"]:
         t["timing"].update(epoch_s_for_efficiency=0.64, steady_vs_step_gemm_bound=0.64 / 4.56)
-    md = render(r)
+    md = render(typed(r))
     assert "That is no bound either: TensorFlow took 0.640 s an epoch, less than the step's GEMMs alone" in md
     assert "the step-GEMM bound" not in md

@@ -3,7 +3,6 @@ edgebench's own, built once and rendered by report.md, report.html and the termi
 each escaping for its own format."""
 
 import io
-import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,8 @@ from rich.console import Console
 
 from edgebench.report import html, markdown, terminal
 from edgebench.report.view import Text, build, colour, fmt, join, key, own, strong, text, title
-from tests.unit.test_report import _results
+from edgebench.results.schema import RunResults
+from tests.unit.test_report import _results, typed
 from tests.unit.test_reports_html import _full
 
 HOSTILE = "x<img src=x onerror=alert(1)> *b* [bold]r[/bold] | _i_"
@@ -69,8 +69,7 @@ def test_labels_and_colours_come_from_the_registry():
 
 
 def test_one_view_feeds_report_md_html_and_the_terminal(tmp_path):
-    r = _full(tmp_path)
-    v = build(r)
+    v = build(typed(_full(tmp_path)))
     md = markdown.render(v)
     printed = _summary(v)
     for row in v.table1:
@@ -89,35 +88,39 @@ def test_one_view_feeds_report_md_html_and_the_terminal(tmp_path):
 
 
 def test_sections_are_worked_out_once():
-    v = build(_results())
+    v = build(typed(_results()))
     assert v.table1 is v.table1 and v.deployment is v.deployment and v.highlights is v.highlights
+    assert v.figures.highlights is v.figures.highlights and v.microcontrollers is v.microcontrollers
     first = markdown.render(v)
-    assert markdown.render(v) == first == markdown.render(_results())
+    assert markdown.render(v) == first == markdown.render(typed(_results()))
 
 
 def test_runs_written_before_a_key_existed_still_render():
-    """An older results.json: no modes, timing, fairness, environment, speed limit, twin or boards."""
+    """An older results.json: no status, version, modes, timing, fairness, environment, speed limit,
+    twin or boards (the status is then the schema's default: the run never said it finished)."""
     r = _results()
     for k in ("status", "edgebench_version"):
         r.pop(k)
-    md = markdown.render(json.loads(json.dumps(r)))
-    assert "Run status: **None**" in md and "| TensorFlow | 12.50 | single run (n=1) | - | 0.9712 |" in md
+    md = markdown.render(typed(r))
+    assert "Run status: **running**" in md and "edgebench None" in md
+    assert "| TensorFlow | 12.50 | single run (n=1) | - | 0.9712 |" in md
     assert "## How fast" not in md and "## Twin" not in md and "## On a microcontroller" not in md
     assert md.rstrip().endswith("## How this was measured")
-    printed = _summary(build(r))
-    assert "Table 1: training" in printed and "Run status: None; wall time 0.0 s" in printed
+    printed = _summary(build(typed(r)))
+    assert "Table 1: training" in printed and "Run status: running; wall time 0.0 s" in printed
     # A key the report always needed is still reported as missing (`edgebench report` says which).
     del r["config"]["optimizer"]
     with pytest.raises(KeyError, match="optimizer"):
-        markdown.render(r)
-    assert markdown.render({}) == "# edgebench report\n\n(no results yet)"
+        markdown.render(typed(r))
+    assert markdown.render(RunResults()) == "# edgebench report\n\n(no results yet)"
 
 
 def test_twin_page_and_failed_twin():
     r = _results()
     r["twin"] = {"status": "failed", "reason": f"ValueError: {HOSTILE}"}
-    page = markdown.twin_page(r)
+    page = markdown.twin_page(typed(r))
     assert page.startswith("# edgebench twin training\n\n## Twin training: how far the frameworks drift apart\n\n")
     assert page.endswith("Twin report failed: ValueError: x&lt;img src=x onerror=alert(1)&gt; \\*b\\* "
                          "\\[bold\\]r\\[/bold\\] \\| \\_i\\_\n")
-    assert isinstance(build(r).twin.reason, str) and not isinstance(build(r).twin.reason, Text)  # raw in the view
+    reason = build(typed(r)).twin.reason
+    assert isinstance(reason, str) and not isinstance(reason, Text)  # raw in the view

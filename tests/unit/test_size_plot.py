@@ -6,7 +6,7 @@ import copy
 
 from edgebench.report.plots import size_vs_accuracy_figure
 from edgebench.report.view import build
-from tests.unit.test_report import _results
+from tests.unit.test_report import _results, typed
 
 
 def _overlaps(a, b) -> bool:
@@ -23,7 +23,7 @@ def test_labels_do_not_collide_where_artifacts_share_a_spot():
         arts.append(dict(copy.deepcopy(base), framework=fw, precision="int8", size_bytes=60_000 + len(arts),
                          test_accuracy=0.97 - 0.0001 * len(arts), file=f"{fw}/model_int8.tflite"))
     r["artifacts"] = arts
-    fig = size_vs_accuracy_figure(build(r))
+    fig = size_vs_accuracy_figure(build(typed(r)))
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     ax = fig.axes[0]

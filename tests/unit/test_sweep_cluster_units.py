@@ -56,15 +56,6 @@ def test_pareto_front():
     assert pareto(pts) == [True, True, False, False, True, True]  # ties with each other both stay on
 
 
-def test_a_local_sweep_does_not_import_ray():
-    import subprocess
-    import sys
-
-    code = ("import sys, edgebench.cli, edgebench.sweeps.local, edgebench.sweeps.cluster, edgebench.sweeps.report; "
-            "print('ray' in sys.modules)")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
-
-
 def test_resume_refuses_another_grid_and_another_executor(tmp_path):
     import json
 

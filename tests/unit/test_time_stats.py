@@ -1,5 +1,6 @@
 """Times are positive and right-skewed: intervals on log times (never below zero), median and range
-beside them, slow repeats named, comparisons as ratios, warm-up trainings run but not counted."""
+beside them, slow repeats named, comparisons as ratios. Warm-up trainings in a real run:
+tests/integration/test_time_stats_runs.py."""
 
 import json
 
@@ -7,7 +8,6 @@ import numpy as np
 import pytest
 
 from edgebench.measure.stats import center, mean_ci, ratio_ci, time_ci
-from tests.unit.test_faults_cli import _run
 
 SEEN = [4.78, 2.18, 2.77]  # the first make run after installing: a busy machine in repeat 1
 
@@ -37,26 +37,9 @@ def test_comparisons_are_ratios_with_their_interval():
     assert not same["significant"] and same["ci_low"] < 1 < same["ci_high"]
 
 
-def test_warmup_trainings_run_and_are_not_counted(tmp_path):
-    p = _run("run", "--frameworks", "numpy", "--limit-train", "256", "--limit-test", "64", "--epochs", "2",
-             "--repeats", "3", "--warmup", "1", "--no-mcu", "--formats", "none", "--threads", "1",
-             "--out", str(tmp_path / "r"))
-    assert p.returncode == 0, p.stderr[-1500:]
-    r = json.loads((tmp_path / "r" / "results.json").read_text())
-    (t,) = r["trainings"]
-    assert [x["repeat"] for x in t["repeats"]] == [1, 2, 3, 4]
-    assert [x["warmup"] for x in t["repeats"]] == [True, False, False, False]
-    tm = t["timing"]
-    assert tm["repeats_counted"] == [2, 3, 4] and tm["warmups"] == [1] and tm["train_time_s"]["n"] == 3
-    assert tm["train_time_s"]["values"] == [x["train_time_s"] for x in t["repeats"][1:]]
-    assert t["train_time_s"] == tm["train_time_s"]["geomean"] and tm["train_time_s"]["ci_low"] > 0
-    md = (tmp_path / "r" / "report.md").read_text()
-    assert "1 warm-up training per framework ran first, recorded, not counted" in md
-    assert "Student t on log times" in md
-
-
 def test_a_slow_repeat_is_said_in_the_report():
     from edgebench.report.markdown import render
+    from tests.unit.test_report import typed
     from tests.unit.test_report import _results
 
     r = _results()
@@ -71,24 +54,6 @@ def test_a_slow_repeat_is_said_in_the_report():
                    "efficiency": {"gflops": 6.1, "fraction_of_peak": 0.061, "overhead_per_step_us": 2000.0},
                    "peak_rss_bytes": 2**30, "test_accuracy": {"mean": 0.97, "min": 0.97, "max": 0.97, "identical": True},
                    "slow_repeats": [{**tt["outliers"][0], "repeat": 2}]}
-    md = render(json.loads(json.dumps(r)))
+    md = render(typed(r))
     assert "TensorFlow repeat 2 took 4.78 s, 1.9x the median of the others (2.48 s): the machine was probably busy" in md
     assert "| TensorFlow | 12.50 | [1.13, 8.33] (n=3) | 2.77 (2.18-4.78) | 0.9712 |" in md
-
-
-def test_a_run_records_its_timed_share(tmp_path):
-    """results.json says how much of the wall time was timed work (issue 16, item 8)."""
-    p = _run("run", "--frameworks", "numpy", "--limit-train", "256", "--limit-test", "64", "--epochs", "2",
-             "--repeats", "2", "--warmup", "1", "--no-mcu", "--formats", "npz:float32", "--threads", "1",
-             "--latency-min-time", "0.2", "--out", str(tmp_path / "r"))
-    assert p.returncode == 0, p.stderr[-1500:]
-    r = json.loads((tmp_path / "r" / "results.json").read_text())
-    c = r["cost"]
-    (t,) = r["trainings"]
-    assert c["training_s"] == pytest.approx(sum(x["train_time_s"] for x in t["repeats"]))  # warm-up included
-    (a,) = r["artifacts"]
-    window = a["latency_ms"]["n"] * a["latency_ms"]["mean"] + (a["throughput"]["batch_latency_ms"]["n"]
-                                                                * a["throughput"]["batch_latency_ms"]["mean"])
-    assert c["latency_and_throughput_s"] == pytest.approx(window / 1000) and c["latency_and_throughput_s"] >= 0.2
-    assert c["wall_s"] == r["wall_time_s"] and c["timed_share"] == pytest.approx(c["total_s"] / c["wall_s"])
-    assert 0 < c["timed_share"] < 1 and c["wall_over_timed"] == pytest.approx(1 / c["timed_share"])

@@ -100,6 +100,51 @@ def _has_dropout(net: Network) -> bool:
     return any(isinstance(n.layer, L.Dropout) and n.layer.rate > 0 for n in net.nodes)
 
 
+def _step_function(module, tx, mutable: list[str]):
+    """One training step (params, state, opt_state, xd, yd, idx, rng) -> (params, state, opt_state,
+    summed loss, correct); not jitted here: the single step and the compiled epoch each jit it."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    def step_fn(params, state, opt_state, xd, yd, idx, rng):
+        # The batch is gathered inside the jitted step from the arrays already in JAX's memory
+        # (passed as arguments: a closed-over array would be baked into the program).
+        xb, yb = jnp.take(xd, idx, axis=0), jnp.take(yd, idx, axis=0)
+        rngs = {"dropout": rng} if rng is not None else None
+
+        def loss_fn(p):
+            if mutable:
+                logits, new_state = module.apply({"params": p, **state}, xb, train=True, mutable=mutable,
+                                                 rngs=rngs)
+            else:
+                logits, new_state = module.apply({"params": p}, xb, train=True, rngs=rngs), state
+            return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean(), (logits, new_state)
+
+        (loss, (logits, new_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        correct = jnp.sum(jnp.argmax(logits, axis=-1) == yb)
+        return optax.apply_updates(params, updates), dict(new_state), opt_state, loss * idx.shape[0], correct
+
+    return step_fn
+
+
+def _scan_epoch(step_fn):
+    """Compiled mode: every full batch of the epoch in one XLA program (lax.scan)."""
+    import jax
+
+    @jax.jit
+    def scan_epoch(params, state, opt_state, xd, yd, idx, rngs):
+        def body(carry, batch):
+            p, st, s, l, c = step_fn(*carry, xd, yd, *batch)
+            return (p, st, s), (l, c)
+
+        (params, state, opt_state), (ls, cs) = jax.lax.scan(body, (params, state, opt_state), (idx, rngs))
+        return params, state, opt_state, ls.sum(), cs.sum()
+
+    return scan_epoch
+
+
 class JaxAdapter:
     name = "jax"
 
@@ -202,7 +247,6 @@ class JaxAdapter:
     def train(self, model, data, order, batch_size, optimizer, on_epoch, on_step=None, compiled=False):
         import jax
         import jax.numpy as jnp
-        import optax
 
         xd, yd = data
         module, net = model["module"], model["net"]
@@ -217,37 +261,10 @@ class JaxAdapter:
         dropout = _has_dropout(net)
         opt_state = tx.init(params)
 
-        def step_fn(params, state, opt_state, xd, yd, idx, rng):
-            # The batch is gathered inside the jitted step from the arrays already in JAX's memory
-            # (passed as arguments: a closed-over array would be baked into the program).
-            xb, yb = jnp.take(xd, idx, axis=0), jnp.take(yd, idx, axis=0)
-            rngs = {"dropout": rng} if rng is not None else None
-
-            def loss_fn(p):
-                if mutable:
-                    logits, new_state = module.apply({"params": p, **state}, xb, train=True, mutable=mutable,
-                                                     rngs=rngs)
-                else:
-                    logits, new_state = module.apply({"params": p}, xb, train=True, rngs=rngs), state
-                return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean(), (logits, new_state)
-
-            (loss, (logits, new_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-            updates, opt_state = tx.update(grads, opt_state, params)
-            correct = jnp.sum(jnp.argmax(logits, axis=-1) == yb)
-            return optax.apply_updates(params, updates), dict(new_state), opt_state, loss * idx.shape[0], correct
-
+        step_fn = _step_function(module, tx, mutable)
         step = jax.jit(step_fn)
+        scan_epoch = _scan_epoch(step_fn)
         base_key = jax.random.PRNGKey(DROPOUT_SEED) if dropout else None
-
-        @jax.jit
-        def scan_epoch(params, state, opt_state, xd, yd, idx, rngs):
-            # Compiled mode: every full batch of the epoch in one XLA program (lax.scan).
-            def body(carry, batch):
-                p, st, s, l, c = step_fn(*carry, xd, yd, *batch)
-                return (p, st, s), (l, c)
-
-            (params, state, opt_state), (ls, cs) = jax.lax.scan(body, (params, state, opt_state), (idx, rngs))
-            return params, state, opt_state, ls.sum(), cs.sum()
 
         def current():
             return {**model, "params": {"params": params, **state}}

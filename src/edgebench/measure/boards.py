@@ -31,23 +31,24 @@ class Board:
                 "core": self.core, "clock_mhz": self.clock_mhz}
 
 
-BOARDS: tuple[Board, ...] = (
-    Board("nRF52840 (Arduino Nano 33 BLE Sense)", 1024, 256,
-          "Nordic nRF52840 Product Specification v1.7, section 1: 1 MB flash, 256 KB RAM, Arm Cortex-M4 with "
-          "FPU at 64 MHz", "cortex-m4", 64),
-    Board("STM32F746 (32F746G-DISCOVERY)", 1024, 320,
-          "ST STM32F745xx/STM32F746xx datasheet DS10916: 1 MB flash, 320 KB SRAM, Arm Cortex-M7 with FPU up "
-          "to 216 MHz", "cortex-m7", 216),
-    Board("RP2040 (Raspberry Pi Pico)", 2048, 264,
-          "RP2040 datasheet: 264 KB on-chip SRAM, dual Arm Cortex-M0+ at 133 MHz; Raspberry Pi Pico datasheet: "
-          "2 MB QSPI flash on board", "cortex-m0plus", 133),
-    Board("ESP32-S3 (ESP32-S3-WROOM-1-N8)", 8192, 512,
-          "Espressif ESP32-S3 datasheet: 512 KB SRAM, Xtensa LX7 up to 240 MHz (no Arm core); "
-          "ESP32-S3-WROOM-1 datasheet: N8 = 8 MB flash", "xtensa-lx7", 240),
-    Board("SAMD21G18 (Cortex-M0+, 32 KB SRAM; Arduino Zero)", 256, 32,
-          "Microchip SAM D21 family datasheet: ATSAMD21G18A, 256 KB flash, 32 KB SRAM, Arm Cortex-M0+ up to "
-          "48 MHz", "cortex-m0plus", 48),
+# The built-in targets: name, flash_kb, ram_kb, core, clock_mhz, then the datasheets the figures come from.
+_BUILT_IN = (
+    ("nRF52840 (Arduino Nano 33 BLE Sense)", 1024, 256, "cortex-m4", 64,
+     "Nordic nRF52840 Product Specification v1.7, section 1: 1 MB flash, 256 KB RAM, Arm Cortex-M4 with FPU at "
+     "64 MHz"),
+    ("STM32F746 (32F746G-DISCOVERY)", 1024, 320, "cortex-m7", 216,
+     "ST STM32F745xx/STM32F746xx datasheet DS10916: 1 MB flash, 320 KB SRAM, Arm Cortex-M7 with FPU up to 216 MHz"),
+    ("RP2040 (Raspberry Pi Pico)", 2048, 264, "cortex-m0plus", 133,
+     "RP2040 datasheet: 264 KB on-chip SRAM, dual Arm Cortex-M0+ at 133 MHz; "
+     "Raspberry Pi Pico datasheet: 2 MB QSPI flash on board"),
+    ("ESP32-S3 (ESP32-S3-WROOM-1-N8)", 8192, 512, "xtensa-lx7", 240,
+     "Espressif ESP32-S3 datasheet: 512 KB SRAM, Xtensa LX7 up to 240 MHz (no Arm core); "
+     "ESP32-S3-WROOM-1 datasheet: N8 = 8 MB flash"),
+    ("SAMD21G18 (Cortex-M0+, 32 KB SRAM; Arduino Zero)", 256, 32, "cortex-m0plus", 48,
+     "Microchip SAM D21 family datasheet: ATSAMD21G18A, 256 KB flash, 32 KB SRAM, Arm Cortex-M0+ up to 48 MHz"),
 )
+BOARDS: tuple[Board, ...] = tuple(Board(name, flash, ram, source, core, mhz)
+                                  for name, flash, ram, core, mhz, source in _BUILT_IN)
 # Cores a --board may name (those arm-none-eabi-gcc's -mcpu takes for the Cortex-M profile).
 ARM_CORES = ("cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
 

@@ -4,6 +4,7 @@ weights made once in NumPy (weights.py)."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 from edgebench.errors import ConfigError
@@ -33,6 +34,7 @@ def build(model: str, input_shape: Shape, num_classes: int, hidden: tuple[int, .
             raise ConfigError(f"--model {model}: {e}") from None
     if model not in BUILTIN:
         raise ConfigError(f"unknown --model '{model}'; built-in: {', '.join(BUILTIN)}, or a .toml file")
-    if model == "mlp":
-        return BUILTIN["mlp"](input_shape, num_classes, hidden)
-    return BUILTIN[model](input_shape, num_classes)
+    make = BUILTIN[model]
+    if "hidden" in inspect.signature(make).parameters:  # a zoo entry sized by --hidden (the MLP)
+        return make(input_shape, num_classes, hidden)
+    return make(input_shape, num_classes)

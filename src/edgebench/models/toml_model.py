@@ -21,14 +21,25 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-
 from edgebench.errors import ConfigError
 from edgebench.models.layers import TYPES, Layer
 
 
-def load(path: Path) -> tuple[str, tuple[Layer, ...]]:
-    from edgebench.config import read_toml
+def read_toml(path, flag: str, missing_hint: str = "") -> dict:
+    """A TOML file given to `flag` (--config, --model), or a one-line ConfigError naming it."""
+    import tomllib
 
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{flag} {path}: file not found{missing_hint}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{flag} {path}: cannot read ({e})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{flag} {path}: not valid TOML ({e})") from None
+
+
+def load(path: Path) -> tuple[str, tuple[Layer, ...]]:
     doc = read_toml(path, "--model", " (or give a built-in model name)")
     extra = sorted(set(doc) - {"name", "layers"})
     if extra:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench import data, results
+from edgebench import data
 from edgebench.config import DeployConfig, validate_deploy
 from edgebench.errors import UserError
 from edgebench.measure.boards import boards_for
@@ -31,6 +31,7 @@ from edgebench.pipeline.plan import artifact_jobs, selected_exporters
 from edgebench.pipeline.run import Run
 from edgebench.pipeline.runner import run_child
 from edgebench.pipeline.store import INPUTS, RunStore, default_run_dir, forget_unfinished_artifacts
+from edgebench.results.schema import RunResults, Source
 from edgebench.sources import KINDS, SourceError, exporters_for, fit_input, image_shape_of, sniff
 
 STAGE_SOURCE = "source model on the test set, with exports"
@@ -122,10 +123,11 @@ class Deploy(Run):
     """One deployment run: the Run machinery (store, handlers, reports) with a source job where
     `run` has trainings."""
 
-    def __init__(self, cfg: DeployConfig, on_event=None, resume: dict | None = None):
+    def __init__(self, cfg: DeployConfig, on_event=None, resume: RunResults | None = None, writer=None):
         """resume: the results.json of an unfinished deploy in cfg.out, to continue it from the copy of
         the model file and the inputs it kept."""
         validate_deploy(cfg)
+        self.writer = writer
         self._concurrency(on_event)
         self.t0 = time.perf_counter()
         self.notices: list[str] = []  # said before anything else (the CLI's first lines)
@@ -155,7 +157,7 @@ class Deploy(Run):
         self.cfg = cfg
         self.store = store = RunStore.create(Path(cfg.out) if cfg.out else default_run_dir())
         self.dir = self.store.dir
-        self.results: dict = {}
+        self.results: RunResults | None = None
         self.resuming = False
         self.done: set[str] = set()
         self.boards = boards_for(cfg.boards)
@@ -211,19 +213,19 @@ class Deploy(Run):
         return ModelShape(path.name, tuple(int(d) for d in shape), n_out if n_out > 0 else ds.num_classes,
                           self.facts["weighted_layers"], self.facts["max_fan_in"], self.facts["parameters"])
 
-    def _resume(self, cfg: DeployConfig, r: dict) -> None:
+    def _resume(self, cfg: DeployConfig, r: RunResults) -> None:
         """Continue an unfinished deploy from what its folder keeps: the copy of the model file (checked
         against its SHA-256), the data set (checked against its checksums) or the generated inputs."""
         folder = Path(cfg.out)
-        src = r["source"]
-        self.kind, self.framework = src["kind"], src["framework"]
-        self.facts = src["facts"]
-        self.copy = folder / src["copy"]
-        self.source_file = Path(src["file"])
-        if src.get("sha256") and (not self.copy.is_file() or data.sha256_file(self.copy) != src["sha256"]):
+        src = r.source
+        self.kind, self.framework = src.kind, src.framework
+        self.facts = src.facts
+        self.copy = folder / src.copy_
+        self.source_file = Path(src.file)
+        if src.sha256 and (not self.copy.is_file() or data.sha256_file(self.copy) != src.sha256):
             raise UserError(f"--resume {folder}: {self.copy} is missing or changed since the deploy started; "
                             "start a new deploy")
-        gen = (r.get("dataset") or {}).get("generated")
+        gen = r.dataset.get("generated")
         if gen:
             kept = folder / gen["file"]
             if not kept.is_file() or data.sha256_file(kept) != gen["sha256"]:
@@ -233,12 +235,12 @@ class Deploy(Run):
             self.generated = gen
         else:
             self.dataset = data.load_any(cfg.dataset, limit_test=cfg.limit_test, limit_train=cfg.limit_train)
-            if self.dataset.checksums != r["config"].get("dataset_sha256", self.dataset.checksums):
+            if self.dataset.checksums != r.config.get("dataset_sha256", self.dataset.checksums):
                 raise UserError(f"--resume {folder}: the dataset '{cfg.dataset}' changed since the deploy started")
             self.data_ref = DataRef(cfg.dataset, cfg.limit_train, cfg.limit_test)
             self.generated = None
         self.net = self._shape(self.source_file, self.dataset, cfg)
-        self.task = r.get("task") or {"kind": "classification", "decided_by": "a deploy from before --task"}
+        self.task = r.task or {"kind": "classification", "decided_by": "a deploy from before --task"}
         self.exporters = exporters_for(self.kind, self.facts)
         self.cfg = cfg
         self.store = RunStore.reopen(folder)
@@ -248,13 +250,13 @@ class Deploy(Run):
         self.done = set()
         self.boards = boards_for(cfg.boards)
 
-    def _jobs(self) -> dict:
+    def _jobs(self) -> RunResults:
         if self.resuming:
             self._reopen()
         else:
             self.results = self._inputs()
             self.save()
-        self.done = set(self.results["progress"]["done"])
+        self.done = set(self.results.progress.done)
         self._schedule(plan_deploy(self.cfg, self.framework, self.exporters, self.done))
         self._finish()
         return self.results
@@ -263,19 +265,16 @@ class Deploy(Run):
         """Forget what was cut short: the source job (and so every export) if it had not finished, else
         the verifications and microcontroller checks that had not."""
         r = self.results
-        done = set(r["progress"]["done"])
+        done = set(r.progress.done)
         if SOURCE not in done:
             done = set()
-            r["artifacts"] = []
-            r["source"].update(status="pending", error=None)
+            r.artifacts = []
+            r.source.status, r.source.error = "pending", None
         forget_unfinished_artifacts(r, done)
-        r["progress"]["done"] = sorted(done)
-        r.pop("interrupted", None)
-        r["status"] = "running"
-        r.setdefault("resumed_at", []).append(results.now_iso())
-        self.save()
+        r.progress.done = sorted(done)
+        self._reopened()
 
-    def _inputs(self) -> dict:
+    def _inputs(self) -> RunResults:
         """The model file copied into the run (what was deployed, byte for byte), calibration
         indices, and the results skeleton."""
         cfg, ds, store = self.cfg, self.dataset, self.store
@@ -292,7 +291,7 @@ class Deploy(Run):
         store.inputs.mkdir(exist_ok=True)
         n_cal = write_calibration(cfg, ds, store)
         (self.dir / self.framework).mkdir(exist_ok=True)
-        return {
+        return RunResults.model_validate({
             **skeleton(cfg, ds, store),
             "command": "deploy",
             "task": self.task,
@@ -327,22 +326,22 @@ class Deploy(Run):
             "trainings": [],
             "artifacts": [],
             "progress": {"done": [], "note": "ids of the finished jobs (ok, failed or skipped)"},
-        }
+        })
 
     def statuses(self) -> list[str]:
-        return [self.results["source"]["status"]] + [a["status"] for a in self.results["artifacts"]]
+        return [self.results.source.status] + [a.status for a in self.results.artifacts]
 
     def _interrupted(self, why: str | None = None) -> None:
-        src = self.results.get("source") or {}
-        if src.get("status") == "running":
-            src.update(status="interrupted", error=why or "interrupted before the source model and its exports finished")
+        src = self.results.source if self.results is not None else None
+        if src is not None and src.status == "running":
+            src.status, src.error = "interrupted", why or "interrupted before the source model and its exports finished"
         super()._interrupted(why)
 
 
 def source(run: Deploy, job: Job) -> bool:
     """The source model on the test set (its logits: every artifact's reference), then its exports."""
-    entry = run.results["source"]
-    entry["status"] = "running"
+    entry = run.results.source
+    entry.status = "running"
     fw_dir = run.dir / run.framework
     selected = [e.name for e in selected_exporters(run.cfg, run.framework, run.exporters)]
     task = SourceTask(name="source", file=str(run.copy), source_kind=run.kind, fw_dir=str(fw_dir),
@@ -351,15 +350,15 @@ def source(run: Deploy, job: Job) -> bool:
     label = f"{run.source_file.name} ({run.kind})"
     run.on_event(label, {"event": "start", "kind": "source", "total": None})
     res = run.child(task, run.cfg.threads, label)
-    entry["log"] = "logs/source.log"
-    entry["process_wall_s"] = res.wall_s
+    entry.log, entry.process_wall_s = "logs/source.log", res.wall_s
     if res.outcome is None or res.outcome.status != "ok":
-        entry.update(status="failed", error=res.failure(f"{label}"), exit_code=res.returncode)
-        run.on_event(label, {"event": "failed", "error": entry["error"]})
+        entry.status, entry.error, entry.exit_code = "failed", res.failure(f"{label}"), res.returncode
+        run.on_event(label, {"event": "failed", "error": entry.error})
         return True
     arts = exported(res)
-    entry.update(status="ok", error=None, **res.outcome.record)
-    run.results["artifacts"].extend(arts)
+    run.results.source = Source.model_validate({**entry.model_dump(by_alias=True), **res.outcome.record,
+                                                "status": "ok", "error": None})
+    run.results.artifacts.extend(arts)
     run.on_event(label, {"event": "done", "kind": "source"})
     return True
 

@@ -184,7 +184,7 @@ class Gate:
 
 
 def _say(state: str, what: str | None = None) -> None:
-    from edgebench.pipeline.runner import EVENT_PREFIX
+    from edgebench.pipeline.jobs import EVENT_PREFIX
 
     sys.stdout.write(EVENT_PREFIX + json.dumps({"event": "gate", "state": state, "what": what}) + "\n")
     sys.stdout.flush()

@@ -16,18 +16,19 @@ from edgebench.pipeline.jobs import (MICROCONTROLLER, SPEED_LIMIT, TIMING, TRAIN
                                      MicrocontrollerTask, TrainTask, VerifyTask)
 from edgebench.pipeline.plan import selected_exporters
 from edgebench.pipeline.store import INPUTS
+from edgebench.results.schema import Artifact, Load, Repeat, RuntimeResult, Training, TrainingTiming
 
 if TYPE_CHECKING:
     from edgebench.pipeline.run import Run
 
 
-def _repeat_record(r: int, rec: dict, warmup: int = 0) -> dict:
+def _repeat_record(r: int, rec: dict, warmup: int = 0, load: dict | None = None) -> Repeat:
     epochs = rec["epochs"]
     steady = [e["time_s"] for e in epochs[1:]]
-    return {"repeat": r, "status": "ok", "warmup": r <= warmup, "train_time_s": rec["train_time_s"],
-            "first_epoch_s": epochs[0]["time_s"], "steady_epoch_s": float(np.mean(steady)) if steady else None,
-            "test_accuracy": rec["test_accuracy"], "test_loss": rec["test_loss"],
-            "peak_rss_bytes": rec["peak_rss_bytes"], "import_time_s": rec.get("import_time_s")}
+    return Repeat(repeat=r, status="ok", warmup=r <= warmup, train_time_s=rec["train_time_s"],
+                  first_epoch_s=epochs[0]["time_s"], steady_epoch_s=float(np.mean(steady)) if steady else None,
+                  test_accuracy=rec["test_accuracy"], test_loss=rec["test_loss"],
+                  peak_rss_bytes=rec["peak_rss_bytes"], import_time_s=rec.get("import_time_s"), load=load)
 
 
 def watched(run: "Run", label: str, res) -> dict:
@@ -39,8 +40,9 @@ def watched(run: "Run", label: str, res) -> dict:
     for rec in res.sections:
         out[rec["what"]] = rec
         if rec.get("busy"):
-            flags = run.results.setdefault("load", {}).setdefault("flagged", [])
-            flags.append({"where": label, "what": rec["what"], "outside_cores": rec["outside_cores"],
+            if run.results.load is None:
+                run.results.load = Load()
+            run.results.load.flagged.append({"where": label, "what": rec["what"], "outside_cores": rec["outside_cores"],
                           "loadavg": rec.get("loadavg_end")})
             run.on_event(label, {"event": "warning", "message": f"{label}: the {rec['what']} was timed while "
                                  f"{describe(rec)}; its figure may be inflated (see the report)"})
@@ -62,7 +64,7 @@ def speed_limit(run: "Run", job: Job) -> bool:
         measured = {"gemm_peak": {**gemm_peak(cfg.threads), "child_error": str(e)},
                     "step_gemm": step_gemm_time(run.net, cfg.batch_size, cfg.threads)}
     step = measured["step_gemm"]
-    run.results["speed_limit"] = {
+    run.results.speed_limit = {
         "gemm_peak": measured["gemm_peak"],
         "train_flops_per_sample": flops,
         "train_flops_per_epoch": flops["total"] * n,
@@ -94,20 +96,19 @@ def train(run: "Run", job: Job) -> bool:
     base_name = f"train-{fw}" if mode == first_mode else f"train-{fw}-{mode}"
     base_label = fw if mode == first_mode else f"{fw} [{mode}]"
     if r > 1:
-        entry = run.training(fw, mode)
-        if entry is None or entry["status"] != "ok":
+        entry = run.results.training(fw, mode)
+        if entry is None or entry.status != "ok":
             return False
         fw_dir, name, label = base / "repeats" / f"r{r}", f"{base_name}-r{r}", f"{base_label} (repeat {r})"
     else:
-        entry = {"framework": fw, "mode": mode, "status": "running", "error": None, "train_time_s": None,
-                 "epochs": [], "test_accuracy": None, "test_loss": None, "peak_rss_bytes": None}
-        run.results["trainings"].append(entry)
+        entry = Training(framework=fw, mode=mode, status="running")
+        run.results.trainings.append(entry)
         missing = registry.framework(fw).missing_module()
         if missing:
-            entry["status"] = "skipped"
-            entry["error"] = f"{fw} is not installed (module '{missing}' not found; {registry.framework(fw).install_hint})"
+            entry.status = "skipped"
+            entry.error = f"{fw} is not installed (module '{missing}' not found; {registry.framework(fw).install_hint})"
             if mode == first_mode:
-                run.on_event(fw, {"event": "skipped", "reason": entry["error"]})
+                run.on_event(fw, {"event": "skipped", "reason": entry.error})
             return True
         fw_dir, name, label = base, base_name, base_label
     fw_dir.mkdir(parents=True, exist_ok=True)
@@ -115,113 +116,122 @@ def train(run: "Run", job: Job) -> bool:
     res = run.child(_train_task(run, job, fw_dir, name), run.cfg.threads, label)
     if r > 1:
         if not res.ok:
-            entry["repeats"].append({"repeat": r, "status": "failed", "error": res.failure(label)})
-            entry["repeats"].sort(key=lambda x: x["repeat"])
-            run.on_event(label, {"event": "failed", "error": entry["repeats"][-1]["error"]})
+            entry.repeats.append(Repeat(repeat=r, status="failed", error=res.failure(label)))
+            entry.repeats.sort(key=lambda x: x.repeat)
+            run.on_event(label, {"event": "failed", "error": res.failure(label)})
             return True
-        entry["repeats"].append({**_repeat_record(r, res.outcome.record, run.cfg.warmup),
-                                 **_load_of(watched(run, label, res))})
-        entry["repeats"].sort(key=lambda x: x["repeat"])  # overlapping repeats may end out of order
+        entry.repeats.append(_repeat_record(r, res.outcome.record, run.cfg.warmup,
+                                            watched(run, label, res).get("training")))
+        entry.repeats.sort(key=lambda x: x.repeat)  # overlapping repeats may end out of order
         run.on_event(label, {"event": "done", "kind": "train"})
         return True
-    entry["log"] = f"logs/{name}.log"
-    entry["process_wall_s"] = res.wall_s
+    entry.log = f"logs/{name}.log"
+    entry.process_wall_s = res.wall_s
     if res.outcome is None or res.outcome.status != "ok":
-        entry.update(status="failed", error=res.failure(f"{label} training"), exit_code=res.returncode)
-        run.on_event(label, {"event": "failed", "error": entry["error"]})
+        entry.status, entry.error, entry.exit_code = "failed", res.failure(f"{label} training"), res.returncode
+        run.on_event(label, {"event": "failed", "error": entry.error})
         return True
     arts = exported(res)
-    entry.update(status="ok", **res.outcome.record)
-    entry["repeats"] = [{**_repeat_record(1, res.outcome.record, run.cfg.warmup), **_load_of(watched(run, label, res))}]
-    run.results["artifacts"].extend(arts)
+    run.results.trainings[run.results.trainings.index(entry)] = entry = Training.model_validate(
+        {**entry.model_dump(exclude_none=True), **res.outcome.record, "status": "ok", "error": None})
+    entry.repeats = [_repeat_record(1, res.outcome.record, run.cfg.warmup, watched(run, label, res).get("training"))]
+    run.results.artifacts.extend(arts)
     run.on_event(label, {"event": "done", "kind": "train"})
     return True
 
 
-def _load_of(sections: dict) -> dict:
-    return {"load": sections["training"]} if "training" in sections else {}
-
-
-def exported(res) -> list[dict]:
+def exported(res) -> list[Artifact]:
     """The artifacts a child attempted. When a converter brought the process down after the model
     itself was saved (a training, a deploy's source), the export it was on is the failed one."""
-    arts = [dict(a) for a in res.outcome.artifacts]
+    arts = [Artifact.model_validate(a) for a in res.outcome.artifacts]
     if res.returncode != 0:
         for art in arts:
-            if art["status"] == "running":
-                art.update(status="failed", size_bytes=None, exit_code=res.returncode,
-                           error=res.died().failure("export"))
+            if art.status == "running":
+                art.status, art.size_bytes, art.exit_code = "failed", None, res.returncode
+                art.error = res.died().failure("export")
     return arts
 
 
-def counted(run: "Run", t: dict) -> list[dict]:
+def counted(run: "Run", t: Training) -> list[Repeat]:
     """The repeats the statistics count: ok and not warm-ups (all ok ones if only warm-ups ran)."""
-    ok = [x for x in t.get("repeats", []) if x["status"] == "ok"]
-    return [x for x in ok if x["repeat"] > run.cfg.warmup] or ok
+    ok = [x for x in t.repeats if x.status == "ok"]
+    return [x for x in ok if x.repeat > run.cfg.warmup] or ok
 
 
 def timing(run: "Run", job: Job) -> bool:
     """Statistics over the counted repeats (warm-ups left out), efficiency against the speed limit,
     comparisons. Times are positive and right-skewed: geometric means with intervals on log times,
     comparisons as ratios (measure/stats.py)."""
-    from edgebench.measure.speed import efficiency
-    from edgebench.measure.stats import center, diff_ci, mean_ci, ratio_ci, stability, time_ci
+    from edgebench.measure.stats import center
 
-    sl, cfg = run.results["speed_limit"], run.cfg
-    ok = [t for t in run.results["trainings"] if t["status"] == "ok"]
+    ok = [t for t in run.results.trainings if t.status == "ok"]
     for t in ok:
-        runs = counted(run, t)
-        tm = {key: time_ci([x[key] for x in runs if x.get(key) is not None])
-              for key in ("train_time_s", "first_epoch_s", "steady_epoch_s")}
-        tm["repeats_counted"] = [x["repeat"] for x in runs]
-        # Repeats timed while other processes were busy: counted (said so), never silently dropped.
-        tm["busy_repeats"] = [{"repeat": x["repeat"], "outside_cores": x["load"]["outside_cores"]}
-                              for x in runs if (x.get("load") or {}).get("busy")]
-        tm["stability"] = stability([x["train_time_s"] for x in runs])
-        tm["warmups"] = [x["repeat"] for x in t["repeats"] if x["repeat"] <= cfg.warmup]
-        # A repeat far from the others, named by its number (time_ci found it by position).
-        tm["slow_repeats"] = [{**o, "repeat": runs[o["index"]]["repeat"]} for o in tm["train_time_s"]["outliers"]]
-        accs = [x["test_accuracy"] for x in t["repeats"] if x["status"] == "ok"]
-        tm["test_accuracy"] = {"mean": float(np.mean(accs)), "min": min(accs), "max": max(accs),
-                               "values": accs, "identical": len(set(accs)) == 1}
-        tm["peak_rss_bytes"] = max(x["peak_rss_bytes"] for x in t["repeats"] if x["status"] == "ok")
-        steady = center(tm["steady_epoch_s"]) or center(tm["train_time_s"]) / cfg.epochs
-        tm["efficiency"] = efficiency(sl["train_flops_per_epoch"], sl["steps_per_epoch"], steady,
-                                      sl["gemm_peak"]["gflops"])
-        tm["flop_bound_train_s"] = sl["train_flops_per_epoch"] * cfg.epochs / (sl["gemm_peak"]["gflops"] * 1e9)
-        tm["epoch_s_for_efficiency"] = steady  # steady geometric mean; with one epoch, the only one
-        if sl.get("step_gemm_bound_epoch_s"):
-            tm["steady_vs_flop_bound"] = steady / tm["efficiency"]["flop_bound_epoch_s"]
-            tm["steady_vs_step_gemm_bound"] = steady / sl["step_gemm_bound_epoch_s"]
-        # What the first epoch costs beyond a steady one: tracing, compilation, warm-up (a difference,
-        # which may be negative: the plain mean interval).
-        firsts = [x["first_epoch_s"] - x["steady_epoch_s"] for x in runs if x.get("steady_epoch_s") is not None]
-        tm["first_epoch_excess_s"] = mean_ci(firsts) if firsts else None
-        t["timing"] = tm
-        t["determinism"] = _determinism(run, t)
+        t.timing = _training_timing(run, t)
+        t.determinism = _determinism(run, t)
         # The headline figure is the statistic over the counted repeats; repeat 1 keeps its own.
-        t["train_time_s_repeat1"] = t["repeats"][0]["train_time_s"]
-        t["train_time_s"] = center(tm["train_time_s"])
+        t.train_time_s_repeat1 = t.repeats[0].train_time_s
+        t.train_time_s = center(t.timing.train_time_s)
+    run.results.timing_comparisons = _comparisons(run, ok)
+    return True
+
+
+def _training_timing(run: "Run", t: Training) -> TrainingTiming:
+    from edgebench.measure.speed import efficiency
+    from edgebench.measure.stats import center, mean_ci, stability, time_ci
+
+    sl, cfg = run.results.speed_limit, run.cfg
+    runs = counted(run, t)
+    stats = {key: time_ci([getattr(x, key) for x in runs if getattr(x, key) is not None])
+             for key in ("train_time_s", "first_epoch_s", "steady_epoch_s")}
+    accs = [x.test_accuracy for x in t.repeats if x.status == "ok"]
+    steady = center(stats["steady_epoch_s"]) or center(stats["train_time_s"]) / cfg.epochs
+    eff = efficiency(sl["train_flops_per_epoch"], sl["steps_per_epoch"], steady, sl["gemm_peak"]["gflops"])
+    # What the first epoch costs beyond a steady one: tracing, compilation, warm-up (a difference,
+    # which may be negative: the plain mean interval).
+    firsts = [x.first_epoch_s - x.steady_epoch_s for x in runs if x.steady_epoch_s is not None]
+    tm = TrainingTiming(
+        **stats, repeats_counted=[x.repeat for x in runs],
+        # Repeats timed while other processes were busy: counted (said so), never silently dropped.
+        busy_repeats=[{"repeat": x.repeat, "outside_cores": x.load["outside_cores"]}
+                      for x in runs if (x.load or {}).get("busy")],
+        stability=stability([x.train_time_s for x in runs]),
+        warmups=[x.repeat for x in t.repeats if x.repeat <= cfg.warmup],
+        # A repeat far from the others, named by its number (time_ci found it by position).
+        slow_repeats=[{**o, "repeat": runs[o["index"]].repeat} for o in stats["train_time_s"]["outliers"]],
+        test_accuracy={"mean": float(np.mean(accs)), "min": min(accs), "max": max(accs), "values": accs,
+                       "identical": len(set(accs)) == 1},
+        peak_rss_bytes=max(x.peak_rss_bytes for x in t.repeats if x.status == "ok"),
+        efficiency=eff,
+        flop_bound_train_s=sl["train_flops_per_epoch"] * cfg.epochs / (sl["gemm_peak"]["gflops"] * 1e9),
+        epoch_s_for_efficiency=steady,  # steady geometric mean; with one epoch, the only one
+        first_epoch_excess_s=mean_ci(firsts) if firsts else None)
+    if sl.get("step_gemm_bound_epoch_s"):
+        tm.steady_vs_flop_bound = steady / eff["flop_bound_epoch_s"]
+        tm.steady_vs_step_gemm_bound = steady / sl["step_gemm_bound_epoch_s"]
+    return tm
+
+
+def _comparisons(run: "Run", ok: list[Training]) -> list[dict]:
+    from edgebench.measure.stats import diff_ci, ratio_ci
+
     comparisons = []
     for i, a in enumerate(ok):
         for b in ok[i + 1:]:
             # Frameworks within one mode, and each framework's modes against each other.
-            if a["mode"] != b["mode"] and a["framework"] != b["framework"]:
+            if a.mode != b.mode and a.framework != b.framework:
                 continue
-            ta = [x["train_time_s"] for x in counted(run, a)]
-            tb = [x["train_time_s"] for x in counted(run, b)]
-            comparisons.append({"a": a["framework"], "b": b["framework"], "a_mode": a["mode"],
-                                "b_mode": b["mode"], "metric": "train_time_s", **ratio_ci(ta, tb),
-                                "difference_s": diff_ci(ta, tb)})
-    run.results["timing_comparisons"] = comparisons
-    return True
+            ta = [x.train_time_s for x in counted(run, a)]
+            tb = [x.train_time_s for x in counted(run, b)]
+            comparisons.append({"a": a.framework, "b": b.framework, "a_mode": a.mode, "b_mode": b.mode,
+                                "metric": "train_time_s", **ratio_ci(ta, tb), "difference_s": diff_ci(ta, tb)})
+    return comparisons
 
 
-def _determinism(run: "Run", t: dict) -> dict:
+def _determinism(run: "Run", t: Training) -> dict:
     """Are the repeats' final weights bit-identical? (Same seed, data, threads, machine.)"""
-    base = run.store.framework_dir(t["framework"], t["mode"], run.cfg.modes[0])
-    files = [base / "final_weights.npz"] + [base / "repeats" / f"r{x['repeat']}" / "final_weights.npz"
-                                             for x in t["repeats"][1:] if x["status"] == "ok"]
+    base = run.store.framework_dir(t.framework, t.mode, run.cfg.modes[0])
+    files = [base / "final_weights.npz"] + [base / "repeats" / f"r{x.repeat}" / "final_weights.npz"
+                                             for x in t.repeats[1:] if x.status == "ok"]
     files = [f for f in files if f.exists()]
     digests = {data.sha256_file(f) for f in files}
     return {"repeats_compared": len(files), "bit_identical_weights": len(digests) == 1 if files else None}
@@ -230,17 +240,17 @@ def _determinism(run: "Run", t: dict) -> dict:
 def twin(run: "Run", job: Job) -> bool:
     from edgebench.measure.drift import twin_drift
 
-    ok = [t["framework"] for t in run.results["trainings"] if t["status"] == "ok" and t["mode"] == "eager"]
+    ok = [t.framework for t in run.results.trainings if t.status == "ok" and t.mode == "eager"]
     if len(ok) < 2:
-        run.results["twin"] = {"status": "skipped", "reason": "needs two frameworks that trained"}
+        run.results.twin = {"status": "skipped", "reason": "needs two frameworks that trained"}
         return True
     steps_per_epoch = -(-len(run.dataset.y_train) // run.cfg.batch_size)
     try:
         drift = twin_drift(run.store.dir, run.net, ok, list(run.cfg.twin_steps), steps_per_epoch * run.cfg.epochs,
                            run.dataset.x_test)
-        run.results["twin"] = {"status": "ok", **drift}
+        run.results.twin = {"status": "ok", **drift}
     except (OSError, KeyError, ValueError) as e:
-        run.results["twin"] = {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
+        run.results.twin = {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
     return True
 
 
@@ -250,22 +260,40 @@ def task_kind(run: "Run") -> str:
     return (run.task or {}).get("kind", "classification")
 
 
+# What a verify child reports about the file itself rather than about the runtime's run of it.
+_FILE_FACTS = ("graph", "graph_error", "weight_quantization")
+# Schema-1 names a host runtime's record still uses (measure/parity.compare), and their neutral ones.
+_NEUTRAL = {"source_test_accuracy": "reference_test_accuracy", "top1_agreement": "agreement",
+            "source_logit_range": "reference_logit_range"}
+
+
+def runtime_result(runtime: str, role: str, reference: str, status: str, record: dict) -> RuntimeResult:
+    """A runtime's record as a RuntimeResult: the names every runtime shares as fields, the rest (what
+    only this runtime measures) in `details`."""
+    fields = set(RuntimeResult.model_fields)
+    rec = {_NEUTRAL.get(k, k): v for k, v in record.items()}
+    details = {**rec.pop("details", {}), **{k: rec.pop(k) for k in list(rec) if k not in fields}}
+    rec.update(runtime=runtime, role=role, reference=reference, status=status, details=details)
+    return RuntimeResult.model_validate(rec)
+
+
 def verify(run: "Run", job: Job) -> bool:
-    art = run.artifact(job.artifact)
-    if art is None or art["status"] != "ok":
+    art = run.results.artifact(job.artifact)
+    if art is None or art.status != "ok":
         return False  # not exported (failed, skipped, or its training failed): nothing to verify
     fw, fmt, prec = job.artifact
     label = f"{fw}/{fmt}-{prec}"
-    info = registry.runtimes()[art["runtime"]]
+    info = registry.runtimes()[art.runtime]
     missing = info.missing_module()
     if missing:
-        art.update(status="skipped", error=f"runtime {info.name} is not installed "
-                                           f"(module '{missing}'; {info.install_hint})")
+        art.status = "skipped"
+        art.error = f"runtime {info.name} is not installed (module '{missing}'; {info.install_hint})"
+        art.put(RuntimeResult(runtime=art.runtime, status="skipped", error=art.error))
         return True
     name = f"verify-{fw}-{fmt}-{prec}"
     cfg = run.cfg
     task = VerifyTask(
-        name=name, file=str(run.store.dir / art["file"]), runtime=art["runtime"], precision=prec,
+        name=name, file=str(run.store.dir / art.file), runtime=art.runtime, precision=prec,
         data=run.data_ref, threads=cfg.bench_threads, raw_dir=str(run.store.latency),
         bench=Bench(cfg.latency_min_iters, cfg.latency_min_time_s, cfg.throughput_batch),
         network=run.net.describe(), source_logits=str(run.store.dir / fw / "test_logits.npy"),
@@ -273,48 +301,54 @@ def verify(run: "Run", job: Job) -> bool:
     run.on_event(label, {"event": "start", "kind": "verify", "total": len(run.dataset.x_test)})
     res = run.child(task, cfg.bench_threads, label)
     if not res.ok:
-        art.update(status="failed", error=res.failure(f"{label} verification"), exit_code=res.returncode)
-        run.on_event(label, {"event": "failed", "error": art["error"]})
+        art.status, art.error, art.exit_code = "failed", res.failure(f"{label} verification"), res.returncode
+        art.put(RuntimeResult(runtime=art.runtime, status="failed", error=art.error, exit_code=res.returncode))
+        run.on_event(label, {"event": "failed", "error": art.error})
         return True
-    art.update(res.outcome.record)
-    art["verify_log"] = f"logs/{name}.log"
-    art["load"] = watched(run, label, res)
+    record = dict(res.outcome.record)
+    for k in _FILE_FACTS:
+        if k in record:
+            setattr(art, k, record.pop(k))
+    record.update(log=f"logs/{name}.log", load=watched(run, label, res))
+    art.put(runtime_result(art.runtime, "host", "source", "ok", record))
     run.on_event(label, {"event": "done", "kind": "verify"})
     return True
 
 
 def microcontroller(run: "Run", job: Job) -> bool:
-    art = run.artifact(job.artifact)
-    if art is None or art["status"] != "ok" or job.needs[0] not in run.done:
+    art = run.results.artifact(job.artifact)
+    if art is None or art.status != "ok" or job.needs[0] not in run.done:
         return False  # runs only what verified on the host: its logits are the reference
     rt = registry.runtimes()[job.runtime]
     fw, fmt, prec = job.artifact
     label = f"{fw}/{fmt}-{prec} on {rt.name.upper()}"
-    entry: dict = {"runtime": rt.name}
-    art["microcontroller"] = entry
     missing = rt.missing_module()
     if missing:
-        entry.update(status="skipped", reason=f"{rt.display} is not installed (module '{missing}'; {rt.install_hint})")
+        art.put(RuntimeResult(runtime=rt.name, role="microcontroller", reference=art.runtime, status="skipped",
+                              error=f"{rt.display} is not installed (module '{missing}'; {rt.install_hint})"))
         return True
-    name = f"mcu-{fw}-{fmt}-{prec}"
+    # The format's first microcontroller runtime keeps the folders it always had; another gets its own.
+    first = registry.microcontroller_runtimes(fmt)[0].name == rt.name
+    name = f"mcu-{fw}-{fmt}-{prec}" if first else f"mcu-{rt.name}-{fw}-{fmt}-{prec}"
+    c_dir = run.store.dir / fw / "mcu" / ("" if first else rt.name) / Path(art.file).stem
     cfg = run.cfg
     task = MicrocontrollerTask(
-        name=name, runtime=rt.name, file=str(run.store.dir / art["file"]), run_dir=str(run.store.dir),
+        name=name, runtime=rt.name, file=str(run.store.dir / art.file), run_dir=str(run.store.dir),
         data=run.data_ref, reference_logits=str(run.store.logits_path(job.artifact)),
-        c_dir=str(run.store.dir / fw / "mcu" / Path(art["file"]).stem), boards=tuple(b.to_dict() for b in run.boards),
+        c_dir=str(c_dir), boards=tuple(b.to_dict() for b in run.boards),
         bench=Bench(cfg.latency_min_iters, cfg.latency_min_time_s), network=run.net.describe(), task=task_kind(run))
     run.on_event(label, {"event": "start", "kind": "verify", "total": len(run.dataset.x_test)})
     res = run.child(task, 1, label)
     if res.returncode != 0 or res.outcome is None or res.outcome.status not in ("ok", "unsupported"):
-        entry.update(status="failed", reason=res.failure(rt.display), exit_code=res.returncode)
-        run.on_event(label, {"event": "failed", "error": entry["reason"]})
+        error = res.failure(rt.display)
+        art.put(RuntimeResult(runtime=rt.name, role="microcontroller", reference=art.runtime, status="failed",
+                              error=error, exit_code=res.returncode))
+        run.on_event(label, {"event": "failed", "error": error})
         return True
-    entry.update(status=res.outcome.status, **res.outcome.record)
-    entry["log"] = f"logs/{name}.log"
-    entry["load"] = watched(run, label, res)
+    record = {**res.outcome.record, "log": f"logs/{name}.log", "load": watched(run, label, res)}
+    result = art.put(runtime_result(rt.name, "microcontroller", art.runtime, res.outcome.status, record))
     # The progress line says what happened: an artifact the runtime cannot run was not verified.
-    run.on_event(label, {"event": "done", "kind": "verify", "status": res.outcome.status,
-                         "reason": res.outcome.record.get("reason")})
+    run.on_event(label, {"event": "done", "kind": "verify", "status": res.outcome.status, "reason": result.error})
     return True
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgebench import __version__, data, results
+from edgebench import data, results
+from edgebench.version import __version__
 from edgebench.config import RunConfig
 from edgebench.models import is_file
 from edgebench.models import weights as init
 from edgebench.models.network import Network
 from edgebench.pipeline.store import INPUTS, RunStore
+from edgebench.results.schema import RunResults
 
 ADAM_EPSILON_NOTE = (
     "Keras and PyTorch place Adam's epsilon differently. Keras: "
@@ -104,7 +106,7 @@ def timed_sections_note(cfg: RunConfig) -> dict:
                    "time the child spent paused or sharing the cores"}
 
 
-def write_inputs(cfg: RunConfig, ds, store: RunStore, boards: list, net: Network) -> dict:
+def write_inputs(cfg: RunConfig, ds, store: RunStore, boards: list, net: Network) -> RunResults:
     """The shared inputs, made once in NumPy from the seed and saved in inputs/, and the results
     skeleton that records them and every fairness choice."""
     inputs = store.inputs
@@ -119,7 +121,7 @@ def write_inputs(cfg: RunConfig, ds, store: RunStore, boards: list, net: Network
     order = data.batch_order(len(ds.y_train), cfg.epochs, cfg.seed)
     np.save(o_path, order)
     n_cal = write_calibration(cfg, ds, store)
-    return {
+    return RunResults.model_validate({
         **skeleton(cfg, ds, store),
         "dataset": ds.describe(),
         "model": {**net.describe(), "layer_table": net.layer_table()},
@@ -174,4 +176,4 @@ def write_inputs(cfg: RunConfig, ds, store: RunStore, boards: list, net: Network
         "trainings": [],
         "artifacts": [],
         "progress": {"done": [], "note": "ids of the finished jobs (ok, failed or skipped): what --resume skips"},
-    }
+    })

@@ -16,6 +16,8 @@ from typing import Literal, Union
 SPEED_LIMIT, TRAIN, TIMING, TWIN, VERIFY, MICROCONTROLLER = (
     "speed_limit", "train", "timing", "twin", "verify", "microcontroller")
 SOURCE = "source"  # deploy: the user's model file, run on the test set and exported
+# A child's stdout line that starts with this carries an event (JSON) for its parent.
+EVENT_PREFIX = "@@edgebench "
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ import shutil
 import signal
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -17,20 +16,20 @@ from edgebench import data, results
 from edgebench.config import RunConfig, validate
 from edgebench.errors import MachineBusy
 from edgebench.measure.boards import boards_for
-from edgebench.pipeline.gate import Gate
+from edgebench.pipeline.executor import LocalExecutor
 from edgebench.pipeline.handlers import HANDLERS
 from edgebench.pipeline.inputs import write_inputs
-from edgebench.pipeline.jobs import MICROCONTROLLER, TRAIN, VERIFY, DataRef, Job, Task
+from edgebench.pipeline.jobs import DataRef, Job, Task
 from edgebench.pipeline.plan import plan
 from edgebench.pipeline.runner import ChildResult, run_child
-from edgebench.pipeline.store import RunStore, default_run_dir, done_jobs, forget_unfinished
+from edgebench.pipeline.store import RunStore, default_run_dir, forget_unfinished
+from edgebench.results.schema import Load, Progress, RunResults
 
 # Events go to the UI: (label, event dict). The CLI draws progress bars from them.
 EventSink = Callable[[str, dict], None]
-
-# Jobs whose children time only inside the gate (pipeline/gate.py): these may overlap. The others
-# (the GEMM peak, deploy's source pass, the derived summaries) run with nothing beside them.
-OVERLAPPING = frozenset({TRAIN, VERIFY, MICROCONTROLLER})
+# What is written beside results.json after each save (report.md/html: edgebench.report.write_reports);
+# given by the caller, so the pipeline does not depend on the report layer.
+Writer = Callable[[RunResults, Path, bool], None]
 
 
 class Run:
@@ -38,19 +37,21 @@ class Run:
 
     # What __init__ sets; here too for subclasses with their own __init__ (Deploy).
     select: Callable[[Job], bool] | None = None
-    reports: bool = True
+    writer: Writer | None = None
     cache_data: bool = True
     notices: tuple[str, ...] | list[str] = ()  # what the CLI says first, before the progress (deploy's choices)
     task: dict | None = None  # deploy: what the outputs are (pipeline/deploy.output_task); a run's are classes
 
-    def __init__(self, cfg: RunConfig, on_event: EventSink | None = None, resume: dict | None = None,
-                 select: Callable[[Job], bool] | None = None, reports: bool = True, cache_data: bool = True):
-        """resume: the results.json of an unfinished run in cfg.out, to continue it. select: run only
-        the planned jobs it accepts (a cluster sweep's build phase, or one artifact's measurement);
-        reports: write report.md/html beside results.json (a sweep's node-side scratch run does not);
-        cache_data: decode the data once for all children (not worth it for one artifact's jobs)."""
+    def __init__(self, cfg: RunConfig, on_event: EventSink | None = None, resume: RunResults | None = None,
+                 select: Callable[[Job], bool] | None = None, writer: Writer | None = None,
+                 cache_data: bool = True):
+        """resume: the results of an unfinished run in cfg.out, to continue it. select: run only the
+        planned jobs it accepts (a cluster sweep's build phase, or one artifact's measurement);
+        writer: writes the reports beside results.json after each save (none: results.json only, as
+        a sweep's node-side scratch run); cache_data: decode the data once for all children (not
+        worth it for one artifact's jobs)."""
         validate(cfg)
-        self.select, self.reports, self.cache_data = select, reports, cache_data
+        self.select, self.writer, self.cache_data = select, writer, cache_data
         self._concurrency(on_event)
         self.t0 = time.perf_counter()
         # Read and check the data before anything is written, so bad input leaves no debris.
@@ -64,7 +65,7 @@ class Run:
         self.net = cfg.model.network(self.dataset.image_shape)
         self.store = RunStore.reopen(Path(cfg.out)) if resume else RunStore.create(cfg.out or default_run_dir())
         self.dir = self.store.dir
-        self.results: dict = resume or {}
+        self.results: RunResults | None = resume
         self.resuming = resume is not None
         self.done: set[str] = set()  # ids of the finished jobs (results' progress.done)
         self.boards = boards_for(cfg.boards)
@@ -72,7 +73,7 @@ class Run:
 
     def _concurrency(self, on_event: EventSink | None) -> None:
         """Handlers run holding _state (results and the run folder are theirs alone) and let go of it
-        only while their child runs; _gate pauses the other children while one times; events reach
+        only while their child runs; the executor's gate pauses the other children while one times; events reach
         the display one at a time."""
         sink = on_event or (lambda label, ev: None)
         events = threading.Lock()
@@ -83,33 +84,25 @@ class Run:
 
         self.on_event = on_event_locked
         self._state = threading.Lock()
-        self._gate: Gate | None = None
-        self._interrupting = False
+        self.executor = LocalExecutor()
 
     # -- what handlers use --------------------------------------------------------------
     def child(self, task: Task, threads: int, label: str) -> ChildResult:
-        if self._interrupting:  # nothing new starts once the run is being interrupted
+        if self.executor.interrupting:  # nothing new starts once the run is being interrupted
             raise KeyboardInterrupt
         self._state.release()
         try:
             res = run_child(task, self.store.work, self.store.logs / f"{task.name}.log", threads,
-                            lambda ev: self.on_event(label, ev), gate=self._gate)
+                            lambda ev: self.on_event(label, ev), gate=self.executor.gate)
         finally:
             self._state.acquire()
         # Its child was stopped by an interruption (Ctrl-C reaches the children too): not a result.
-        if self._interrupting or res.returncode == -signal.SIGINT:
+        if self.executor.interrupting or res.returncode == -signal.SIGINT:
             raise KeyboardInterrupt
         return res
 
-    def training(self, fw: str, mode: str) -> dict | None:
-        return next((t for t in self.results["trainings"] if t["framework"] == fw and t["mode"] == mode), None)
-
-    def artifact(self, key: tuple[str, str, str]) -> dict | None:
-        return next((a for a in self.results["artifacts"]
-                     if (a["framework"], a["format"], a["precision"]) == tuple(key)), None)
-
     # -- the run -----------------------------------------------------------------------
-    def execute(self) -> dict:
+    def execute(self) -> RunResults:
         """All jobs; results.json is rewritten after each. Interrupted (Ctrl-C, SIGTERM), the run
         keeps what finished, marks what was cut short, and is saved as partial."""
         try:
@@ -122,7 +115,7 @@ class Run:
             raise MachineBusy(f"{e}; what finished is kept in {self.dir} (status partial; --resume continues "
                               "it)") from None
 
-    def _with_data_copy(self) -> dict:
+    def _with_data_copy(self) -> RunResults:
         if not self.cache_data:
             return self._jobs()
         cache = self.store.work / "data"
@@ -141,15 +134,15 @@ class Run:
     def data_cache(self) -> Path | None:
         return Path(self.data_ref.cache) if self.data_ref.cache else None
 
-    def _jobs(self) -> dict:
+    def _jobs(self) -> RunResults:
         if self.resuming:
             self._reopen()
         else:
             self.results = write_inputs(self.cfg, self.dataset, self.store, self.boards, self.net)
-            for w in self.results["warnings"]:
+            for w in self.results.warnings:
                 self.on_event("run", {"event": "warning", "message": w["message"]})
             self.save()
-        self.done = set(self.results["progress"]["done"])
+        self.done = set(self.results.progress.done)
         self._schedule([job for job in plan(self.cfg, self.done) if self.select is None or self.select(job)])
         self._finish()
         return self.results
@@ -157,22 +150,24 @@ class Run:
     def _schedule(self, jobs: list[Job]) -> None:
         from edgebench.measure import load
 
-        parallel = getattr(self.cfg, "parallel", 1)
         quiet = float(getattr(self.cfg, "require_quiet_s", 0.0) or 0.0)
-        self.results.setdefault("load", {}).update(threshold_cores=load.BUSY_CORES, require_quiet_s=quiet,
-                                                   note=load.NOTE)
-        self.results["load"].setdefault("flagged", [])
-        # Every child times through the gate: it is where the machine's load is read, and, when
-        # children overlap, what keeps a timed section alone.
-        self._gate = Gate(quiet)
+        self.results.load = (self.results.load or Load()).model_copy(
+            update={"threshold_cores": load.BUSY_CORES, "require_quiet_s": quiet, "note": load.NOTE})
+        self.executor = LocalExecutor(getattr(self.cfg, "parallel", 1), quiet)
         try:
-            if parallel > 1 and sum(j.kind in OVERLAPPING for j in jobs) > 1:
-                self._overlapped(jobs, parallel)
-            else:
-                for job in jobs:
-                    self._run_job(job)
+            self.executor.run(jobs, self._run_job)
         finally:
-            self._gate = None
+            if self.executor.overlap:
+                self._count_overlap(self.executor.overlap)
+
+    def _count_overlap(self, this: dict) -> None:
+        g = self.results.overlap or {"parallel": this["parallel"], "timed_sections": 0, "children_paused_s": 0.0}
+        g["timed_sections"] += this["timed_sections"]
+        g["children_paused_s"] += this["children_paused_s"]
+        g["note"] = ("timed sections that ran alone through the gate (every other child of the run paused), and "
+                     "the time children spent paused; the stages of wall_time_breakdown_s overlap, so their "
+                     "sum can exceed the wall time")
+        self.results.overlap = g
 
     def _run_job(self, job: Job) -> None:
         with self._state:
@@ -180,7 +175,7 @@ class Run:
                 finished = HANDLERS[job.kind](self, job)
             if finished and job.id not in self.done and job.kind != "timing":  # the timing summary is derived: redone
                 self.done.add(job.id)
-                self.results["progress"]["done"].append(job.id)
+                self.results.progress.done.append(job.id)
             self._order_artifacts()
             self.save()
 
@@ -190,122 +185,65 @@ class Run:
         fws = {fw: i for i, fw in enumerate(getattr(self.cfg, "frameworks", ()))}
         if not fws:  # a deploy: one source, its artifacts already in export order
             return
-        self.results["artifacts"] = sorted(self.results.get("artifacts", []),
-                                           key=lambda a: fws.get(a.get("framework"), len(fws)))
-
-    def _overlapped(self, jobs: list[Job], parallel: int) -> None:
-        """The jobs in plan order, up to cfg.parallel children at once: a job starts when the jobs
-        it needs have finished and a place is free; a job outside OVERLAPPING waits until nothing
-        else runs, and nothing starts beside it. Timed sections stay alone through the gate."""
-        planned = {j.id for j in jobs}
-        finished: set[str] = set()
-        pending = list(jobs)
-        running: dict[Future, Job] = {}
-        pool = ThreadPoolExecutor(parallel, thread_name_prefix="edgebench-job")
-
-        def ready(j: Job) -> bool:
-            return all(n not in planned or n in finished for n in j.needs)
-
-        try:
-            while pending or running:
-                for j in [j for j in pending if ready(j)]:
-                    if j.kind not in OVERLAPPING:
-                        if not running:
-                            pending.remove(j)
-                            self._run_job(j)
-                            finished.add(j.id)
-                        break  # it waits for the others to end; nothing starts in front of it
-                    if len(running) >= parallel:
-                        break
-                    pending.remove(j)
-                    running[pool.submit(self._run_job, j)] = j
-                else:
-                    if not running and pending:  # needs that can never finish: run in plan order
-                        j = pending.pop(0)
-                        self._run_job(j)
-                        finished.add(j.id)
-                        continue
-                if running:
-                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                    for f in done:
-                        finished.add(running.pop(f).id)
-                        f.result()  # a handler's own error stops the run, as it does one job at a time
-        except BaseException:
-            # Interrupted (or a bug): every child ends, the handlers give up without recording. A
-            # second Ctrl-C meanwhile does not cut this short (children would be left running).
-            self._interrupting = True
-            while True:
-                try:
-                    self._gate.terminate_all()
-                    wait(list(running))
-                    break
-                except KeyboardInterrupt:
-                    continue
-            raise
-        finally:
-            pool.shutdown(wait=True)
-            g = self.results.setdefault("overlap", {"parallel": parallel, "timed_sections": 0, "children_paused_s": 0.0})
-            g["timed_sections"] += self._gate.sections
-            g["children_paused_s"] += self._gate.paused_s
-            g["note"] = ("timed sections that ran alone through the gate (every other child of the run paused), and "
-                         "the time children spent paused; the stages of wall_time_breakdown_s overlap, so their "
-                         "sum can exceed the wall time")
+        self.results.artifacts = sorted(self.results.artifacts, key=lambda a: fws.get(a.framework, len(fws)))
 
     def _reopen(self) -> None:
         """Continue an unfinished run: check its inputs, forget what was cut short."""
         self.store.check_inputs(self.results)
-        done = done_jobs(self.results)
+        done = set(self.results.progress.done)
         forget_unfinished(self.results, done, self.cfg.modes[0])
-        self.results["progress"] = {"done": sorted(done), "note": "ids of the finished jobs (ok, failed or "
-                                                                  "skipped): what --resume skips"}
-        self.results.pop("interrupted", None)
-        self.results["status"] = "running"
-        self.results.setdefault("resumed_at", []).append(results.now_iso())
+        self.results.progress = Progress(done=sorted(done), note="ids of the finished jobs (ok, failed or "
+                                                                 "skipped): what --resume skips")
+        self._reopened()
+
+    def _reopened(self) -> None:
+        self.results.interrupted = None
+        self.results.status = "running"
+        self.results.resumed_at.append(results.now_iso())
         self.save()
 
     def statuses(self) -> list[str]:
         """The status of everything the run set out to make: its trainings and artifacts."""
-        return [t["status"] for t in self.results["trainings"]] + [a["status"] for a in self.results["artifacts"]]
+        return [t.status for t in self.results.trainings] + [a.status for a in self.results.artifacts]
 
     def _finish(self) -> None:
-        self.results["status"] = overall_status(self.statuses())
-        self.results["finished_at"] = results.now_iso()
-        self.results["wall_time_s"] = self._wall()
+        self.results.status = overall_status(self.statuses())
+        self.results.finished_at = results.now_iso()
+        self.results.wall_time_s = self._wall()
         self.save(final=True)
         # The final reports (plots) took time too: results.json gets the figure that includes them.
-        self.results["wall_time_s"] = self._wall()
+        self.results.wall_time_s = self._wall()
         from edgebench.measure.cost import cost
 
-        self.results["cost"] = cost(self.results, self.results["wall_time_s"])
+        self.results.cost = cost(self.results, self.results.wall_time_s)
         self.store.save(self.results)
 
     def _interrupted(self, why: str | None = None) -> None:
-        for entry in self.results.get("trainings", []):
-            if entry["status"] == "running":
-                entry.update(status="interrupted", error=why or "interrupted before this training finished")
-        verified = {tuple(j.split(":")[1:]) for j in (self.results.get("progress") or {}).get("done", [])
-                    if j.startswith("verify:")}
-        for art in self.results.get("artifacts", []):
-            if art["status"] == "ok" and (art["framework"], art["format"], art["precision"]) not in verified:
-                art.update(status="interrupted", error=why or "interrupted before this artifact was verified")
+        if self.results is None:  # stopped before its results.json existed: nothing to keep
+            return
+        for entry in self.results.trainings:
+            if entry.status == "running":
+                entry.status, entry.error = "interrupted", why or "interrupted before this training finished"
+        verified = {tuple(j.split(":")[1:]) for j in self.results.progress.done if j.startswith("verify:")}
+        for art in self.results.artifacts:
+            if art.status == "ok" and art.key not in verified:
+                art.status, art.error = "interrupted", why or "interrupted before this artifact was verified"
         wall = self._wall()
-        self.results.update(status="partial", interrupted=True, finished_at=results.now_iso(),
-                            wall_time_s=wall, wall_time_before_resume_s=wall)
-        if self.results.get("schema_version"):
-            self.save()
+        self.results.status, self.results.interrupted, self.results.finished_at = "partial", True, results.now_iso()
+        self.results.wall_time_s = self.results.wall_time_before_resume_s = wall
+        self.save()
 
     def _wall(self) -> float:
-        return self.results.get("wall_time_before_resume_s", 0.0) + time.perf_counter() - self.t0
+        before = self.results.wall_time_before_resume_s if self.results is not None else None
+        return (before or 0.0) + time.perf_counter() - self.t0
 
     def save(self, final: bool = False) -> None:
         # results.json first: it is the source of truth, and must not wait on a report.
         self.store.save(self.results)
-        if not self.reports:
+        if self.writer is None:
             return
         with self._stage("results and reports"):
-            from edgebench.report import write_reports
-
-            write_reports(self.results, self.dir, figures=final)
+            self.writer(self.results, self.dir, final)
 
     @contextmanager
     def _stage(self, key: str):
@@ -314,8 +252,8 @@ class Run:
         try:
             yield
         finally:
-            if self.results and key:
-                spent = self.results.setdefault("wall_time_breakdown_s", {})
+            if self.results is not None and key:
+                spent = self.results.wall_time_breakdown_s
                 spent[key] = spent.get(key, 0.0) + time.perf_counter() - t0
 
 

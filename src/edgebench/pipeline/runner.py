@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from edgebench.pipeline.gate import GATE_ENV, Gate
-from edgebench.pipeline.jobs import Outcome, Task, outcome_from_json, task_to_json
-
-EVENT_PREFIX = "@@edgebench "
+from edgebench.pipeline.jobs import EVENT_PREFIX, Outcome, Task, outcome_from_json, task_to_json
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from edgebench import data, results
 from edgebench.errors import UserError
-from edgebench.pipeline.jobs import MICROCONTROLLER, VERIFY, artifact_id, train_id
+from edgebench.pipeline.jobs import MICROCONTROLLER, artifact_id, train_id
+from edgebench.results.schema import RunResults
 
 INPUTS = ("initial_weights.npz", "batch_order.npy", "calibration_indices.npy")
 
@@ -67,12 +68,12 @@ class RunStore:
     def logits_path(self, key: tuple[str, str, str]) -> Path:
         return self.logits / f"{'-'.join(key)}.npy"
 
-    def save(self, r: dict) -> None:
-        results.write_json_atomic(self.dir / results.RESULTS_FILE, r)
+    def save(self, r: RunResults) -> None:
+        results.save(self.dir, r)
 
-    def check_inputs(self, r: dict) -> None:
+    def check_inputs(self, r: RunResults) -> None:
         """A resumed run trains from the same inputs it started with, or not at all."""
-        fair = r["fairness"]
+        fair = r.fairness
         for key, name in (("initial_weights", INPUTS[0]), ("batch_order", INPUTS[1])):
             path = self.input_path(name)
             if not path.exists() or data.sha256_file(path) != fair[key]["sha256"]:
@@ -80,49 +81,23 @@ class RunStore:
                                 "start a new run")
 
 
-def done_jobs(r: dict) -> set[str]:
-    """The finished jobs of a run: its own record, or, for a run written before jobs were
-    recorded, what its entries show (the previous version's markers)."""
-    if "progress" in r:
-        return set(r["progress"]["done"])
-    done: set[str] = set()
-    for t in r.get("trainings", []):
-        if t["status"] not in ("ok", "failed", "skipped"):
-            continue
-        done.add(train_id(t["framework"], t["mode"], 1))
-        done |= {train_id(t["framework"], t["mode"], x["repeat"]) for x in t.get("repeats", [])
-                 if x.get("status") in ("ok", "failed")}
-    for a in r.get("artifacts", []):
-        key = (a["framework"], a["format"], a["precision"])
-        if a["status"] not in ("ok", "interrupted") or "top1_agreement" in a:
-            done.add(f"{VERIFY}:{artifact_id(key)}")
-        m = a.get("microcontroller") or {}
-        if "status" in m:
-            done.add(f"{MICROCONTROLLER}:{m.get('runtime', 'tflm')}:{artifact_id(key)}")
-    if (r.get("twin") or {}).get("status") == "ok":
-        done.add("twin")
-    if "speed_limit" in r:
-        done.add("speed_limit")
-    return done
-
-
-def forget_unfinished(r: dict, done: set[str], first_mode: str) -> None:
+def forget_unfinished(r: RunResults, done: set[str], first_mode: str) -> None:
     """Drop what an interrupted run left half-done, so its jobs run again from the start."""
-    r["trainings"] = [t for t in r["trainings"] if train_id(t["framework"], t["mode"], 1) in done]
-    kept = {(t["framework"], t["mode"]) for t in r["trainings"]}
-    r["artifacts"] = [a for a in r["artifacts"] if (a["framework"], first_mode) in kept]
-    for t in r["trainings"]:
-        t["repeats"] = [x for x in t.get("repeats", []) if train_id(t["framework"], t["mode"], x["repeat"]) in done]
+    r.trainings = [t for t in r.trainings if train_id(t.framework, t.mode, 1) in done]
+    kept = {(t.framework, t.mode) for t in r.trainings}
+    r.artifacts = [a for a in r.artifacts if (a.framework, first_mode) in kept]
+    for t in r.trainings:
+        t.repeats = [x for x in t.repeats if train_id(t.framework, t.mode, x.repeat) in done]
     forget_unfinished_artifacts(r, done)
 
 
-def forget_unfinished_artifacts(r: dict, done: set[str]) -> None:
+def forget_unfinished_artifacts(r: RunResults, done: set[str]) -> None:
     """Artifacts whose verification was cut short go back to exported (ok, to be verified again), and a
     microcontroller result that did not finish is dropped (its job runs again)."""
-    for a in r["artifacts"]:
-        key = artifact_id((a["framework"], a["format"], a["precision"]))
-        if a["status"] == "interrupted":
-            a.update(status="ok", error=None)
-        m = a.get("microcontroller")
-        if m is not None and f"{MICROCONTROLLER}:{m.get('runtime', 'tflm')}:{key}" not in done:
-            del a["microcontroller"]
+    for a in r.artifacts:
+        key = artifact_id(a.key)
+        if a.status == "interrupted":
+            a.status, a.error = "ok", None
+            a.results = [x for x in a.results if x.role != "host"]
+        a.results = [x for x in a.results
+                     if x.role != "microcontroller" or f"{MICROCONTROLLER}:{x.runtime}:{key}" in done]

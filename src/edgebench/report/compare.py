@@ -18,8 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from edgebench.measure.stats import ratio_ci
+from edgebench.report.figures import Side
 from edgebench.report.markdown import render_template
-from edgebench.report.view import DASH, fmt, own, run_label
+from edgebench.report.text import DASH, fmt, own
+from edgebench.report.view import run_label
+from edgebench.results.schema import Artifact, RunResults, Training
 
 BAND = 0.03  # +-3%: inside it, two figures are the same for practical purposes
 ACCURACY_BAND = 0.005  # +-0.5 percentage points of test accuracy
@@ -46,13 +49,13 @@ def verdict(estimate: float | None, low: float | None, high: float | None, band:
     return "unclear"
 
 
-def _counted(t: dict, key: str) -> list[float]:
+def _counted(t: Training, key: str) -> list[float]:
     """The figure over the repeats the run's statistics counted (warm-ups out)."""
-    ok = [x for x in t.get("repeats", []) if x.get("status") == "ok" and x.get(key) is not None]
-    counted = [x for x in ok if not x.get("warmup")] or ok
-    vals = [x[key] for x in counted]
-    if not vals and key == "train_time_s" and t.get("train_time_s") is not None:
-        vals = [t["train_time_s"]]
+    ok = [x for x in t.repeats if x.status == "ok" and getattr(x, key) is not None]
+    counted = [x for x in ok if not x.warmup] or ok
+    vals = [getattr(x, key) for x in counted]
+    if not vals and key == "train_time_s" and t.train_time_s is not None:
+        vals = [t.train_time_s]
     return vals
 
 
@@ -126,46 +129,56 @@ def _raw(folder: Path, rel: str | None) -> np.ndarray | None:
     return x if x.ndim == 1 and x.dtype.kind in "iuf" and len(x) else None
 
 
-def compare(a: dict, b: dict, dir_a: Path, dir_b: Path, band: float = BAND, accuracy_band: float = ACCURACY_BAND) -> dict:
-    """Every figure the two runs share, as data (what `compare --format json` prints)."""
-    trainings = []
-    ta = {(t["framework"], t.get("mode", "eager")): t for t in a.get("trainings", []) if t["status"] == "ok"}
-    tb = {(t["framework"], t.get("mode", "eager")): t for t in b.get("trainings", []) if t["status"] == "ok"}
+def _trainings(a: RunResults, b: RunResults, band: float, accuracy_band: float) -> list[dict]:
+    ta = {(t.framework, t.mode): t for t in a.trainings if t.status == "ok"}
+    tb = {(t.framework, t.mode): t for t in b.trainings if t.status == "ok"}
+    out = []
     for key in [k for k in ta if k in tb]:
         x, y = ta[key], tb[key]
         row = {"framework": key[0], "mode": key[1],
                "train_time_s": _ratio(_counted(x, "train_time_s"), _counted(y, "train_time_s"), "time", band)}
         sa, sb = _counted(x, "steady_epoch_s"), _counted(y, "steady_epoch_s")
         row["steady_epoch_s"] = _ratio(sa, sb, "time", band) if sa and sb else None
-        row["test_accuracy"] = accuracy_diff(x.get("test_accuracy"), y.get("test_accuracy"), x.get("test_samples"),
-                                             y.get("test_samples"), accuracy_band)
-        trainings.append(row)
-    artifacts = []
-    aa = {(x["framework"], x["format"], x["precision"]): x for x in a.get("artifacts", []) if x["status"] == "ok"}
-    ab = {(x["framework"], x["format"], x["precision"]): x for x in b.get("artifacts", []) if x["status"] == "ok"}
-    for key in [k for k in aa if k in ab]:
-        x, y = aa[key], ab[key]
-        row = {"artifact": list(key)}
-        sx, sy = x.get("size_bytes"), y.get("size_bytes")
-        row["size_bytes"] = ({"a": sx, "b": sy, "ratio": sy / sx, "ci_low": None, "ci_high": None,
-                              "verdict": "same" if sx == sy else verdict(sy / sx, None, None, 0.0, "size")}
-                             if sx and sy else None)
-        row["test_accuracy"] = accuracy_diff(x.get("test_accuracy"), y.get("test_accuracy"), x.get("test_samples"),
-                                             y.get("test_samples"), accuracy_band)
-        la, lb = _raw(dir_a, x.get("latency_raw")), _raw(dir_b, y.get("latency_raw"))
-        row["p50_latency"] = _timed(la, lb, (x.get("latency_ms") or {}).get("p50"),
-                                    (y.get("latency_ms") or {}).get("p50"), "time", band, ("a_ms", "b_ms"),
-                                    "medians")
-        if row["p50_latency"] and row["p50_latency"]["ci_low"] is not None:
-            from scipy.stats import mannwhitneyu
+        row["test_accuracy"] = accuracy_diff(x.test_accuracy, y.test_accuracy, x.test_samples, y.test_samples,
+                                             accuracy_band)
+        out.append(row)
+    return out
 
-            row["p50_latency"]["p_value_mann_whitney"] = float(mannwhitneyu(la, lb).pvalue)  # kept, not the verdict
-        tx, ty = x.get("throughput") or {}, y.get("throughput") or {}
-        row["throughput"] = _timed(_raw(dir_a, tx.get("raw")), _raw(dir_b, ty.get("raw")), tx.get("images_per_s"),
-                                   ty.get("images_per_s"), "throughput", band, ("a", "b"), "figures")
-        artifacts.append(row)
+
+def _artifact(x: Artifact, y: Artifact, dir_a: Path, dir_b: Path, band: float, accuracy_band: float) -> dict:
+    """Two runs' figures of one artifact on its host runtime."""
+    row = {"artifact": list(x.key)}
+    sx, sy = x.size_bytes, y.size_bytes
+    row["size_bytes"] = ({"a": sx, "b": sy, "ratio": sy / sx, "ci_low": None, "ci_high": None,
+                          "verdict": "same" if sx == sy else verdict(sy / sx, None, None, 0.0, "size")}
+                         if sx and sy else None)
+    rx, ry = x.result(), y.result()
+    if rx is None or ry is None:  # exported, never run on its runtime: only the file to compare
+        return {**row, "test_accuracy": accuracy_diff(None, None, None, None, accuracy_band), "p50_latency": None,
+                "throughput": None}
+    row["test_accuracy"] = accuracy_diff(rx.test_accuracy, ry.test_accuracy, rx.test_samples, ry.test_samples,
+                                         accuracy_band)
+    la, lb = _raw(dir_a, rx.latency_raw), _raw(dir_b, ry.latency_raw)
+    row["p50_latency"] = _timed(la, lb, (rx.latency_ms or {}).get("p50"), (ry.latency_ms or {}).get("p50"), "time",
+                                band, ("a_ms", "b_ms"), "medians")
+    if row["p50_latency"] and row["p50_latency"]["ci_low"] is not None:
+        from scipy.stats import mannwhitneyu
+
+        row["p50_latency"]["p_value_mann_whitney"] = float(mannwhitneyu(la, lb).pvalue)  # kept, not the verdict
+    tx, ty = rx.throughput or {}, ry.throughput or {}
+    row["throughput"] = _timed(_raw(dir_a, tx.get("raw")), _raw(dir_b, ty.get("raw")), tx.get("images_per_s"),
+                               ty.get("images_per_s"), "throughput", band, ("a", "b"), "figures")
+    return row
+
+
+def compare(a: RunResults, b: RunResults, dir_a: Path, dir_b: Path, band: float = BAND,
+            accuracy_band: float = ACCURACY_BAND) -> dict:
+    """Every figure the two runs share, as data (what `compare --format json` prints)."""
+    aa = {x.key: x for x in a.artifacts if x.status == "ok"}
+    ab = {x.key: x for x in b.artifacts if x.status == "ok"}
+    artifacts = [_artifact(aa[k], ab[k], dir_a, dir_b, band, accuracy_band) for k in aa if k in ab]
     return {"a": str(dir_a), "b": str(dir_b), "band": band, "accuracy_band": accuracy_band,
-            "trainings": trainings, "artifacts": artifacts,
+            "trainings": _trainings(a, b, band, accuracy_band), "artifacts": artifacts,
             "only_in_a": sorted(map(list, set(aa) - set(ab))), "only_in_b": sorted(map(list, set(ab) - set(aa))),
             "method": METHOD.format(band=band * 100, acc=accuracy_band * 100, blocks=BLOCKS)}
 
@@ -218,9 +231,10 @@ ARTIFACT_HEADER = ["Artifact", "Size B/A", "p50 latency A→B (us)", "B/A [95% C
                    "Test accuracy"]
 
 
-def rows(c: dict, a: dict) -> tuple[list[list], list[list]]:
-    """The two tables (training, artifacts) as rows of view Text, for Markdown and the terminal."""
-    trainings = [[run_label({"framework": t["framework"], "mode": t["mode"]}, a),
+def rows(c: dict, a: RunResults) -> tuple[list[list], list[list]]:
+    """The two tables (training, artifacts) as rows of view Text, for Markdown and the terminal;
+    `a` (run A's results) says how trainings are named."""
+    trainings = [[run_label(Side(t["framework"], t["mode"]), a),
                   _pair(t["train_time_s"], "a", "b", ".2f"), _r(t["train_time_s"]), _r(t["steady_epoch_s"]),
                   _acc(t["test_accuracy"])] for t in c["trainings"]]
     artifacts = []
@@ -233,7 +247,7 @@ def rows(c: dict, a: dict) -> tuple[list[list], list[list]]:
     return trainings, artifacts
 
 
-def render(c: dict, a: dict) -> str:
+def render(c: dict, a: RunResults) -> str:
     """compare.md, through report.md's Markdown environment: names and paths escaped there."""
     trainings, artifacts = rows(c, a)
     only = [(side.upper(), ", ".join(" ".join(k) for k in c[f"only_in_{side}"]))

@@ -14,7 +14,9 @@ from functools import lru_cache
 from typing import Any
 
 from edgebench.report.escape import md, shorten_md
-from edgebench.report.view import Message, ReportView, build, own, text
+from edgebench.report.text import Message, own, text
+from edgebench.report.view import ReportView, build
+from edgebench.results.schema import RunResults
 
 CELL_LIMIT = 160  # characters of a message in a table cell
 MESSAGE_LIMIT = 1000  # characters of a message in a bullet
@@ -65,19 +67,19 @@ def render_template(name: str, **context: Any) -> str:
     return environment().get_template(name).render(**context)
 
 
-def _view(source: dict | ReportView) -> ReportView:
+def _view(source: RunResults | ReportView) -> ReportView:
     return source if isinstance(source, ReportView) else build(source)
 
 
 # The sections in report order: worked out before the template runs, so that results lacking a
-# key the report needs raise the KeyError of the first section that needs it.
-_SECTIONS = ("header", "table1", "repeat1", "history", "training_failures", "speed", "twin", "deployment", "mcu",
-             "measured")
+# figure the report needs raise the KeyError of the first section that needs it.
+_SECTIONS = ("header", "table1", "repeat1", "history", "training_failures", "speed", "twin", "deployment",
+             "microcontrollers", "measured")
 
 
-def render(source: dict | ReportView, plots: dict | None = None) -> str:
-    """report.md from a results dict as read from results.json (or its view-model); `plots` maps
-    a figure's name to its path relative to the run folder."""
+def render(source: RunResults | ReportView, plots: dict | None = None) -> str:
+    """report.md from a run's typed results (or its view-model); `plots` maps a figure's name to
+    its path relative to the run folder."""
     v = _view(source)
     if v.has_results:
         for name in _SECTIONS:
@@ -85,6 +87,6 @@ def render(source: dict | ReportView, plots: dict | None = None) -> str:
     return render_template("report.md.j2", v=v, plots={k: own(p) for k, p in (plots or {}).items()})
 
 
-def twin_page(source: dict | ReportView) -> str:
+def twin_page(source: RunResults | ReportView) -> str:
     """twin.md: the twin section on a page of its own."""
     return render_template("twin.md.j2", v=_view(source)).rstrip("\n") + "\n"

@@ -1,5 +1,5 @@
 """Figures of a run, drawn with matplotlib from the view-model (its labels and framework colours,
-the results' figures, and the raw latency samples the run folder keeps). Each function returns the
+its figures layer, and the raw latency samples the run folder keeps). Each function returns the
 PNG path it wrote, or None when there is nothing to draw."""
 
 from __future__ import annotations
@@ -40,17 +40,17 @@ def _save(fig, path: Path) -> Path:
 
 
 def training_curves(v: ReportView, out: Path) -> Path | None:
-    ok = [t for t in v.trainings if t["status"] == "ok" and t.get("epochs")]
+    ok = [t for t in v.figures.ok_trainings if t.epochs]
     if not ok:
         return None
     plt = _plt()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
     for t in ok:
-        ep = [e["epoch"] for e in t["epochs"]]
-        style = "-" if t.get("mode", "eager") == "eager" else "--"
-        color, label = colour(t["framework"]), plot_label(run_label(t, v.r))
-        ax1.plot(ep, [e["loss"] for e in t["epochs"]], style, marker="o", color=color, label=label)
-        ax2.plot(ep, [e["accuracy"] for e in t["epochs"]], style, marker="o", color=color, label=label)
+        ep = [e.epoch for e in t.epochs]
+        style = "-" if t.mode == "eager" else "--"
+        color, label = colour(t.framework), plot_label(run_label(t, v.r))
+        ax1.plot(ep, [e.loss for e in t.epochs], style, marker="o", color=color, label=label)
+        ax2.plot(ep, [e.accuracy for e in t.epochs], style, marker="o", color=color, label=label)
     ax1.set(xlabel="epoch", ylabel="training loss", title="Training loss (running, per epoch)")
     ax2.set(xlabel="epoch", ylabel="training accuracy", title="Training accuracy (running, per epoch)")
     ax1.legend()
@@ -61,7 +61,7 @@ def training_curves(v: ReportView, out: Path) -> Path | None:
 
 
 def training_times(v: ReportView, out: Path) -> Path | None:
-    ok = [t for t in v.trainings if t["status"] == "ok" and t.get("timing")]
+    ok = [t for t in v.figures.ok_trainings if t.timing]
     if not ok:
         return None
     plt = _plt()
@@ -70,7 +70,7 @@ def training_times(v: ReportView, out: Path) -> Path | None:
 
     labels, means, lo, hi = [], [], [], []
     for t in ok:
-        s = t["timing"]["train_time_s"]
+        s = t.timing.train_time_s
         c = center(s)
         labels.append(plot_label(run_label(t, v.r)))
         means.append(c)
@@ -79,16 +79,16 @@ def training_times(v: ReportView, out: Path) -> Path | None:
         lo.append(c - max(s["ci_low"] if s.get("ci_low") is not None else c, 0.0))
         hi.append((s["ci_high"] if s.get("ci_high") is not None else c) - c)
     y = np.arange(len(ok))
-    ax.barh(y, means, xerr=[lo, hi], capsize=4, color=[colour(t["framework"]) for t in ok])
+    ax.barh(y, means, xerr=[lo, hi], capsize=4, color=[colour(t.framework) for t in ok])
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
-    n = ok[0]["timing"]["train_time_s"]["n"]
+    n = ok[0].timing.train_time_s["n"]
     xlabel = "training time (s)"
     limit = v.flop_bound_s
     if limit is not None:
         ax.axvline(limit, color="black", ls=":")
         xlabel += f"; dotted: FLOP-bound time at this machine's GEMM peak ({limit:.2f} s)"
-    what = "geometric mean" if ok[0]["timing"]["train_time_s"].get("geomean") is not None else "mean"
+    what = "geometric mean" if ok[0].timing.train_time_s.get("geomean") is not None else "mean"
     ax.set(xlabel=xlabel, title=f"Training time, {what} and 95% CI (n={n} each)")
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, out / "training_times.png")
@@ -104,20 +104,20 @@ def size_vs_accuracy_figure(v: ReportView):
     same spot (all float32 files of one model are the same size and accuracy) share one label,
     "1,4,7", and the legend beside the plot names every number, so no two labels lie on top of
     each other."""
-    arts = [x for x in v.artifacts if x.status == "ok" and "test_accuracy" in x.raw]
+    arts = [x for x in v.artifacts if x.fig.checked]
     if not arts:
         return None
     # Test images without labels (deploy on an .npz without y_test): agreement with the source.
-    labelled = all(x.raw["test_accuracy"] is not None for x in arts)
-    key = "test_accuracy" if labelled else "top1_agreement"
+    labelled = all(x.fig.host.test_accuracy is not None for x in arts)
+    key = "test_accuracy" if labelled else "agreement"
     plt = _plt()
     fig, ax = plt.subplots(figsize=(10, 4.8))
     markers = {"tflite": "o", "onnx": "s", "executorch": "^"}
     spots: dict[tuple, list[int]] = {}
     for i, x in enumerate(arts, start=1):
-        a = x.raw
-        kb, y = a["size_bytes"] / 1000, a[key]
-        ax.scatter(kb, y, marker=markers.get(a["format"], "x"), s=45, color=colour(a["framework"]),
+        a = x.fig.artifact
+        kb, y = x.fig.size_kb, getattr(x.fig.host, key)
+        ax.scatter(kb, y, marker=markers.get(a.format, "x"), s=45, color=colour(a.framework),
                    label=plot_label(f"{i}  {x.source} {x.kind}"))
         spots.setdefault((float(f"{kb:.3g}"), round(float(y), 4)), []).append(i)
     # One label per spot; neighbouring spots alternate above and below their marker.
@@ -136,10 +136,10 @@ def size_vs_accuracy_figure(v: ReportView):
 
 
 def latency_distributions(v: ReportView, run_dir: Path, out: Path) -> Path | None:
-    arts = [x for x in v.artifacts if x.status == "ok" and x.raw.get("latency_raw")]
+    arts = [x for x in v.artifacts if x.fig.checked and x.fig.host.latency_raw]
     data, labels = [], []
     for x in arts:
-        f = run_dir / x.raw["latency_raw"]
+        f = run_dir / x.fig.host.latency_raw
         if f.exists():
             data.append(np.load(f) / 1000.0)  # ns -> us
             labels.append(plot_label(f"{x.label} ({x.runtime})"))
@@ -159,21 +159,20 @@ def latency_distributions(v: ReportView, run_dir: Path, out: Path) -> Path | Non
 
 
 def confusion_matrices(v: ReportView, out: Path) -> Path | None:
-    ok = [t for t in v.trainings if t["status"] == "ok" and t.get("confusion_matrix")
-          and t.get("mode", "eager") == v.config.get("modes", ["eager"])[0]]
+    ok = [t for t in v.figures.ok_trainings if t.confusion_matrix and t.mode == v.config.get("modes", ["eager"])[0]]
     if not ok:
         return None
     plt = _plt()
     fig, axes = plt.subplots(1, len(ok), figsize=(3.6 * len(ok), 3.4), squeeze=False)
     for ax, t in zip(axes[0], ok):
-        cm = np.asarray(t["confusion_matrix"])
+        cm = np.asarray(t.confusion_matrix)
         ax.imshow(np.log1p(cm), cmap="Blues")
         for i in range(cm.shape[0]):
             for j in range(cm.shape[1]):
                 if cm[i, j]:
                     ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=5.5,
                             color="white" if i == j else "black")
-        ax.set(xlabel="predicted", ylabel="true", title=plot_label(f"{run_label(t, v.r)}: {t['test_accuracy']:.4f}"))
+        ax.set(xlabel="predicted", ylabel="true", title=plot_label(f"{run_label(t, v.r)}: {t.test_accuracy:.4f}"))
         ax.set_xticks(range(cm.shape[1]))
         ax.set_yticks(range(cm.shape[0]))
         ax.tick_params(labelsize=6)

@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from edgebench.report.escape import ELLIPSIS, rich_text
-from edgebench.report.view import ArtifactView, ReportView, fmt, strong, text
+from edgebench.report.text import fmt, strong, text
+from edgebench.report.view import ArtifactView, ReportView
 
 STATUS_LIMIT = 200  # characters of an artifact's error in the matrix
 
@@ -31,8 +32,8 @@ def _status(x: ArtifactView) -> str:
         error = str(x.error)
         short = error if len(error) <= STATUS_LIMIT else error[:STATUS_LIMIT] + ELLIPSIS
         return f"[red]{markup(x.status)}[/red]: {markup(short)}"
-    if x.within_tolerance is False:
-        failed = "; ".join(x.raw.get("tolerance_failures") or [])
+    if x.fig.within_tolerance is False:
+        failed = "; ".join(x.fig.tolerance_failures)
         return "[red]out of tol.[/red]" + (f": {rich_text(failed)}" if failed else "")
     return "[green]ok[/green]"
 
@@ -81,8 +82,8 @@ def print_summary(console: Console, v: ReportView, run_dir: Path) -> None:
         if "fastest" in h:
             line = fmt("{}; fastest: {} ({} us)", line, h["fastest"].label, h["fastest"].p50_us)
         console.print(markup(line), soft_wrap=True)
-    if v.tflm_best:
-        console.print(markup(v.tflm_best), soft_wrap=True)
+    for line in v.microcontroller_best:  # one per microcontroller runtime
+        console.print(markup(line), soft_wrap=True)
     for note in (v.load_notes if len(v.load_notes) > 1 else []):  # only when something was busy
         console.print(markup(note), soft_wrap=True)
     console.print(markup(fmt("Run status: {}; wall time {:.1f} s", strong(v.status), v.wall_time_s or 0)))

@@ -236,7 +236,7 @@ def microcontroller_check(task, ds):
     from edgebench.measure.latency import time_calls
     from edgebench.measure.stats import summarize_ns
     from edgebench.pipeline.jobs import Outcome
-    from edgebench.worker import emit, predict_all
+    from edgebench.worker import predict_all
 
     path = Path(task.file)
     model = path.read_bytes()
@@ -249,78 +249,23 @@ def microcontroller_check(task, ds):
     sample = quantize(to_artifact_input(np.asarray(x_test[:1], np.float32), list(d["shape"])), d["dtype"],
                       *d["quantization"])
     ops = c_array.model_ops(model)
-    result: dict = {"runtime": "tflm", "runtime_version": TFLMSession.version(), "flash_bytes": len(model),
+    result: dict = {"runtime_version": TFLMSession.version(), "flash_bytes": len(model),
                     "ops": ops}
     first = probe(model, None, sample)  # TFLM's default arena: 10x the model size
     if not first.ok:
-        result["reason"] = f"not supported by TFLite Micro: {first.reason()}"
+        result["error"] = f"not supported by TFLite Micro: {first.reason()}"
         return Outcome("unsupported", record=result)
-    emit("bench", what="arena")
-    arena = min_arena(model, sample, upper=10 * len(model))
-    result.update(
-        arena_bytes=arena,
-        arena_minus_one_fails=not probe(model, arena - 1, sample).ok,
-        arena_reported_bytes=reported_arena(model, arena, sample),
-        arena_method="bisection on arena_size (load + one invoke in a child forked by a single-threaded probe server), bracketed from "
-                     "the total print_allocations() prints, cross-checked with that total at the minimum",
-    )
-    if result["arena_reported_bytes"] is not None:
-        # The printed total is what stays allocated after an invoke; a larger working minimum
-        # means the interpreter needed the difference transiently while preparing.
-        result["arena_above_reported_bytes"] = arena - result["arena_reported_bytes"]
+    arena = _arena(model, sample, result)
     session = TFLMSession(path, arena_size=arena)  # the whole test set runs in the minimum arena
     result["io"] = session.io
     logits = predict_all(session, x_test)
-    litert = np.load(task.reference_logits)
-    pred, lpred = logits.argmax(axis=1), litert.argmax(axis=1)
-    labelled = len(ds.y_test) == len(pred)  # deploy may bring test images without labels
-    result.update(
-        test_samples=int(len(pred)),
-        test_accuracy=float(np.mean(pred == ds.y_test)) if labelled else None,
-        litert_test_accuracy=float(np.mean(lpred == ds.y_test)) if labelled else None,
-        agreement_with_litert=float(np.mean(pred == lpred)),
-        max_abs_diff_vs_litert=float(np.abs(logits.astype(np.float64) - litert).max()),
-    )
-    result["accuracy_change_vs_litert"] = (result["test_accuracy"] - result["litert_test_accuracy"]
-                                           if labelled else None)
-    od = interpreter.get_output_details()[0]
-    scale, zero_point = od["quantization"]
-    integer = np.dtype(od["dtype"]).kind in "iu" and bool(scale)
-    if integer:
-        # Integer outputs: how far apart the two runtimes are, in output quantization steps.
-        apart = _steps_apart(logits, litert, scale)
-        result.update(output_quantization={"scale": float(scale), "zero_point": int(zero_point)},
-                      max_diff_vs_litert_steps=apart["max_diff_steps"],
-                      outputs_identical_to_litert=apart["outputs_identical"],
-                      share_within_one_step_of_litert=apart["share_within_one_step"])
-    task_kind = getattr(task, "task", "classification")
-    result["task"] = task_kind
-    if task_kind == "regression":
-        # Values, not class scores: the top-1 "agreement" of a reconstruction means nothing; the error
-        # and its distribution (in output steps where the output is integer) do.
-        from edgebench.measure.parity import error_distribution
-
-        err = np.abs(logits.astype(np.float64) - litert)
-        result["diff_vs_litert_distribution"] = error_distribution(err)
-        if integer:
-            result["diff_vs_litert_steps_distribution"] = error_distribution(np.rint(err / scale))
-        result["agreement_note"] = "outputs are not class scores: agreement_with_litert is recorded, not meaningful"
-    if result["agreement_with_litert"] < 1 or result.get("max_diff_vs_litert_steps", 0) > 1:
-        # They differ: LiteRT's optimized kernels (and XNNPACK) round otherwise than the reference
-        # kernels TFLite Micro's are ported from. LiteRT again, with its reference kernels, tells a
-        # kernel-library difference from a TFLite Micro problem.
-        from edgebench.runtimes.litert import LiteRTSession
-
-        ref = predict_all(LiteRTSession(path, threads=1, reference_kernels=True), x_test)
-        result["litert_reference_kernels"] = {
-            "agreement": float(np.mean(ref.argmax(axis=1) == pred)),
-            "max_abs_diff": float(np.abs(logits.astype(np.float64) - ref).max()),
-            **(_steps_apart(logits, ref, scale) if integer else {}),
-            "note": "TFLite Micro against LiteRT run with its reference kernels (OpResolverType.BUILTIN_REF), "
-                    "because it differed from LiteRT's default (optimized) kernels"}
+    _agreement(result, logits, np.load(task.reference_logits), ds, interpreter.get_output_details()[0],
+               getattr(task, "task", "classification"))
+    if result["agreement"] < 1 or result.get("max_diff_steps", 0) > 1:
+        _against_reference_kernels(result, path, x_test, logits)
     samples = time_calls(session.batch_call(x_test[:1]), min_iters=task.bench.min_iters,
                          min_time_s=task.bench.min_time_s / 2, warmup=10, what="TFLite Micro host latency")
-    result["host_latency_ms"] = summarize_ns(samples)
+    result["latency_ms"] = summarize_ns(samples)  # TFLite Micro on this machine, not on the board
     session.close()
     c_dir = Path(task.c_dir)
     info = c_array.write(model, c_dir, source_name=path.name, arena_bytes=arena, io=result["io"], ops=ops)
@@ -331,3 +276,76 @@ def microcontroller_check(task, ds):
     boards = [boards_mod.Board(**b) for b in task.boards]
     result["fit"] = [boards_mod.fit(b, len(model), arena) for b in boards]
     return Outcome("ok", record=result)
+
+
+def _arena(model: bytes, sample: np.ndarray, result: dict) -> int:
+    """The smallest tensor arena that runs the model, and how it was found and cross-checked."""
+    from edgebench.worker import emit
+
+    emit("bench", what="arena")
+    arena = min_arena(model, sample, upper=10 * len(model))
+    result.update(
+        ram_bytes=arena,  # the tensor arena: inputs, outputs and every intermediate tensor live in it
+        arena_minus_one_fails=not probe(model, arena - 1, sample).ok,
+        arena_reported_bytes=reported_arena(model, arena, sample),
+        arena_method="bisection on arena_size (load + one invoke in a child forked by a single-threaded probe server), bracketed from "
+                     "the total print_allocations() prints, cross-checked with that total at the minimum",
+    )
+    if result["arena_reported_bytes"] is not None:
+        # The printed total is what stays allocated after an invoke; a larger working minimum
+        # means the interpreter needed the difference transiently while preparing.
+        result["arena_above_reported_bytes"] = arena - result["arena_reported_bytes"]
+    return arena
+
+
+def _agreement(result: dict, logits: np.ndarray, litert: np.ndarray, ds, od: dict, task_kind: str) -> None:
+    """TFLite Micro's outputs against LiteRT's on the same file: accuracy, agreement, and for integer
+    outputs the distance in output quantization steps."""
+    pred, lpred = logits.argmax(axis=1), litert.argmax(axis=1)
+    labelled = len(ds.y_test) == len(pred)  # deploy may bring test images without labels
+    result.update(
+        test_samples=int(len(pred)),
+        test_accuracy=float(np.mean(pred == ds.y_test)) if labelled else None,
+        reference_test_accuracy=float(np.mean(lpred == ds.y_test)) if labelled else None,
+        agreement=float(np.mean(pred == lpred)),
+        max_abs_diff=float(np.abs(logits.astype(np.float64) - litert).max()),
+    )
+    result["accuracy_change"] = (result["test_accuracy"] - result["reference_test_accuracy"]
+                                 if labelled else None)
+    scale, zero_point = od["quantization"]
+    integer = np.dtype(od["dtype"]).kind in "iu" and bool(scale)
+    if integer:
+        # Integer outputs: how far apart the two runtimes are, in output quantization steps.
+        apart = _steps_apart(logits, litert, scale)
+        result.update(output_quantization={"scale": float(scale), "zero_point": int(zero_point)},
+                      max_diff_steps=apart["max_diff_steps"], outputs_identical=apart["outputs_identical"],
+                      share_within_one_step=apart["share_within_one_step"])
+    result["task"] = task_kind
+    if task_kind == "regression":
+        # Values, not class scores: the top-1 "agreement" of a reconstruction means nothing; the error
+        # and its distribution (in output steps where the output is integer) do.
+        from edgebench.measure.parity import error_distribution
+
+        err = np.abs(logits.astype(np.float64) - litert)
+        result["error_distribution"] = error_distribution(err)
+        if integer:
+            result["error_steps_distribution"] = error_distribution(np.rint(err / scale))
+        result["agreement_note"] = ("outputs are not class scores: the agreement with the reference runtime is "
+                                    "recorded, not meaningful")
+
+
+def _against_reference_kernels(result: dict, path: Path, x_test: np.ndarray, logits: np.ndarray) -> None:
+    """They differ: LiteRT's optimized kernels (and XNNPACK) round otherwise than the reference
+    kernels TFLite Micro's are ported from. LiteRT again, with its reference kernels, tells a
+    kernel-library difference from a TFLite Micro problem."""
+    from edgebench.runtimes.litert import LiteRTSession
+    from edgebench.worker import predict_all
+
+    ref = predict_all(LiteRTSession(path, threads=1, reference_kernels=True), x_test)
+    q = result.get("output_quantization")
+    result["reference_kernels"] = {
+        "agreement": float(np.mean(ref.argmax(axis=1) == logits.argmax(axis=1))),
+        "max_abs_diff": float(np.abs(logits.astype(np.float64) - ref).max()),
+        **(_steps_apart(logits, ref, q["scale"]) if q else {}),
+        "note": "TFLite Micro against LiteRT run with its reference kernels (OpResolverType.BUILTIN_REF), "
+                "because it differed from LiteRT's default (optimized) kernels"}

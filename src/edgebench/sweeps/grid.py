@@ -62,7 +62,7 @@ def _short(v: Any) -> str:
 
 
 def load(path: Path) -> Grid:
-    from edgebench.config import read_toml
+    from edgebench.models.toml_model import read_toml
 
     return expand(read_toml(path, "sweep"), str(path))
 

@@ -14,7 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from edgebench import __version__, results
+from edgebench import results
+from edgebench.version import __version__
 from edgebench.errors import UserError
 from edgebench.sweeps.grid import Grid
 
@@ -29,14 +30,14 @@ class LocalSweep:
         if resume:
             if not (self.out / SWEEP_FILE).is_file():
                 raise UserError(f"--resume {self.out}: no {SWEEP_FILE} there; start the sweep without --resume")
-            from edgebench.sweeps.cluster import check_same_grid
+            from edgebench.sweeps.state import check_same_grid
 
             self.state = json.loads((self.out / SWEEP_FILE).read_text())
             if self.state.get("executor") != "local":
                 raise UserError(f"--resume {self.out}: this sweep ran on a Ray cluster; resume it with --cluster")
             check_same_grid(self.out, self.state, grid)
         else:
-            from edgebench.sweeps.cluster import point_config
+            from edgebench.sweeps.state import point_config
 
             if self.out.exists() and any(self.out.iterdir()):
                 raise UserError(f"--out {self.out}: exists and is not empty; choose a new folder")
@@ -54,15 +55,16 @@ class LocalSweep:
 
     def execute(self) -> dict:
         from edgebench.pipeline import Run
+        from edgebench.report import write_reports
 
         for point, entry in zip(self.grid.points, self.state["points"]):
             run_dir = self.out / point.name
             previous = results.read(run_dir)
-            if previous is not None and previous.get("status") in ("complete", "partial", "failed") \
-                    and not previous.get("interrupted"):
-                entry["status"] = previous["status"]  # finished before: not redone
+            if previous is not None and previous.status in ("complete", "partial", "failed") \
+                    and not previous.interrupted:
+                entry["status"] = previous.status  # finished before: not redone
                 continue
-            if run_dir.exists() and (previous is None or "fairness" not in previous):
+            if run_dir.exists() and (previous is None or not previous.fairness):
                 shutil.rmtree(run_dir)  # stopped before its inputs were written: nothing finished in it
                 previous = None
             self._progress()
@@ -72,9 +74,9 @@ class LocalSweep:
             entry["status"] = "running"
             self._save()
             try:
-                job = Run(cfg, on_event=self.on_event, resume=previous)
+                job = Run(cfg, on_event=self.on_event, resume=previous, writer=write_reports)
                 r = job.execute()
-                entry["status"] = r["status"]
+                entry["status"] = r.status
             except UserError as e:
                 entry.update(status="failed", error=str(e))
             except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from typing import Any
 
 from edgebench import results
 from edgebench.report.escape import csv_cell, md, plot_label
+from edgebench.results.schema import RuntimeResult
 from edgebench.sweeps.grid import Grid
 
 COLUMNS = ["point", "device", "framework", "train_time_s", "framework_test_accuracy", "format", "precision",
@@ -40,22 +41,26 @@ def rows(out: Path, grid: Grid, state: dict) -> list[dict[str, Any]]:
             continue
         # The trainings whose models were exported: the first mode's (with --mode both, the other mode's
         # training made no artifact).
-        first_mode = ((r.get("config") or {}).get("modes") or ["eager"])[0]
-        trained = {t["framework"]: t for t in r.get("trainings", [])
-                   if t.get("status") == "ok" and t.get("mode", first_mode) == first_mode}
-        for a in r.get("artifacts", []):
-            t = trained.get(a["framework"], {})
-            row = {"point": name, **{k: values[name].get(k) for k in grid.axes}, "device": device,
-                   "framework": a["framework"], "train_time_s": t.get("train_time_s"),
-                   "framework_test_accuracy": t.get("test_accuracy"), "format": a["format"],
-                   "precision": a["precision"], "status": a["status"], "size_bytes": a.get("size_bytes"),
-                   "test_accuracy": a.get("test_accuracy"), "top1_agreement": a.get("top1_agreement"),
-                   "within_tolerance": a.get("within_tolerance"),
-                   "latency_p50_ms": (a.get("latency_ms") or {}).get("p50"),
-                   "throughput_images_per_s": (a.get("throughput") or {}).get("images_per_s"),
-                   "measured_on": (a.get("measured_on") or {}).get("hostname")}
-            table.append(row)
+        first_mode = (r.config.get("modes") or ["eager"])[0]
+        trained = {t.framework: t for t in r.trainings if t.status == "ok" and t.mode == first_mode}
+        for a in r.artifacts:
+            t, res = trained.get(a.framework), a.result()
+            table.append({"point": name, **{k: values[name].get(k) for k in grid.axes}, "device": device,
+                          "framework": a.framework, "train_time_s": t and t.train_time_s,
+                          "framework_test_accuracy": t and t.test_accuracy, "format": a.format,
+                          "precision": a.precision, "status": a.status, "size_bytes": a.size_bytes,
+                          **_host_figures(res), "measured_on": (a.measured_on or {}).get("hostname")})
     return table
+
+
+def _host_figures(res: RuntimeResult | None) -> dict[str, Any]:
+    """The COLUMNS an artifact's host runtime fills."""
+    if res is None:
+        return {"test_accuracy": None, "top1_agreement": None, "within_tolerance": None, "latency_p50_ms": None,
+                "throughput_images_per_s": None}
+    return {"test_accuracy": res.test_accuracy, "top1_agreement": res.agreement,
+            "within_tolerance": res.within_tolerance, "latency_p50_ms": (res.latency_ms or {}).get("p50"),
+            "throughput_images_per_s": (res.throughput or {}).get("images_per_s")}
 
 
 def pareto(points: list[tuple[float, float]]) -> list[bool]:

@@ -119,3 +119,19 @@ def test_trailing_bytes_in_an_uncompressed_file(tmp_path):
         f.write(b"\n")
     _assert_user_error(_run("run", "--dataset", str(folder), "--out", str(tmp_path / "out")),
                        "train-labels-idx1-ubyte: 1 unexpected bytes after the data declared by the header (60,)")
+
+
+def test_generated_input_options_are_checked(tmp_path):
+    from tests.integration.test_faults_cli import _assert_user_error, _run
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"TFL3")
+    p = _run("deploy", str(model), "--input-range", "1,0", "--dataset", "none", "--out", str(tmp_path / "r"))
+    _assert_user_error(p, "--input-range must be LO,HI with LO < HI")
+    p = _run("deploy", str(model), "--input-range", "0,1", "--dataset", "mnist", "--out", str(tmp_path / "r"))
+    _assert_user_error(p, "--input-range sets the range of generated inputs: it needs --dataset none")
+    p = _run("deploy", str(model), "--input-range", "zero", "--dataset", "none", "--out", str(tmp_path / "r"))
+    _assert_user_error(p, "--input-range 'zero': expected LO,HI")
+    p = _run("deploy", str(model), "--samples", "0", "--dataset", "none", "--out", str(tmp_path / "r"))
+    _assert_user_error(p, "--samples must be a positive integer")
+    assert not (tmp_path / "r").exists()

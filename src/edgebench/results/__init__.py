@@ -1,4 +1,5 @@
-"""results.json: the single source of truth. Written atomically after every stage."""
+"""results.json: the single source of truth, written atomically after every stage, and read and
+written only through the typed models of results/schema.py (older shapes through results/migrate.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-SCHEMA_VERSION = 1
-RESULTS_FILE = "results.json"
+from edgebench.results.schema import SCHEMA_VERSION, RunResults
 
+RESULTS_FILE = "results.json"
 
 
 def now_iso() -> str:
@@ -36,12 +37,44 @@ def jsonable(obj):
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
 
 
-def read(run_dir: Path) -> dict | None:
-    """results.json of a run folder as it is, or None where there is none or it cannot be read
-    (a folder a sweep has not finished writing)."""
+def save(run_dir: Path, r: RunResults) -> None:
+    """results.json of a run folder, written atomically from its typed model."""
+    write_json_atomic(Path(run_dir) / RESULTS_FILE, r.model_dump(mode="json"))
+
+
+def parse(raw: object, where: str | Path) -> RunResults:
+    """A results.json object of any known schema, migrated and validated; a UserError names the file
+    and the first field that is wrong."""
+    from pydantic import ValidationError
+
+    from edgebench.errors import UserError
+    from edgebench.results.migrate import migrate
+
+    if not isinstance(raw, dict) or "schema_version" not in raw:
+        raise UserError(f"{where}: not an edgebench results file (no schema_version)")
+    version = raw["schema_version"]
+    if not isinstance(version, int) or version < 1:
+        raise UserError(f"{where}: schema_version must be a positive integer, got {version!r}")
+    if version > SCHEMA_VERSION:
+        raise UserError(f"{where}: schema version {version} is newer than this edgebench "
+                        f"understands ({SCHEMA_VERSION}); upgrade edgebench")
     try:
-        return json.loads((Path(run_dir) / RESULTS_FILE).read_text())
-    except (OSError, ValueError):
+        return RunResults.model_validate(migrate(raw))
+    except (ValidationError, KeyError, TypeError, AttributeError) as e:
+        first = e.errors()[0] if isinstance(e, ValidationError) else None
+        what = (f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}" if first
+                else f"{type(e).__name__}: {e}")
+        raise UserError(f"{where}: not a valid schema-{version} results file ({what})") from None
+
+
+def read(run_dir: Path) -> RunResults | None:
+    """results.json of a run folder, or None where there is none or it cannot be read or
+    understood (a folder a sweep has not finished writing)."""
+    from edgebench.errors import UserError
+
+    try:
+        return parse(json.loads((Path(run_dir) / RESULTS_FILE).read_text()), Path(run_dir) / RESULTS_FILE)
+    except (OSError, ValueError, UserError):
         return None
 
 
@@ -53,8 +86,8 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def load(run_dir: Path) -> dict:
-    """results.json of a run folder, checked; a UserError names what is wrong."""
+def load(run_dir: Path) -> RunResults:
+    """results.json of a run folder, migrated and validated; a UserError names what is wrong."""
     from edgebench.errors import UserError
 
     path = Path(run_dir) / RESULTS_FILE
@@ -67,12 +100,7 @@ def load(run_dir: Path) -> dict:
         raise UserError(f"{run_dir}: not an edgebench run (no {RESULTS_FILE})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(r, dict) or "schema_version" not in r:
-        raise UserError(f"{path}: not an edgebench results file (no schema_version)")
-    if r["schema_version"] > SCHEMA_VERSION:
-        raise UserError(f"{path}: schema version {r['schema_version']} is newer than this edgebench "
-                        f"understands ({SCHEMA_VERSION}); upgrade edgebench")
-    return r
+    return parse(r, path)
 
 
 def shown(path: str | Path) -> Path:
@@ -89,26 +117,22 @@ def list_runs(root: Path) -> list[dict]:
     if not Path(root).is_dir():
         return runs
     for d in sorted(Path(root).iterdir()):
-        f = d / RESULTS_FILE
-        if not f.is_file():
+        if not (d / RESULTS_FILE).is_file():
             continue
-        try:
-            r = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError):
+        r = read(d)
+        if r is None:
             runs.append({"dir": str(d), "status": "unreadable"})
             continue
-        ok = [t for t in r.get("trainings", []) if t.get("status") == "ok"]
-        src = r.get("source") or {}
-        if src.get("status") == "ok" and src.get("test_accuracy") is not None:  # a deploy: its source model
-            ok = ok + [{"test_accuracy": src["test_accuracy"]}]
-        runs.append({"dir": str(d), "created_at": r.get("created_at"), "status": r.get("status"),
-                     "frameworks": [t["framework"] + ("" if t.get("mode", "eager") == "eager" else f"[{t['mode']}]")
-                                    for t in r.get("trainings", [])]
-                     + ([f"deploy {Path(str(src.get('file'))).name}"] if src else []),
-                     "dataset": r.get("dataset", {}).get("name"), "epochs": r.get("config", {}).get("epochs"),
-                     "best_accuracy": max((t["test_accuracy"] for t in ok), default=None),
-                     "artifacts_ok": sum(a.get("status") == "ok" for a in r.get("artifacts", [])),
-                     "wall_time_s": r.get("wall_time_s")})
+        accs = [t.test_accuracy for t in r.trainings if t.status == "ok"]
+        if r.source is not None and r.source.status == "ok" and r.source.test_accuracy is not None:
+            accs.append(r.source.test_accuracy)  # a deploy: its source model
+        runs.append({"dir": str(d), "created_at": r.created_at, "status": r.status,
+                     "frameworks": [t.framework + ("" if t.mode == "eager" else f"[{t.mode}]") for t in r.trainings]
+                     + ([f"deploy {Path(r.source.file).name}"] if r.source is not None else []),
+                     "dataset": r.dataset.get("name"), "epochs": r.config.get("epochs"),
+                     "best_accuracy": max((a for a in accs if a is not None), default=None),
+                     "artifacts_ok": sum(a.status == "ok" for a in r.artifacts),
+                     "wall_time_s": r.wall_time_s})
     return runs
 
 

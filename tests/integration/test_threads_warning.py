@@ -4,7 +4,7 @@ report (the GEMM peak measured with that many threads is no bound)."""
 import json
 import os
 
-from tests.unit.test_faults_cli import _run
+from tests.integration.test_faults_cli import _run
 
 
 def test_threads_above_the_cores_are_warned_about(tmp_path):

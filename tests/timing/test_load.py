@@ -1,9 +1,9 @@
 """Machine load around every timed section: a CPU burner running beside a run flags the sections it
 overlapped (results.json, the CLI, the report) and nothing else; --require-quiet waits for it or
-stops with one line; doctor --system says what can disturb timings."""
+stops with one line. These need a quiet machine: they run alone, after the other tiers
+(make test-timing)."""
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -21,7 +21,6 @@ while time.time() < end:
     pass
 open(sys.argv[2], "w").write(f"{start} {time.time()}")
 """
-
 
 def _burner(seconds: float, record: Path) -> subprocess.Popen:
     """One core busy for `seconds`, then it stops by itself and writes when it ran."""
@@ -151,34 +150,3 @@ def test_require_quiet_waits_for_a_burner_or_stops_with_one_line(tmp_path):
     assert len(lines) == 1 and "status partial" in lines[0]
     r = json.loads((tmp_path / "stopped" / "results.json").read_text())
     assert r["status"] == "partial" and r["trainings"][0]["status"] == "interrupted"
-
-
-def test_doctor_system_lists_kernel_variables_and_the_cpu_limit():
-    env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell"}
-    p = subprocess.run([sys.executable, "-m", "edgebench", "doctor", "--system", "--format", "json"],
-                       capture_output=True, text=True, env=env, timeout=120)
-    assert p.returncode == 0, p.stderr
-    rows = {r["check"]: r for r in json.loads(p.stdout)}
-    assert rows["$OPENBLAS_CORETYPE"]["value"] == "Haswell" and rows["$OPENBLAS_CORETYPE"]["status"] == "warn"
-    assert "kernel" in rows["$OPENBLAS_CORETYPE"]["why"]
-    limit = rows["Container CPU limit"]["value"]
-    assert "cgroup" in limit or "no cgroup" in limit
-    for check in ("CPU governor", "Turbo / boost", "SMT (hyper-threading)", "Memory", "$MKL_DEBUG_CPU_TYPE",
-                  "$OMP_NUM_THREADS", "Other processes now"):
-        assert rows[check]["why"], check
-    assert "OPENBLAS_CORETYPE" in p.stderr  # the summary names what to look at
-
-
-def test_a_large_spread_is_said_with_the_repeats_that_would_narrow_it():
-    from edgebench.measure.stats import stability
-
-    calm = stability([2.00, 2.02, 1.99])
-    assert calm["unstable"] is False and calm["repeats_for_5pct"] <= 3
-    wild = stability([4.78, 2.18, 2.77])  # the issue's PyTorch repeats
-    assert wild["unstable"] is True and wild["cv"] > 0.3 and wild["repeats_for_5pct"] > 20
-    # The advice holds: at that spread, n repeats give a half-width within 5% (log scale).
-    import numpy as np
-    from scipy import stats
-
-    s, n = np.log([4.78, 2.18, 2.77]).std(ddof=1), wild["repeats_for_5pct"]
-    assert stats.t.ppf(0.975, n - 1) * s / np.sqrt(n) <= np.log(1.05) < stats.t.ppf(0.975, n - 2) * s / np.sqrt(n - 1)

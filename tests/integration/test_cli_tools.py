@@ -1,24 +1,10 @@
 """doctor, list and report: the CLI's tools that need no framework."""
 
-import importlib.util
 import json
 import subprocess
 import sys
 
-from edgebench import doctor
 from edgebench.report.markdown import render
-
-
-def test_doctor_reports_a_missing_framework(monkeypatch):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jax" else real(name, *a))
-    rows = {(r["kind"], r["name"]): r for r in doctor.availability()}
-    jax = rows[("framework", "jax")]
-    assert not jax["installed"] and jax["missing"] == "jax" and jax["install"] == "pip install 'edgebench[jax]'"
-    assert not rows[("converter", "jax2tf")]["installed"]
-    assert {k for k, _ in rows} == {"framework", "converter", "runtime"}
-    assert {n for k, n in rows if k == "runtime"} == {"litert", "onnxruntime", "executorch", "tflm", "npz"}
-    assert rows[("runtime", "npz")]["installed"] and rows[("runtime", "npz")]["role"].startswith("runs .npz")
 
 
 def _run(*args, cwd=None):
@@ -57,7 +43,7 @@ def test_report_errors_are_one_line(tmp_path):
 
 
 def test_report_rerenders_the_same_markdown(tmp_path):
-    from tests.unit.test_report import _results
+    from tests.unit.test_report import _results, typed
 
     r = _results()
     (tmp_path / "run").mkdir()
@@ -66,7 +52,7 @@ def test_report_rerenders_the_same_markdown(tmp_path):
     assert p.returncode == 0, p.stderr
     # The same tables; the re-rendered report also links the plots it drew.
     rerendered = [ln for ln in (tmp_path / "run" / "report.md").read_text().splitlines() if not ln.startswith("![")]
-    assert [ln for ln in rerendered if ln] == [ln for ln in render(r).splitlines() if ln]
+    assert [ln for ln in rerendered if ln] == [ln for ln in render(typed(r)).splitlines() if ln]
     assert "| TensorFlow | 12.50 | single run (n=1) | - | 0.9712 |" in rerendered  # Table 1, from results.json
     assert (tmp_path / "run" / "report.html").exists()
 
@@ -85,3 +71,23 @@ def test_config_file_errors(tmp_path):
     p = _run("run", "--config", str(tmp_path / "absent.toml"))
     assert p.returncode == 2 and "absent.toml: file not found" in p.stderr
     assert not (tmp_path / "never").exists()
+
+
+def test_list_models_command(tmp_path):
+    import subprocess
+    import sys
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "edgebench", "list", "models", *args], capture_output=True,
+                              text=True, env={**__import__("os").environ, "COLUMNS": "150"})
+
+    p = run()
+    assert p.returncode == 0, p.stderr
+    for title in ("mlp: 50,890 parameters", "lenet5: 61,706 parameters, 416,520 MACs", "dscnn:", "resnet8:"):
+        assert title in p.stdout
+    assert "conv2     Conv2D      pool1     10x10x16" in run("--model", "lenet5").stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[layers]]\ntype = "Dense"\nunits = 10\n')
+    p = run("--model", str(bad))
+    assert p.returncode == 2 and "layer 'dense_1' (Dense) needs a vector input" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr

@@ -7,13 +7,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from edgebench.report import write_reports
+from tests.conftest import needs
+from tests.unit.test_report import typed
 from tests.unit.test_reports_html import _full
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+pytestmark = needs(CHROMIUM is not None, "chromium", "apt-get install chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 PROBE = """<script>
@@ -29,7 +29,6 @@ window.addEventListener("load", () => {
 });
 </script>"""
 
-
 def _chromium(tmp_path, *args):
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -40,7 +39,7 @@ def _chromium(tmp_path, *args):
 def test_report_html_renders_in_chromium(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    write_reports(_full(run), run)
+    write_reports(typed(_full(run)), run)
     page = run / "report.html"
     probed = run / "probed.html"
     probed.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
@@ -77,7 +76,7 @@ def test_report_html_has_no_horizontal_scroll_at_1280_px(tmp_path):
 
     run = tmp_path / "run"
     run.mkdir()
-    write_reports(_full(run), run)
+    write_reports(typed(_full(run)), run)
     probed = run / "probed.html"
     probed.write_text((run / "report.html").read_text().replace("</body>", WIDTH_PROBE + "</body>"))
     p = _chromium(tmp_path, "--window-size=1280,900", "--virtual-time-budget=5000", "--dump-dom", probed.as_uri())

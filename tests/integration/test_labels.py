@@ -4,7 +4,7 @@ word. Through the real CLI: one line naming the file, the label value and how ma
 import numpy as np
 
 from tests.conftest import make_idx_folder, write_idx
-from tests.unit.test_faults_cli import _assert_user_error, _run
+from tests.integration.test_faults_cli import _assert_user_error, _run
 
 
 def _stray(tmp_path):

@@ -52,11 +52,6 @@ def test_a_bad_option_raises_the_clis_line(options, line, tmp_path):
     assert p.returncode == 2 and line in p.stderr
 
 
-def test_load_of_a_folder_that_is_no_run(tmp_path):
-    with pytest.raises(UserError, match="not an edgebench run"):
-        edgebench.load(tmp_path)
-
-
 def test_sweep_and_deploy(tmp_path):
     grid = tmp_path / "grid.toml"
     grid.write_text('[fixed]\nframeworks = "numpy"\nlimit-train = 640\nlimit-test = 100\nepochs = 1\nrepeats = 1\n'

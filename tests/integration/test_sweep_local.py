@@ -1,11 +1,14 @@
 """A local sweep through the real CLI on the NumPy reference backend: one run folder per point,
-the same figures as the same `edgebench run`, sweep.json, results.csv, --resume."""
+the same figures as the same `edgebench run`, sweep.json, results.csv, --resume; and a local sweep
+never imports Ray."""
 
 import csv
 import json
 import os
 import subprocess
 import sys
+
+from tests.results_view import host
 
 GRID = """
 [fixed]
@@ -53,7 +56,7 @@ def test_local_sweep_matches_runs_and_resumes(tmp_path):
     a = json.loads((out / names[1] / "results.json").read_text())
     b = json.loads((run / "results.json").read_text())
     assert a["trainings"][0]["test_accuracy"] == b["trainings"][0]["test_accuracy"]
-    assert [x["test_accuracy"] for x in a["artifacts"]] == [x["test_accuracy"] for x in b["artifacts"]]
+    assert [host(x)["test_accuracy"] for x in a["artifacts"]] == [host(x)["test_accuracy"] for x in b["artifacts"]]
     # --resume redoes nothing finished.
     before = (out / names[0] / "results.json").stat().st_mtime_ns
     p = edgebench("sweep", str(grid), "--out", str(out), "--resume")
@@ -76,3 +79,12 @@ def test_bad_grid_is_one_line_and_writes_nothing(tmp_path):
     p = edgebench("sweep", str(grid), "--out", str(tmp_path / "s"))
     assert p.returncode == 2 and "point 2" in p.stderr and len(p.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "s").exists()
+
+
+def test_a_local_sweep_does_not_import_ray():
+    import subprocess
+    import sys
+
+    code = ("import sys, edgebench.cli, edgebench.sweeps.local, edgebench.sweeps.cluster, edgebench.sweeps.report; "
+            "print('ray' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
