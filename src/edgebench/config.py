@@ -11,10 +11,15 @@ from pathlib import Path
 from edgebench.errors import ConfigError
 
 # Frameworks, formats and precisions are the registries' (registry.py): nothing is listed here.
-FRAMEWORK_ALIASES = {"tf": "tensorflow", "keras": "tensorflow", "torch": "pytorch", "flax": "jax"}
 OPTIMIZERS = ("adam", "sgd")
 EPSILON_PLACEMENTS = ("aligned", "native")
 MODES = ("eager", "compiled")
+
+
+def _framework_name(name: str) -> str:
+    from edgebench import registry
+
+    return registry.framework_name(name)
 
 
 def parse_mode(text: str) -> tuple[str, ...]:
@@ -158,7 +163,7 @@ def parse_frameworks(text: str) -> tuple[str, ...]:
         name = raw.strip().lower()
         if not name:
             continue
-        name = FRAMEWORK_ALIASES.get(name, name)
+        name = _framework_name(name)
         if name not in known:
             raise ConfigError(
                 f"unknown framework '{raw.strip()}' in --frameworks; valid choices: {', '.join(known)}"
@@ -181,7 +186,7 @@ def format_problem(item: str) -> str | None:
     fw = parts[0] if len(parts) == 3 else None
     fmt = parts[-2] if len(parts) == 3 else parts[0]
     prec = parts[-1] if len(parts) > 1 else None
-    if fw is not None and FRAMEWORK_ALIASES.get(fw, fw) not in fws:
+    if fw is not None and _framework_name(fw) not in fws:
         return f"unknown framework '{fw}' in --formats item '{item}'; valid choices: {', '.join(fws)}"
     if fmt not in fmts:
         return f"unknown format '{fmt}' in --formats; valid choices: {', '.join(fmts)}, all, none"
@@ -199,7 +204,7 @@ def export_selected(formats: tuple[str, ...] | list[str] | None, framework: str,
     for item in formats:
         parts = item.split(":")
         if len(parts) == 3:
-            fw_ok = FRAMEWORK_ALIASES.get(parts[0], parts[0]) == framework
+            fw_ok = _framework_name(parts[0]) == framework
             if fw_ok and parts[1] == fmt and parts[2] == precision:
                 return True
         elif len(parts) == 2:

@@ -54,6 +54,7 @@ class Plugin:
 class Framework(Plugin):
     colour: str = "#7f7f7f"
     default: bool = True  # trained when --frameworks is not given
+    aliases: tuple[str, ...] = ()  # other names --frameworks and --formats accept for it (tf, torch)
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,14 @@ def distributions() -> list[str]:
         for i, module in enumerate(p.modules):
             names.append(p.distribution if i == 0 and p.distribution else module.replace("_", "-"))
     return list(dict.fromkeys(names))
+
+
+def framework_name(name: str) -> str:
+    """A framework's registry name, given it or one of its aliases (unknown names as given)."""
+    for fw in frameworks().values():
+        if name in fw.aliases:
+            return fw.name
+    return name
 
 
 def framework_title(name: str) -> str:

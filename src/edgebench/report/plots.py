@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgebench import registry
 from edgebench.report.escape import plot_label
 from edgebench.report.view import ReportView, colour, run_label
 
@@ -112,7 +113,7 @@ def size_vs_accuracy_figure(v: ReportView):
     key = "test_accuracy" if labelled else "agreement"
     plt = _plt()
     fig, ax = plt.subplots(figsize=(10, 4.8))
-    markers = {"tflite": "o", "onnx": "s", "executorch": "^"}
+    markers = dict(zip(registry.formats(), "os^Dv<>ph"))  # one per format, in the registry's order
     spots: dict[tuple, list[int]] = {}
     for i, x in enumerate(arts, start=1):
         a = x.fig.artifact
