@@ -226,3 +226,17 @@ def test_help_names_models_and_formats_from_their_registries():
     assert all(m in BY_NAME["model"].text for m in BUILTIN)
     assert all(f in BY_NAME["formats"].text for f in registry.formats())
     assert "{" not in BY_NAME["formats"].text
+
+
+def test_no_class_over_250_lines_and_no_function_over_80():
+    """Units small enough to read whole (issue 28): a class of more than 250 lines, or a function of
+    more than 80, is a sign it does several things; split it by what it does."""
+    too_long = []
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            limit = 250 if isinstance(node, ast.ClassDef) else \
+                80 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+            if limit and node.end_lineno - node.lineno + 1 > limit:
+                too_long.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name} "
+                                f"({node.end_lineno - node.lineno + 1} lines)")
+    assert not too_long, "too long: " + "; ".join(too_long)
