@@ -42,8 +42,8 @@ def _run_args(out: Path, *extra: str) -> list[str]:
 def _sections(r: dict) -> list[tuple[str, dict]]:
     out = [(f"{t['framework']} repeat {x['repeat']}", x["load"]) for t in r["trainings"] for x in t["repeats"]
            if x.get("load")]
-    out += [(f"{a['format']} {a['precision']} {what}", rec) for a in r["artifacts"]
-            for what, rec in (a.get("load") or {}).items()]
+    out += [(f"{a['format']} {a['precision']} {res['runtime']} {what}", rec) for a in r["artifacts"]
+            for res in a["results"] for what, rec in res["load"].items()]
     return out
 
 
