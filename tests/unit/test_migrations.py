@@ -103,3 +103,23 @@ def test_unknown_versions_and_broken_files_are_one_line_errors(tmp_path):
     extra["artifacts"][0]["results"][0]["agreement_with_litert"] = 1.0  # a writer and the schema disagree
     with pytest.raises(UserError, match="agreement_with_litert"):
         results.parse(extra, "x.json")
+
+
+def test_every_past_shape_reports_and_compares():
+    """Each past shape renders report.md through today's view, and compares with the shape before it
+    (the raw latency files are not kept: compare falls back to the recorded statistics)."""
+    from edgebench.report import markdown
+    from edgebench.report.compare import compare, render
+    from edgebench.report.view import build
+
+    past = sorted(DATA.glob("past_results/*.json"))
+    assert len(past) >= 20  # SHAPES.md: 22 run shapes, 6 deploy shapes, 3 variants
+    previous = None
+    for path in past:
+        r = results.parse(json.loads(path.read_text()), path)
+        md = markdown.render(build(r), {})
+        assert ("## Source model" in md) == r.is_deploy and "## Deployment matrix" in md, path.name
+        if previous is not None and previous.is_deploy == r.is_deploy:
+            c = compare(previous, r, Path("a"), Path("b"))
+            assert "edgebench compare" in render(c, previous), path.name
+        previous = r

@@ -100,8 +100,18 @@ def _v1_progress(r: dict) -> list[str]:
     return sorted(done)
 
 
+def _v1_first_adam_note(r: dict) -> None:
+    """The first schema-1 shape (582aeb0) kept the sentence on Adam's epsilon in epsilon_placement;
+    both frameworks then ran their stock Adam, which later releases call placement "native"."""
+    opt = (r.get("fairness") or {}).get("optimizer") or {}
+    if opt.get("epsilon_placement") not in (None, "aligned", "native") and "epsilon_note" not in opt:
+        opt["epsilon_note"] = opt.pop("epsilon_placement")
+        opt["epsilon_placement"] = "native"
+
+
 def v1_to_v2(r: dict) -> dict:
     r = copy.deepcopy(r)
+    _v1_first_adam_note(r)
     if "progress" not in r:
         r["progress"] = {"done": _v1_progress(r)}
     done = set(r["progress"]["done"])
