@@ -319,6 +319,13 @@ def determinism(timed: list[Training]) -> Determinism | None:
 
 # ---- all of them, once -------------------------------------------------------------------------------
 
+def of_run(fn):
+    """A lazy attribute that needs nothing but the run's results: fn(self.r), computed once."""
+    prop = cached_property(lambda self: fn(self.r))
+    prop.__doc__ = fn.__doc__
+    return prop
+
+
 class Figures:
     """Every figure of a run, each worked out on first use, once."""
 
@@ -342,9 +349,7 @@ class Figures:
     def comparisons(self) -> list[Comparison]:
         return [comparison(c) for c in self.r.timing_comparisons]
 
-    @cached_property
-    def flop_bound_s(self) -> float | None:
-        return flop_bound_s(self.r)
+    flop_bound_s = of_run(flop_bound_s)
 
     @cached_property
     def speed_limit(self) -> SpeedLimit | None:
@@ -379,14 +384,8 @@ class Figures:
     def tolerances(self) -> dict[str, Json]:
         return tolerances(self.r.artifacts)
 
-    @cached_property
-    def graph_checks(self) -> list[GraphCheck]:
-        return graph_checks(self.r)
+    graph_checks = of_run(graph_checks)
 
-    @cached_property
-    def layer_table(self) -> list[Json]:
-        return layer_table(self.r)
+    layer_table = of_run(layer_table)
 
-    @cached_property
-    def microcontrollers(self) -> list[Microcontroller]:
-        return microcontrollers(self.r)
+    microcontrollers = of_run(microcontrollers)

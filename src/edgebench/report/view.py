@@ -828,17 +828,11 @@ class ReportView:
     def generated(self) -> Text | None:
         return generated(self.r, self.figures)
 
-    @cached_property
-    def header(self) -> Header:
-        return header(self.r)
+    header = F.of_run(header)
 
-    @cached_property
-    def table1(self) -> list[Row]:
-        return table1(self.r)
+    table1 = F.of_run(table1)
 
-    @cached_property
-    def source(self) -> list[Row]:
-        return source_rows(self.r)
+    source = F.of_run(source_rows)
 
     @property
     def ok_trainings(self) -> list:
@@ -876,17 +870,13 @@ class ReportView:
     def speed(self) -> Speed | None:
         return speed(self.r, self.figures, self.comparisons)
 
-    @cached_property
-    def twin(self) -> Twin | None:
-        return twin(self.r)
+    twin = F.of_run(twin)
 
     @cached_property
     def artifacts(self) -> list[ArtifactView]:
         return [artifact_view(x) for x in self.figures.artifacts]
 
-    @cached_property
-    def load_notes(self) -> list[Text]:
-        return load_notes(self.r)
+    load_notes = F.of_run(load_notes)
 
     @cached_property
     def highlights(self) -> dict[str, ArtifactView]:
@@ -908,9 +898,7 @@ class ReportView:
         """Per microcontroller runtime: the artifact that needs the least RAM on it."""
         return [t for t in map(microcontroller_best, self.figures.microcontrollers) if t is not None]
 
-    @cached_property
-    def measured(self) -> list[Text]:
-        return measured(self.r)
+    measured = F.of_run(measured)
 
     @cached_property
     def cards(self) -> list[Card]:
