@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +77,15 @@ class Results(_Folder):
     older runs migrated), `raw` the same as a JSON document."""
 
     def __init__(self, results, folder: Path):
-        super().__init__(results.model_dump(mode="json"), folder)
-        self.results = results
+        self.results, self.folder = results, Path(folder)
+
+    @cached_property
+    def raw(self) -> dict:
+        return self.results.model_dump(mode="json")
+
+    @property
+    def status(self) -> str:
+        return self.results.status
 
     @property
     def trainings(self) -> list[Training]:

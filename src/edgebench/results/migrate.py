@@ -52,7 +52,7 @@ def _renamed(d: dict, names: dict[str, str]) -> dict:
     return {names.get(k, k): v for k, v in d.items()}
 
 
-def _host_result(a: dict, done: set[str]) -> dict | None:
+def _host_result(a: dict) -> dict | None:
     """The host runtime's result, from the figures a schema-1 artifact carried itself."""
     figures = {k: a.pop(k) for k in list(a) if k in _HOST_KEYS}
     res = {"runtime": a.get("runtime"), "role": "host", "reference": "source", **_renamed(figures, _HOST_RENAMES)}
@@ -114,10 +114,8 @@ def v1_to_v2(r: dict) -> dict:
     _v1_first_adam_note(r)
     if "progress" not in r:
         r["progress"] = {"done": _v1_progress(r)}
-    done = set(r["progress"]["done"])
     for a in r.get("artifacts", []):
-        results = [x for x in (_host_result(a, done), _mcu_result(a)) if x is not None]
-        a["results"] = results
+        a["results"] = [x for x in (_host_result(a), _mcu_result(a)) if x is not None]
     cost = r.get("cost")
     if cost and "tflm_host_latency_s" in cost:
         cost["microcontroller_latency_s"] = cost.pop("tflm_host_latency_s")
