@@ -417,14 +417,19 @@ def _emit_table(how: str, header: list[str], table: list[list], raw, fold: str |
 @list_app.command("boards")
 @with_options("list boards")
 def list_boards(*, format: str) -> None:
-    """The built-in boards: flash, RAM, core and clock, with the datasheets they come from (add your own
-    to a run with --board name:flash_kb:ram_kb[:core:clock_mhz])."""
+    """The built-in boards: flash, RAM, core and clock, the QEMU machine that runs their core's code, and
+    the datasheets they come from (add your own to a run with --board name:flash_kb:ram_kb[:core:clock_mhz])."""
+    from edgebench.firmware.cross import MACHINES
     from edgebench.measure.boards import BOARDS
 
-    header = ["Board", "Flash (KB)", "RAM (KB)", "Core", "Clock (MHz)", "Source"]
+    def emulated(b) -> str:
+        return f"QEMU {MACHINES[b.core].name}" if b.core in MACHINES else "-"
+
+    header = ["Board", "Flash (KB)", "RAM (KB)", "Core", "Clock (MHz)", "Emulated on", "Source"]
     table = [[b.name, f"{b.flash_kb:g}", f"{b.ram_kb:g}", (b.core or "-") + ("" if b.arm or not b.core else " (not Arm)"),
-              f"{b.clock_mhz:g}" if b.clock_mhz else "-", b.source] for b in BOARDS]
-    _emit_table(_format(format), header, table, [b.to_dict() for b in BOARDS])
+              f"{b.clock_mhz:g}" if b.clock_mhz else "-", emulated(b), b.source] for b in BOARDS]
+    _emit_table(_format(format), header, table,
+                [b.to_dict() | {"emulator": MACHINES[b.core].name if b.core in MACHINES else None} for b in BOARDS])
 
 
 @list_app.command("models")

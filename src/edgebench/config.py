@@ -119,6 +119,7 @@ class RunConfig:
     twin: bool = False  # save weights at twin_steps and report the frameworks' drift
     twin_steps: tuple[int, ...] = (1, 10, 100)
     microcontroller: bool = True  # run .tflite artifacts in TFLite Micro, emit C arrays, fit boards
+    emulate_samples: int = 100  # test inputs run on each emulated Cortex-M core (generated firmware)
     boards: tuple[str, ...] = ()  # extra boards, "name:flash_kb:ram_kb"
     out: Path | None = None
 
@@ -272,6 +273,7 @@ class DeployConfig:
     latency_min_time_s: float = 1.0
     throughput_batch: int = 256
     microcontroller: bool = True
+    emulate_samples: int = 100  # test inputs run on each emulated Cortex-M core (generated firmware)
     boards: tuple[str, ...] = ()
     out: Path | None = None
     samples: int = 300  # --dataset none: how many inputs to generate
@@ -322,6 +324,7 @@ def validate_deploy(cfg: DeployConfig) -> None:
             problems.append("--input-range sets the range of generated inputs: it needs --dataset none")
     for name, value in (("--limit-test", cfg.limit_test), ("--limit-train", cfg.limit_train),
                         ("--calibration-samples", cfg.calibration_samples),
+                        ("--emulate-samples", cfg.emulate_samples),
                         ("--threads", cfg.threads), ("--bench-threads", cfg.bench_threads),
                         ("--latency-min-iters", cfg.latency_min_iters), ("--throughput-batch", cfg.throughput_batch)):
         if value is None and name in ("--limit-test", "--limit-train"):
@@ -360,6 +363,7 @@ def validate(cfg: RunConfig) -> None:
     if isinstance(cfg.num_classes, int) and cfg.num_classes == 1:
         problems.append("--num-classes must be at least 2, got 1")
     positive("--calibration-samples", cfg.calibration_samples)
+    positive("--emulate-samples", cfg.emulate_samples)
     positive("--repeats", cfg.repeats)
     positive("--parallel", cfg.parallel)
     if isinstance(cfg.require_quiet_s, bool) or not isinstance(cfg.require_quiet_s, (int, float)) \

@@ -40,7 +40,22 @@ def availability() -> list[dict]:
         rows.append(_row("converter", name, registry.Plugin(name, p.target, p.modules, p.extra,
                                                             distribution=p.modules[-1].replace("_", "-")), roles))
     rows += [_row("runtime", name, p, p.role) for name, p in registry.runtimes().items()]
-    return rows
+    return rows + tool_rows()
+
+
+# Programs the firmware stage runs (found on PATH, not imported): the Debian package of each.
+TOOLS = (("cc", "gcc", "builds the generated C for this machine (checked against TFLite Micro)"),
+         ("arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi",
+          "links the generated C into firmware per board (Cortex-M)"),
+         ("qemu-system-arm", "qemu-system-arm", "runs the firmware on emulated Cortex-M cores, counting instructions"))
+
+
+def tool_rows() -> list[dict]:
+    import shutil
+
+    return [{"kind": "tool", "name": name, "installed": shutil.which(name) is not None, "version": None,
+             "missing": None if shutil.which(name) else name, "install": f"apt-get install {package}", "role": role}
+            for name, package, role in TOOLS]
 
 
 # ---- doctor --system: what can disturb timings on this machine ---------------------------------

@@ -110,8 +110,12 @@ TABLE: tuple[Option, ...] = (
            "busy machine is flagged either way).", lambda c: c.require_quiet_s, "require_quiet_s", commands=BOTH),
     Option("twin", bool, "Also report how far the frameworks' weights and logits drift apart after 1, 10, "
            "100 steps and at the end.", lambda c: c.twin, flags=("--twin",)),
-    Option("no_mcu", bool, "Skip TFLite Micro, C arrays and board fit.", lambda c: not c.microcontroller,
+    Option("no_mcu", bool, "Skip the microcontroller stage: TFLite Micro, C arrays, generated firmware, "
+           "emulated cores and board fit.", lambda c: not c.microcontroller,
            "microcontroller", flags=("--no-mcu",), commands=BOTH),
+    Option("emulate_samples", int, "Test inputs each emulated Cortex-M core runs (the generated firmware; outputs "
+           "compared with the host build of the same C).", lambda c: c.emulate_samples, "emulate_samples",
+           commands=BOTH),
     Option("latency_min_time", float, "Seconds of timed batch-1 calls per artifact (and >= 200 calls).",
            lambda c: c.latency_min_time_s, "latency_min_time_s", commands=BOTH),
     Option("seed", int, "Seed of every random draw: the initial weights, the batch order and the calibration "
@@ -203,6 +207,7 @@ def to_config(v: dict[str, Any]) -> RunConfig:
         latency_min_time_s=v["latency_min_time"],
         boards=tuple(v["board"] or ()),
         microcontroller=not v["no_mcu"],
+        emulate_samples=v["emulate_samples"],
         twin=v["twin"],
         repeats=v["repeats"],
         warmup=v["warmup"],

@@ -12,6 +12,6 @@ def test_doctor_reports_a_missing_framework(monkeypatch):
     jax = rows[("framework", "jax")]
     assert not jax["installed"] and jax["missing"] == "jax" and jax["install"] == "pip install 'edgebench[jax]'"
     assert not rows[("converter", "jax2tf")]["installed"]
-    assert {k for k, _ in rows} == {"framework", "converter", "runtime"}
-    assert {n for k, n in rows if k == "runtime"} == {"litert", "onnxruntime", "executorch", "tflm", "npz"}
+    assert {k for k, _ in rows} == {"framework", "converter", "runtime", "tool"}
+    assert {n for k, n in rows if k == "runtime"} == {"litert", "onnxruntime", "executorch", "tflm", "firmware", "npz"}
     assert rows[("runtime", "npz")]["installed"] and rows[("runtime", "npz")]["role"].startswith("runs .npz")

@@ -336,20 +336,41 @@ def microcontroller(run: "Run", job: Job) -> bool:
         name=name, runtime=rt.name, file=str(run.store.dir / art.file), run_dir=str(run.store.dir),
         data=run.data_ref, reference_logits=str(run.store.logits_path(job.artifact)),
         c_dir=str(c_dir), boards=tuple(b.to_dict() for b in run.boards),
-        bench=Bench(cfg.latency_min_iters, cfg.latency_min_time_s), network=run.net.describe(), task=task_kind(run))
+        bench=Bench(cfg.latency_min_iters, cfg.latency_min_time_s), network=run.net.describe(), task=task_kind(run),
+        outputs_path=str(_mcu_outputs(run, rt.name, job.artifact)), **_mcu_reference(run, rt, art, job.artifact),
+        emulate_samples=cfg.emulate_samples)
     run.on_event(label, {"event": "start", "kind": "verify", "total": len(run.dataset.x_test)})
     res = run.child(task, 1, label)
-    if res.returncode != 0 or res.outcome is None or res.outcome.status not in ("ok", "unsupported"):
+    if res.returncode != 0 or res.outcome is None or res.outcome.status not in ("ok", "unsupported", "skipped"):
         error = res.failure(rt.display)
         art.put(RuntimeResult(runtime=rt.name, role="microcontroller", reference=art.runtime, status="failed",
                               error=error, exit_code=res.returncode))
         run.on_event(label, {"event": "failed", "error": error})
         return True
     record = {**res.outcome.record, "log": f"logs/{name}.log", "load": watched(run, label, res)}
-    result = art.put(runtime_result(rt.name, "microcontroller", art.runtime, res.outcome.status, record))
+    reference = record.pop("reference", None) or art.runtime  # a runtime may say whose outputs it compared with
+    result = art.put(runtime_result(rt.name, "microcontroller", reference, res.outcome.status, record))
     # The progress line says what happened: an artifact the runtime cannot run was not verified.
     run.on_event(label, {"event": "done", "kind": "verify", "status": res.outcome.status, "reason": result.error})
     return True
+
+
+def _mcu_outputs(run: "Run", runtime: str, key: tuple[str, str, str]) -> Path:
+    """Where a microcontroller runtime keeps its outputs on the test set (beside the host runtime's)."""
+    return run.store.logits / f"{'-'.join(key)}-{runtime}.npy"
+
+
+def _mcu_reference(run: "Run", rt, art: Artifact, key: tuple[str, str, str]) -> dict:
+    """For a runtime checked against another microcontroller runtime: that runtime's outputs and the
+    figures of its result (when it ran the file)."""
+    ref = rt.reference_runtime
+    if not ref or ref == art.runtime or ref == rt.name:
+        return {}
+    done = art.result(ref)
+    figures = ({"status": done.status, "ram_bytes": done.ram_bytes, "flash_bytes": done.flash_bytes}
+               if done is not None else {})
+    return {"reference_runtime": ref, "reference_outputs": str(_mcu_outputs(run, ref, key)),
+            "reference_figures": figures}
 
 
 HANDLERS = {SPEED_LIMIT: speed_limit, TRAIN: train, TIMING: timing, TWIN: twin, VERIFY: verify,

@@ -112,6 +112,14 @@ class MicrocontrollerTask(_ArtifactTask):
     boards: tuple[dict, ...]
     result_path: str = ""
     task: str = "classification"
+    # Where this runtime saves its (dequantized) outputs on the test set, for a runtime checked against it.
+    outputs_path: str = ""
+    # A runtime checked against another microcontroller runtime (the generated firmware against TFLite
+    # Micro): that runtime's saved outputs and the figures of its result it compares with (RAM, flash).
+    reference_runtime: str = ""
+    reference_outputs: str = ""
+    reference_figures: dict = field(default_factory=dict)
+    emulate_samples: int = 100  # inputs run on each emulated core (the firmware runtime)
     kind: Literal["microcontroller"] = "microcontroller"
 
 
@@ -153,7 +161,7 @@ class Outcome:
     """What a child reports. `record` holds the figures that go into results.json as they are;
     `artifacts` (training only) the exports it attempted, in order."""
 
-    status: Literal["ok", "failed", "unsupported"]
+    status: Literal["ok", "failed", "unsupported", "skipped"]
     error: str | None = None
     record: dict = field(default_factory=dict)
     artifacts: tuple[dict, ...] = ()

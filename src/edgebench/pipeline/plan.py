@@ -20,6 +20,10 @@ def selected_exporters(cfg: RunConfig, framework: str, exporters: list[Exporter]
             if e.source == framework and export_selected(cfg.formats, framework, e.format, e.precision, e.opt_in)]
 
 
+def mcu_id(runtime: str, key: tuple[str, str, str]) -> str:
+    return f"{MICROCONTROLLER}:{runtime}:{artifact_id(key)}"
+
+
 def artifact_jobs(cfg, selected: list[Exporter], needs: tuple[str, ...],
                   runtimes: dict[str, Runtime] | None = None) -> list[Job]:
     """One verify job per export (after the job that makes it: `needs`), and, where a runtime with
@@ -36,10 +40,14 @@ def artifact_jobs(cfg, selected: list[Exporter], needs: tuple[str, ...],
         jobs.append(verify)
         if not cfg.microcontroller:
             continue
+        names = {rt.name for rt in micro if e.format in rt.formats}
         for rt in micro:
             if e.format in rt.formats:
-                jobs.append(Job(f"{MICROCONTROLLER}:{rt.name}:{artifact_id(e.key)}", MICROCONTROLLER,
-                                rt.display, (verify.id,), framework=e.source, artifact=e.key, runtime=rt.name))
+                # A runtime checked against another microcontroller runtime runs after it.
+                after = ((mcu_id(rt.reference_runtime, e.key),) if rt.reference_runtime in names
+                         and rt.reference_runtime != rt.name else ())
+                jobs.append(Job(mcu_id(rt.name, e.key), MICROCONTROLLER, rt.display, (verify.id, *after),
+                                framework=e.source, artifact=e.key, runtime=rt.name))
     return jobs
 
 

@@ -196,6 +196,22 @@ class Microcontroller:
                 if board is not None and f["board"] == board["name"] and f["fits"]]
         return max(fits, key=lambda x: (x.result.test_accuracy or 0, x.fit["ram_headroom_kb"]), default=None)
 
+    @property
+    def firmware(self) -> bool:
+        """Whether it linked firmware per board (the generated C): its results carry details["boards"]."""
+        return self.has("boards")
+
+    @property
+    def linked_fit(self) -> bool:
+        """Whether its board fit is that of linked firmware, not an estimate from model and RAM bytes."""
+        return any(f.get("basis") == "linked" for _, res in self.ok for f in res.fit)
+
+    @property
+    def reference(self) -> str | None:
+        """The microcontroller runtime its outputs, RAM and flash are set beside (the first one named)."""
+        return next((res.reference for a, res in self.ran if (ref := a.result(res.reference)) is not None
+                     and ref.role == "microcontroller"), None)
+
 
 def microcontrollers(r: RunResults) -> list[Microcontroller]:
     """A Microcontroller per runtime that ran any artifact, in the order they first appear."""
@@ -205,6 +221,93 @@ def microcontrollers(r: RunResults) -> list[Microcontroller]:
             ran.setdefault(res.runtime, []).append((a, res))
     board = min(r.boards, key=lambda b: (b["ram_kb"], b["flash_kb"]), default=None)
     return [Microcontroller(name, pairs, board) for name, pairs in ran.items()]
+
+
+# ---- generated firmware: per board and optimization level -----------------------------------------
+
+@dataclass(frozen=True)
+class Build:
+    """One entry of a firmware result's details["boards"]: a board at one optimization level (or, for
+    a board that was not built, every level it skipped with one reason)."""
+
+    artifact: Artifact
+    result: RuntimeResult
+    build: Json
+    board: Json | None  # the run's record of that board (its flash and RAM), where it names it
+    opts: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.build.get("status") == "ok"
+
+    @property
+    def headroom_kb(self) -> tuple[float, float] | None:
+        """Flash and RAM left on the board by the linked firmware (KB of 1024 bytes, as the boards)."""
+        b, x = self.board, self.build
+        if b is None or x.get("flash_bytes") is None:
+            return None
+        ram = x.get("ram_bytes") or x.get("static_ram_bytes") or 0
+        return b["flash_kb"] - x["flash_bytes"] / 1024, b["ram_kb"] - ram / 1024
+
+    @property
+    def fits(self) -> bool | None:
+        """Whether the linked firmware fits the board (None: nothing linked, or the board not known)."""
+        if self.build.get("fits") is not None:
+            return self.build["fits"]
+        room = self.headroom_kb
+        return None if room is None else min(room) >= 0
+
+
+def builds(r: RunResults, a: Artifact, res: RuntimeResult) -> list[Build]:
+    """The builds of one firmware result in its order; a board not built at several levels for one
+    reason is one entry."""
+    boards = {b["name"]: b for b in r.boards}
+    out: list[Build] = []
+    for x in res.details.get("boards") or []:
+        last = out[-1] if out else None
+        if (last is not None and not last.ok and x.get("status") != "ok" and last.build["board"] == x["board"]
+                and last.build.get("error") == x.get("error")):
+            out[-1] = Build(a, res, last.build, last.board, last.opts + (x.get("opt") or "",))
+            continue
+        out.append(Build(a, res, x, boards.get(x["board"]), (x.get("opt") or "",)))
+    return out
+
+
+@dataclass(frozen=True)
+class PlanFigures:
+    """The generated plan's RAM and the firmware's flash, beside the reference microcontroller runtime's."""
+
+    artifact: Artifact
+    result: RuntimeResult
+    plan: Json  # details["plan"]
+    reference: RuntimeResult | None  # the microcontroller runtime it is compared with, where it ran the file
+    linked_flash: tuple[int, int] | None  # smallest and largest linked firmware over the builds that linked
+
+    @property
+    def constant_bytes(self) -> int | None:
+        return self.result.flash_bytes
+
+
+def plan_figures(a: Artifact, res: RuntimeResult, built: list[Build]) -> PlanFigures:
+    ref = a.result(res.reference)
+    flash = [x.build["flash_bytes"] for x in built if x.build.get("flash_bytes") is not None]
+    return PlanFigures(a, res, res.details.get("plan") or {},
+                       ref if ref is not None and ref.role == "microcontroller" and ref.status == "ok" else None,
+                       (min(flash), max(flash)) if flash else None)
+
+
+def chart_build(mcs: list[Microcontroller], r: RunResults) -> Build | None:
+    """The build the per-layer chart shows: the first firmware result that ran (an int8 artifact's
+    first, the precision a microcontroller runs), its Cortex-M4 -Os build where there is one with
+    layers, else its first build with layers."""
+    for mc in mcs:
+        ran = mc.ok if mc.firmware else []
+        for a, res in sorted(ran, key=lambda x: not x[0].precision.startswith("int8")):
+            counted = [x for x in builds(r, a, res) if x.ok and x.build.get("layers")]
+            if counted:
+                return next((x for x in counted if x.build.get("core") == "cortex-m4" and x.opts == ("-Os",)),
+                            counted[0])
+    return None
 
 
 # ---- training ---------------------------------------------------------------------------------------
@@ -389,3 +492,8 @@ class Figures:
     layer_table = of_run(layer_table)
 
     microcontrollers = of_run(microcontrollers)
+
+    @cached_property
+    def chart_build(self) -> Build | None:
+        """The firmware build whose instructions per layer the report charts."""
+        return chart_build(self.microcontrollers, self.r)

@@ -10,7 +10,7 @@ import numpy as np
 
 from edgebench import registry
 from edgebench.report.escape import plot_label
-from edgebench.report.view import ReportView, colour, run_label
+from edgebench.report.view import ReportView, artifact_label, colour, run_label
 
 
 def _plt():
@@ -31,6 +31,13 @@ def _plain_log_axis(axis) -> None:
     fmt.set_scientific(False)
     axis.set_major_formatter(fmt)
     axis.set_minor_formatter(NullFormatter())
+
+
+def _thousands():
+    """Axis numbers with thousands separators (1,200,000, not 1.2e6)."""
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _: f"{v:,.0f}")
 
 
 def _save(fig, path: Path) -> Path:
@@ -180,6 +187,38 @@ def confusion_matrices(v: ReportView, out: Path) -> Path | None:
     return _save(fig, out / "confusion.png")
 
 
+def firmware_layers(v: ReportView, out: Path) -> Path | None:
+    """Instructions per layer of the chosen firmware build (figures.chart_build), each bar annotated
+    with its instructions per MAC."""
+    x = v.figures.chart_build
+    if x is None:
+        return None
+    b = x.build
+    layers = b["layers"]
+    counts = [layer["instructions"] for layer in layers]
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 1.7 + 0.3 * len(layers)))
+    y = np.arange(len(layers))
+    ax.barh(y, counts, color="#2f6fde")
+    ax.set_yticks(y, [plot_label(f"{layer['index']} {layer['op']}") for layer in layers], fontsize=7)
+    ax.invert_yaxis()
+    for i, layer in enumerate(layers):
+        ipm = layer.get("instructions_per_mac")
+        ax.annotate(f"{ipm:.2f} / MAC" if ipm is not None else "no MACs", (counts[i], i), xytext=(4, 0),
+                    textcoords="offset points", va="center", fontsize=7)
+    ax.set_xlim(0, max(counts, default=0) * 1.18 or 1)
+    opts = ", ".join(x.opts)
+    ax.set_xlabel(f"instructions per inference (QEMU -icount, exact to {b.get('instruction_resolution') or 1}); "
+                  "beside each bar: instructions per MAC", fontsize=8)
+    ax.set_title(plot_label(f"Instructions per layer: {artifact_label(x.artifact)}") + "\n" +
+                 plot_label(f"on {b['board'].split(' (')[0]} ({b.get('core')}, {opts}), {b['instructions']:,} in all"),
+                 fontsize=9)
+    ax.xaxis.set_major_formatter(_thousands())
+    ax.tick_params(axis="x", labelsize=7)
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, out / "firmware_layers.png")
+
+
 def draw_all(v: ReportView, run_dir: Path) -> dict[str, str]:
     """Every figure into run_dir/plots/; returns {name: path relative to run_dir}."""
     out = run_dir / "plots"
@@ -190,5 +229,6 @@ def draw_all(v: ReportView, run_dir: Path) -> dict[str, str]:
         "size_vs_accuracy": size_vs_accuracy(v, out),
         "latency": latency_distributions(v, run_dir, out),
         "confusion": confusion_matrices(v, out),
+        "firmware_layers": firmware_layers(v, out),
     }
     return {k: str(p.relative_to(run_dir)) for k, p in made.items() if p is not None}

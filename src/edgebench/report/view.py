@@ -177,6 +177,31 @@ class Twin:
 
 
 @dataclass
+class FirmwareArtifact:
+    """One artifact of the generated firmware: how it was checked, and its builds."""
+
+    label: Text
+    check: Text  # the verification line, or why it did not run
+    rows: list[Row]  # a row per board and optimization level
+
+
+@dataclass
+class Firmware:
+    """The generated firmware's part of its section: builds per board, the plan, the estimate."""
+
+    intro: Text
+    header: list[Text]
+    artifacts: list[FirmwareArtifact]
+    plan_header: list[Text]
+    plan_rows: list[Row]
+    note: Text  # latency is an estimate; how instructions are counted
+    cpi: list[Text]  # per core: its cycles-per-instruction range and where it comes from
+    chart: Text | None  # the caption of the per-layer chart, in the section of the runtime it shows
+    folders: Text
+    reference: Text  # the microcontroller runtime the plan and flash are set beside
+
+
+@dataclass
 class Mcu:
     """One microcontroller runtime's section."""
 
@@ -186,9 +211,12 @@ class Mcu:
     rows: list[Row]
     board_headers: list[Text]  # empty: no fit table
     fit_rows: list[Row]
-    boards_note: Any
+    boards_note: Any  # what the fit estimate leaves out; None: the fit is that of linked firmware
     board_sources: Text
     c_arrays: Text
+    fit_heading: Text = NOTHING  # what the fit is: an estimate, or linked firmware
+    fit_note: Text = NOTHING  # the sentence over the fit table
+    firmware: Firmware | None = None  # the generated firmware's builds, where the runtime linked any
 
 
 @dataclass
@@ -585,7 +613,7 @@ def model_cost(r: RunResults, fig: F.Figures) -> tuple[Text | None, list[Row]]:
 
 # ---- microcontroller runtimes ----------------------------------------------------------------------
 
-def microcontroller(mc: F.Microcontroller, r: RunResults) -> Mcu:
+def microcontroller(mc: F.Microcontroller, r: RunResults, chart: F.Build | None = None) -> Mcu:
     name, ref = runtime_title(mc.runtime), join(" / ", map(runtime_title, mc.references))
     reported = mc.has("arena_reported_bytes")  # a runtime that prints the RAM it allocated: a column of its own
     header = [own("Artifact"), name, fmt("Accuracy (change vs {}, pt)", ref), fmt("Agreement with {}", ref),
@@ -600,18 +628,189 @@ def microcontroller(mc: F.Microcontroller, r: RunResults) -> Mcu:
             rows.append(_mcu_row(a, res, name, ref, reported))
     headers, fit_rows, sources, dirs = [], [], NOTHING, NOTHING
     if mc.ok and r.boards:
-        fit_rows = [[artifact_label(a), *(fmt("{} ({:+.0f} / {:+.1f})", own("fits") if f["fits"] else strong(own("no")),
-                                              f["flash_headroom_kb"], f["ram_headroom_kb"]) for f in res.fit)]
-                    for a, res in mc.ok]
+        fit_rows = [[artifact_label(a), *map(_fit_cell, res.fit)] for a, res in mc.ok]
         headers = [fmt("{}: {:g} KB flash, {:g} KB RAM", b["name"], b["flash_kb"], b["ram_kb"]) for b in r.boards]
         sources = join("; ", (fmt("{}: {}", b["name"], b["source"]) for b in r.boards))
         dirs = join(", ", (fmt("{}/", res.details["c_array"]["dir"]) for _, res in mc.ok if "c_array" in res.details))
+    linked = mc.linked_fit
     return Mcu(title=name, intro=_mcu_intro(mc, name, ref), header=header, rows=rows, board_headers=headers,
-               fit_rows=fit_rows, boards_note=r.boards_note or "", board_sources=sources, c_arrays=dirs)
+               fit_rows=fit_rows, boards_note=None if linked else r.boards_note or "", board_sources=sources,
+               c_arrays=dirs, fit_heading=own("linked firmware") if linked else
+               own("an estimate: model + arena, the runtime's code left out"),
+               fit_note=own(FIT_LINKED if linked else FIT_ESTIMATE),
+               firmware=firmware(mc, r, chart) if mc.firmware else None)
+
+
+FIT_ESTIMATE = ("Fit = model bytes in flash and the RAM figure above in RAM, an estimate that leaves out the "
+                "runtime's own code; each cell gives the headroom left in KB (flash / RAM).")
+FIT_LINKED = ("Fit = the linked firmware of the build a board ships (-Os): flash is .text + .rodata + .data of the "
+              "ELF, RAM is .data + .bss + the stack's peak measured on the emulated core; each cell gives the headroom "
+              "left in KB (flash / RAM).")
+
+
+def _fit_cell(f: dict) -> Text:
+    """A board's fit: fits or no with the headroom (flash / RAM, KB); a board it could not be built
+    for says why (no Arm core, a link that overflowed)."""
+    if f["fits"] is None:
+        return message(f.get("reason") or own("not built"))
+    verdict = own("fits") if f["fits"] else strong(own("no"))
+    if f.get("flash_headroom_kb") is None or f.get("ram_headroom_kb") is None:
+        return fmt("{}: {}", verdict, message(f.get("reason") or own("not linked"))) if f.get("reason") else verdict
+    return fmt("{} ({:+.0f} / {:+.1f})", verdict, f["flash_headroom_kb"], f["ram_headroom_kb"])
+
+
+# ---- generated firmware: per board and optimization level -----------------------------------------
+
+def firmware(mc: F.Microcontroller, r: RunResults, chart: F.Build | None) -> Firmware:
+    """The builds of each artifact on each board, the plan beside the reference runtime's arena, and
+    what the instruction counts and latency estimates are."""
+    ref = runtime_title(mc.reference) if mc.reference else own("the reference runtime")
+    header = [own("Board (core, clock)"), own("Build"), own("Flash (KB, linked)"),
+              own("RAM (KB: static + stack peak)"), own("Stack peak (bytes)"), own("Instructions per inference"),
+              own("Instructions per MAC"), own("Latency at the board's clock (estimate)"),
+              own("Fits (headroom KB flash / RAM)")]
+    arts, plans, built = [], [], []
+    for a, res in mc.ran:
+        if res.status != "ok":
+            arts.append(FirmwareArtifact(artifact_label(a), message(fmt("{}: {}", res.status, res.error or "")), []))
+            continue
+        rows = F.builds(r, a, res)
+        built += [x for x in rows if x.ok]
+        arts.append(FirmwareArtifact(artifact_label(a), _firmware_check(res, rows),
+                                     [_build_row(x, len(header)) for x in rows]))
+        plans.append(_plan_row(F.plan_figures(a, res, rows)))
+    plan_header = [own("Artifact"), own("Generated plan RAM (bytes)"), fmt("{} arena (bytes)", ref),
+                   fmt("Plan / {}", ref), own("Plan lower bound (bytes)"), own("Fused / in place"),
+                   own("Model constants (bytes)"), fmt("{}: model bytes", ref),
+                   own("Linked firmware flash (KB, smallest-largest build)")]
+    shown = chart if chart is not None and chart.result.runtime == mc.runtime else None
+    return Firmware(intro=own("Each artifact's generated C is linked for each board with a startup file and a linker "
+                              "script sized to the board's flash and RAM (arm-none-eabi-gcc -mcpu=<core> -mthumb; -Os, "
+                              "the build a board ships, and -O2), then run on the core's QEMU machine."),
+                    header=header, artifacts=arts, plan_header=plan_header, plan_rows=plans,
+                    note=_estimate_note(built), cpi=_cpi_sources(built), chart=shown and _chart_caption(shown),
+                    folders=join(", ", dict.fromkeys(fmt("{}/", x.build["dir"].rsplit("/", 1)[0])
+                                                     for x in built if x.build.get("dir"))), reference=ref)
+
+
+def _firmware_check(res: RuntimeResult, rows: list[F.Build]) -> Text:
+    """How the generated C was checked: against its reference on the host, then on the emulated cores."""
+    e = res.details.get("exact") or {}
+    ref = runtime_title(e["reference"]) if e.get("reference") else runtime_title(res.reference)
+    if "differing_outputs" in e:
+        n, of, inputs = e["differing_outputs"], e["outputs_compared"], e["inputs"]
+        host = (fmt("bit-exact with {}: 0 of {:,} int8 outputs differ over {:,} inputs", ref, of, inputs) if n == 0 else
+                fmt("{} from {}'s over {:,} inputs (on {:,} inputs, by at most {} step{})",
+                    strong(fmt("{:,} of {:,} int8 outputs differ", n, of)), ref, inputs, e["inputs_with_difference"],
+                    e["max_diff_steps"], plural(e["max_diff_steps"])))
+    elif "max_abs_diff" in e:
+        host = fmt("float: max abs diff {:.2e} against {} over {:,} inputs, tolerance {:.2e}: {}", e["max_abs_diff"],
+                   ref, e["inputs"], e["tolerance"], own("within") if e["within"] else strong(own("BEYOND")))
+    else:
+        host = fmt("compared with {} (no exact count recorded)", ref)
+    ok = [x for x in rows if x.ok]
+    if not ok:
+        return fmt("{}; no board build ran on an emulated core.", host)
+    same = sum(bool(x.build.get("outputs_equal_host")) for x in ok)
+    steady = sum(bool(x.build.get("repeat_identical")) for x in ok)
+    return fmt("{} (host build). On the emulated cores: outputs equal the host build's in {}; the same instruction "
+               "counts in a second run in {}.", host, _of(same, len(ok)), _of(steady, len(ok)))
+
+
+def _of(n: int, total: int) -> Text:
+    """'all 6 builds', or '4 of 6 builds' stressed."""
+    return fmt("all {} build{}", total, plural(total)) if n == total else strong(fmt("{} of {} builds", n, total))
+
+
+def _build_row(x: F.Build, width: int) -> Row:
+    b = x.build
+    core = b.get("core") or own("core not given")
+    board = (fmt("{} ({}, {:g} MHz)", b["board"], core, b["clock_mhz"]) if b.get("clock_mhz")
+             else fmt("{} ({})", b["board"], core))
+    opts = join(", ", x.opts) if any(x.opts) else DASH
+    if not x.ok:
+        return [board, opts, message(fmt("{}: {}", b.get("status"), b.get("error") or "")), *[DASH] * (width - 3)]
+    ram = (fmt("{:.1f} ({:.1f} + {:.1f})", b["ram_bytes"] / 1024, b["static_ram_bytes"] / 1024, b["stack_bytes"] / 1024)
+           if b.get("ram_bytes") is not None and b.get("stack_bytes") is not None
+           else num(b.get("static_ram_bytes") and b["static_ram_bytes"] / 1024, ".1f"))
+    est = b.get("latency_estimate_ms")
+    room = x.headroom_kb
+    fits = DASH if room is None else fmt("{} ({:+.0f} / {:+.1f})", own("fits") if x.fits else strong(own("no")), *room)
+    return [board, opts, num(b.get("flash_bytes") and b["flash_bytes"] / 1024, ".1f"), ram,
+            num(b.get("stack_bytes"), ","), _instructions(b), num(b.get("instructions_per_mac"), ".2f"),
+            fmt("est. {}-{} ms at {:g} MHz", _ms(est[0]), _ms(est[1]), b["clock_mhz"]) if est else DASH, fits]
+
+
+def _instructions(b: dict) -> Text:
+    """Instructions per inference (median over the inputs emulated), to the count's resolution; the
+    range where inputs differ; whose count it is where another board's build of the core was run."""
+    if b.get("instructions") is None:
+        return DASH
+    lo, hi = b.get("instructions_min"), b.get("instructions_max")
+    notes = ([fmt("{:,}-{:,} over {} inputs", lo, hi, b.get("samples"))] if lo is not None and lo != hi else []) + \
+        ([fmt("counted on {}", b["emulated_on"].split(" (")[0])] if b.get("emulated_on") else [])
+    return fmt("{:,}{}{}", b["instructions"],
+               fmt(" ±{}", b["instruction_resolution"]) if (b.get("instruction_resolution") or 1) > 1 else NOTHING,
+               fmt(" ({})", join("; ", notes)) if notes else NOTHING)
+
+
+def _ms(v: float) -> Text:
+    return fmt("{:.2f}", v) if v < 10 else fmt("{:.1f}", v) if v < 100 else fmt("{:,.0f}", v)
+
+
+def _plan_row(p: F.PlanFigures) -> Row:
+    plan, ref = p.plan, p.reference
+    tflm = plan.get("tflm_arena_bytes")
+    return [artifact_label(p.artifact), num(plan.get("arena_bytes"), ","), num(tflm, ","),
+            DASH if plan.get("ratio_to_tflm") is None else fmt("{:.2f}x", plan["ratio_to_tflm"]),
+            num(plan.get("lower_bound_bytes"), ","),
+            fmt("{} / {}", len(plan.get("fused") or []), len(plan.get("in_place") or [])) if plan else DASH,
+            num(p.constant_bytes, ","), num(ref and ref.flash_bytes, ","),
+            DASH if p.linked_flash is None else fmt("{:.1f}-{:.1f}", *(b / 1024 for b in p.linked_flash))]
+
+
+def _estimate_note(built: list[F.Build]) -> Text:
+    steps = sorted({x.build["instruction_resolution"] for x in built if x.build.get("instruction_resolution")})
+    counting = next((x.build["counting"] for x in built if x.build.get("counting")), None)
+    if counting:  # how the run counted, as it recorded it
+        resolution = fmt(" ({})", counting)
+    elif steps and steps != [1]:
+        resolution = fmt(" to {} instructions (the timer ticks once every {} instructions)", join(" or ", steps),
+                         join(" or ", steps))
+    else:
+        resolution = NOTHING
+    return fmt("{}: instructions x the core's cycles-per-instruction range / the board's clock. Instructions are exact "
+               "counts from QEMU's -icount{}, per inference and per layer, the same in every run; QEMU models no "
+               "pipeline, caches or flash wait states, so cycles are not measured. Instructions per MAC: per "
+               "inference over the model's multiply-accumulates (a Cortex-M4's dual 16-bit MAC sets the floor at "
+               "0.5).", strong(own("Latency is an ESTIMATE, not a measurement")), resolution)
+
+
+def _cpi_sources(built: list[F.Build]) -> list[Text]:
+    """Each core's cycles-per-instruction range with its source, as the run quoted it."""
+    seen = {}
+    for x in built:
+        b = x.build
+        if b.get("cpi_source"):
+            seen.setdefault((b.get("core"), b["cpi_source"]), None)
+    return [fmt("{}: {}", core or own("core not given"), source) for core, source in seen]
+
+
+def _chart_caption(x: F.Build) -> Text:
+    b = x.build
+    return fmt("Instructions per layer of {} on {} ({}, {}), with instructions per MAC beside each bar:",
+               artifact_label(x.artifact), b["board"], b.get("core"), join(", ", x.opts))
 
 
 def _mcu_intro(mc: F.Microcontroller, name: Text, ref: Text) -> Text:
     files = join(", ", (fmt(".{}", f) for f in mc.formats))
+    if mc.firmware:
+        return fmt("Each {} artifact is compiled into plain C99 by {}: one kernel call per op in graph order, weights "
+                   "and quantization parameters as const arrays, no interpreter, no malloc. RAM is the generated "
+                   "plan's one static buffer (every activation tensor, input and output included, as in an arena); "
+                   "flash here is the model's constant bytes (weights, biases, requantization parameters). The C, "
+                   "built for this machine, runs the whole test set and is compared with the {} run of the same "
+                   "file.", files, name, ref)
     if mc.has("arena_minus_one_fails"):  # the runtime searched for the smallest working memory
         ram = fmt("the smallest arena that loads and runs the model (bisection; one byte less fails){}",
                   fmt(", cross-checked with the total {} reports", name) if mc.has("arena_reported_bytes") else NOTHING)
@@ -625,7 +824,10 @@ def _mcu_row(a: Artifact, res: RuntimeResult, name: Text, ref: Text, reported: b
     d, io = res.details, res.io
     c = d.get("c_array")
     change = num(res.accuracy_change * 100 if res.accuracy_change is not None else None, "+.2f")
-    ram = DASH if res.ram_bytes is None else fmt("{:,}{}", res.ram_bytes, NOTHING if d.get("arena_minus_one_fails")
+    # A runtime that searched for its smallest arena says whether one byte less failed; a generated
+    # plan's buffer is exact (it has no search to confirm).
+    exact = d.get("arena_minus_one_fails") or "plan" in d
+    ram = DASH if res.ram_bytes is None else fmt("{:,}{}", res.ram_bytes, NOTHING if exact
                                                  else fmt(" ({})", strong(own("minimum not confirmed"))))
     return [artifact_label(a), own("ok"),
             fmt("{:.4f} ({})", res.test_accuracy, change) if res.test_accuracy is not None else own("no labels"),
@@ -891,7 +1093,7 @@ class ReportView:
     @cached_property
     def microcontrollers(self) -> list[Mcu]:
         """A section per microcontroller runtime that ran an artifact."""
-        return [microcontroller(mc, self.r) for mc in self.figures.microcontrollers]
+        return [microcontroller(mc, self.r, self.figures.chart_build) for mc in self.figures.microcontrollers]
 
     @cached_property
     def microcontroller_best(self) -> list[Text]:

@@ -14,5 +14,10 @@ register(Runtime("tflm", "edgebench.runtimes.tflm:TFLMSession", ("tflite_micro",
                  title="TFLite Micro", role="runs .tflite on TFLite Micro", distribution="tflite-micro",
                  formats=("tflite",), capabilities=frozenset({MICROCONTROLLER}),
                  check="edgebench.runtimes.tflm:microcontroller_check", reference_runtime="litert"))
+register(Runtime("firmware", "edgebench.firmware.check:microcontroller_check", ("ai_edge_litert",), "tf",
+                 title="edgebench firmware (generated C)",
+                 role="generates interpreter-free C from .tflite; runs it on the host and on emulated Cortex-M cores",
+                 distribution="edgebench", formats=("tflite",), capabilities=frozenset({MICROCONTROLLER}),
+                 check="edgebench.firmware.check:microcontroller_check", reference_runtime="tflm"))
 register(Runtime("npz", "edgebench.runtimes.npz:NpzSession", ("numpy",), "", title="NumPy (reference)",
                  role="runs .npz (the NumPy reference's weights)", formats=("npz",)))

@@ -1,0 +1,109 @@
+"""Build and run a generated model folder on the host (cc), to verify it against TFLite Micro.
+
+build_host(gen_dir, work_dir) compiles the generated C with a small host main (written into
+work_dir) using `cc -std=c99 -O2` (no -ffast-math: float kernels keep IEEE semantics).
+run_host(exe, inputs) runs it as a child process: N inputs written to one file as the raw bytes
+the model takes, N outputs read back from another; one process for all N.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+CFLAGS = ["-std=c99", "-O2"]
+
+HOST_MAIN = r"""/* edgebench host harness: runs model_invoke on each input record of a file. */
+#include <stdio.h>
+#include "model.h"
+
+static unsigned char eb_in[EB_MODEL_INPUT_BYTES];
+static unsigned char eb_out[EB_MODEL_OUTPUT_BYTES];
+
+int main(int argc, char **argv) {
+    FILE *fi, *fo;
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s inputs.bin outputs.bin\n", argv[0]);
+        return 2;
+    }
+    fi = fopen(argv[1], "rb");
+    fo = fopen(argv[2], "wb");
+    if (!fi || !fo) {
+        fprintf(stderr, "cannot open the input or output file\n");
+        return 2;
+    }
+    while (fread(eb_in, 1, EB_MODEL_INPUT_BYTES, fi) == EB_MODEL_INPUT_BYTES) {
+        model_invoke(eb_in, eb_out);
+        if (fwrite(eb_out, 1, EB_MODEL_OUTPUT_BYTES, fo) != EB_MODEL_OUTPUT_BYTES) {
+            fprintf(stderr, "short write\n");
+            return 3;
+        }
+    }
+    fclose(fi);
+    return fclose(fo) == 0 ? 0 : 3;
+}
+"""
+
+
+def _first_error(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ("error" in ln.lower() or "undefined reference" in ln) and "collect2" not in ln]
+    return (errors or lines or ["no output"])[0][:300]
+
+
+def build_host(gen_dir: Path, work_dir: Path) -> Path:
+    """Compile gen_dir's C files and a host main into work_dir/model_host; RuntimeError if cc fails."""
+    gen_dir, work_dir = Path(gen_dir).resolve(), Path(work_dir).resolve()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    cc = shutil.which("cc")
+    if cc is None:
+        raise RuntimeError("no host C compiler (cc) on PATH")
+    main = work_dir / "eb_host_main.c"
+    main.write_text(HOST_MAIN)
+    exe = work_dir / "model_host"
+    sources = sorted(str(p) for p in gen_dir.glob("*.c"))
+    cmd = [cc, *CFLAGS, f"-I{gen_dir}", *sources, str(main), "-o", str(exe), "-lm"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"host build failed: {_first_error(proc.stderr)}")
+    io = gen_dir / "model.json"
+    if io.exists():
+        shutil.copyfile(io, exe.with_suffix(".json"))
+    return exe
+
+
+def _io(exe: Path) -> dict:
+    path = Path(exe).with_suffix(".json")
+    if not path.exists():
+        raise RuntimeError(f"{path.name} missing next to {Path(exe).name} (build with build_host)")
+    return json.loads(path.read_text())
+
+
+def run_host(exe: Path, inputs: np.ndarray, timeout: float | None = 600) -> np.ndarray:
+    """Outputs for N inputs, shape (N, *model output shape), in the model's output dtype."""
+    io = _io(exe)
+    in_dtype, out_dtype = np.dtype(io["input"]["dtype"]), np.dtype(io["output"]["dtype"])
+    per_in = int(np.prod(io["input"]["shape"]))
+    x = np.ascontiguousarray(np.asarray(inputs), dtype=in_dtype).reshape(-1)
+    if x.size % per_in:
+        raise RuntimeError(f"inputs of {x.size} values are not a whole number of {per_in}-value inputs")
+    n = x.size // per_in
+    work = Path(exe).parent
+    fin, fout = work / "eb_inputs.bin", work / "eb_outputs.bin"
+    fin.write_bytes(x.astype(in_dtype.newbyteorder("<")).tobytes())
+    fout.unlink(missing_ok=True)
+    try:
+        proc = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"host model run timed out after {timeout} s") from None
+    if proc.returncode != 0:
+        raise RuntimeError(f"host model run failed (exit {proc.returncode}): {_first_error(proc.stderr)}")
+    raw = np.frombuffer(fout.read_bytes(), dtype=out_dtype.newbyteorder("<")).astype(out_dtype)
+    shape = io["output"]["shape"]
+    if raw.size != n * int(np.prod(shape)):
+        raise RuntimeError(f"host model wrote {raw.size} values for {n} inputs")
+    return raw.reshape(n, *shape)
