@@ -5,9 +5,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.edgebench-installed
 
-.PHONY: run test test-fast test-integration test-framework test-timing test-blas-env setup clean
+.PHONY: run test test-fast test-integration test-framework test-timing test-blas-env setup system-deps clean
 
 setup: $(STAMP)
+
+# The firmware stage's programs, from Debian (as root, or with sudo): a C compiler, the Arm
+# toolchain and C library, QEMU's Arm machines. Without them that stage is a row naming the package.
+SYSTEM_DEPS := gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+system-deps:
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_DEPS)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -78,6 +78,7 @@ def test_profile_a_model_without_data(name, tmp_path):
     assert h["test_accuracy"] is None and h["agreement"] == 1.0  # the copy agrees with its source
     assert h["latency_ms"]["n"] > 0 and h["latency_ms"]["p50"] > 0 and h["throughput"]["images_per_s"] > 0
     m = mcu(art)
+    _generated_firmware(name, art, m, r)
     if name == "kws_ref_model_float32.tflite":
         # Not float32 inside: float input and output, int8 weights (dynamic-range "hybrid"), which
         # TFLite Micro refuses; edgebench says so, names the precision, and runs it everywhere else.
@@ -105,6 +106,36 @@ def test_profile_a_model_without_data(name, tmp_path):
     print(json.dumps({"model": name, "arena": m["ram_bytes"], "fits": [b for b, ok in fits.items() if ok],
                       "agreement": m["agreement"], "steps": m["max_diff_steps"],
                       "reference": m["details"].get("reference_kernels"), "p50_ms": h["latency_ms"]["p50"]}))
+
+
+INT8 = {"ad01_int8.tflite", "kws_ref_model.tflite", "pretrainedResnet_quant.tflite", "vww_96_int8.tflite"}
+
+
+def _generated_firmware(name: str, art: dict, m: dict, r: dict) -> None:
+    """The generated C beside TFLite Micro: bit-exact on every generated input (int8), at most 0.75x of
+    TFLite Micro's bisected arena, the Cortex-M4 build's outputs equal the host build's with the same
+    instruction counts twice; a hybrid model is a row naming the op."""
+    fw = mcu(art, "firmware")
+    if name == "kws_ref_model_float32.tflite":
+        assert fw["status"] == "unsupported" and "CONV_2D" in fw["error"] and "hybrid" in fw["error"], fw
+        return
+    assert fw["status"] == "ok" and fw["reference"] == "tflm", fw.get("error")
+    exact = fw["details"]["exact"]
+    assert exact["inputs"] == r["dataset"]["generated"]["samples"]
+    if name in INT8:
+        assert exact["differing_outputs"] == 0 and exact["bit_exact"], exact
+        plan = fw["details"]["plan"]
+        assert plan["tflm_arena_bytes"] == m["ram_bytes"] and plan["ratio_to_tflm"] <= 0.75, plan
+    else:
+        assert exact["within"], exact
+    boards = {(b["board"], b["opt"]): b for b in fw["details"]["boards"]}
+    m4 = boards[("nRF52840 (Arduino Nano 33 BLE Sense)", "-Os")]
+    assert m4["status"] == "ok" and m4["repeat_identical"], m4
+    assert m4["outputs_equal_host"] if name in INT8 else m4["outputs_within_tolerance"], m4
+    assert m4["samples"] == exact["inputs"] and m4["instructions"] > 0 and m4["flash_bytes"] > 0
+    print(json.dumps({"model": name, "plan": fw["ram_bytes"], "tflm": m["ram_bytes"],
+                      "m4_instructions": m4["instructions"], "m4_per_mac": m4["instructions_per_mac"],
+                      "flash": m4["flash_bytes"], "stack": m4["stack_bytes"]}))
 
 
 def test_the_api_profiles_a_model_without_data(tmp_path):

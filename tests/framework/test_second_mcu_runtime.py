@@ -78,7 +78,7 @@ def test_a_second_microcontroller_runtime_sits_beside_tflm(tmp_path):
     assert r["schema_version"] == 2
     (art,) = r["artifacts"]
     by = {x["runtime"]: x for x in art["results"]}
-    assert set(by) == {"litert", "tflm", "mcusim"}
+    assert set(by) == {"litert", "tflm", "firmware", "mcusim"}  # firmware: the built-in generated C
     assert by["litert"]["role"] == "host" and by["litert"]["reference"] == "source"
     for name in ("tflm", "mcusim"):
         res = by[name]

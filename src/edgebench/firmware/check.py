@@ -22,9 +22,9 @@ import numpy as np
 
 from edgebench.runtimes.base import dequantize, input_layout, quantize, to_artifact_input
 
-OPTS = ("-Os", "-O2")  # -Os: the build a board ships (its figures decide the fit); -O2 beside it, once per core
+OPTS = ("-Os", "-O2")  # -Os: the build a board ships (its figures decide the fit); -O2 beside it, on the reference core
 REFERENCE_CORE = "cortex-m4"  # its -Os build runs the whole sample (--emulate-samples) against the host build
-SPOT_SAMPLES = 10  # inputs every other build runs (instruction counts barely depend on the input)
+SPOT_SAMPLES = 5  # inputs every other build runs (instruction counts barely depend on the input)
 NO_CC = "no host C compiler (cc) to build the generated C for the host check: apt-get install gcc"
 
 
@@ -56,7 +56,7 @@ def microcontroller_check(task, ds):
     if task.outputs_path:
         np.save(task.outputs_path, logits)
     _compare(result, logits, task, ds, gen.output)
-    details["boards"], result["fit"] = boards(gen, out, task, x, raw)
+    details["boards"], result["fit"] = boards(gen, out, task, x, raw, details["exact"].get("tolerance"))
     return Outcome("ok", record=result)
 
 
@@ -153,12 +153,14 @@ def _compare(result: dict, logits: np.ndarray, task, ds, output: dict) -> None:
 
 # ---- boards: link per board, emulate per core ----------------------------------------------------
 
-def boards(gen, out: Path, task, x: np.ndarray, host_raw: np.ndarray) -> tuple[list[dict], list[dict]]:
-    """One entry per board at -Os (the build a board ships: its linked figures decide the fit) and one
-    -O2 build per core, and the boards' fit. Boards that share a core run the same code: the first
+def boards(gen, out: Path, task, x: np.ndarray, host_raw: np.ndarray,
+           tolerance: float | None = None) -> tuple[list[dict], list[dict]]:
+    """One entry per board at -Os (the build a board ships: its linked figures decide the fit), one
+    -O2 build of the reference core, and the boards' fit. Boards that share a core run the same code: the first
     board's build of a core is emulated, the others reuse its counts (their ELFs differ only in the
     memory sizes the linker checks). The reference core (a Cortex-M4 where a board has one) runs the
-    whole sample; the other builds run SPOT_SAMPLES of it."""
+    whole sample; the other builds run SPOT_SAMPLES of it. Integer outputs must equal the host
+    build's; float ones (another libm, another FPU) must be within `tolerance` of them."""
     from edgebench.firmware import cross
     from edgebench.measure.boards import Board
 
@@ -167,10 +169,12 @@ def boards(gen, out: Path, task, x: np.ndarray, host_raw: np.ndarray) -> tuple[l
     arm = [b for b in (Board(**d) for d in task.boards) if b.arm]
     reference = next((b.core for b in arm if b.core == REFERENCE_CORE), arm[0].core if arm else None)
     o2_cores: set[str] = set()
-    for b in (Board(**d) for d in task.boards):
+    all_boards = [Board(**d) for d in task.boards]
+    folders = folder_names([b.name for b in all_boards])
+    for b in all_boards:
         for opt in OPTS:
-            if opt != OPTS[0] and (not b.arm or missing or b.core in o2_cores):
-                continue  # -O2: once per core, beside its -Os build
+            if opt != OPTS[0] and (not b.arm or missing or b.core != reference or b.core in o2_cores):
+                continue  # -O2: on the reference core only, once, beside its -Os build
             row = _board_row(b, opt)
             if not b.arm:
                 row.update(status="skipped", error=f"no Arm core ({b.core or 'core not given'})")
@@ -179,7 +183,8 @@ def boards(gen, out: Path, task, x: np.ndarray, host_raw: np.ndarray) -> tuple[l
             else:
                 n = task.emulate_samples if (b.core, opt) == (reference, OPTS[0]) else min(SPOT_SAMPLES,
                                                                                         task.emulate_samples)
-                _build_and_run(row, gen, out, task, b, opt, (x[:n], host_raw[:n]), emulated)
+                fw_dir = out / f"{folders[b.name]}{opt}"
+                _build_and_run(row, gen, fw_dir, task, b, opt, (x[:n], host_raw[:n], tolerance), emulated)
                 if opt != OPTS[0]:
                     o2_cores.add(b.core)
             rows.append(row)
@@ -198,12 +203,22 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", name.split(" (")[0]).strip("-").lower() or "board"
 
 
-def _build_and_run(row: dict, gen, out: Path, task, b, opt: str, sample, emulated: dict) -> None:
+def folder_names(names: list[str]) -> dict[str, str]:
+    """A firmware folder name per board: its name's slug, numbered where two boards share one."""
+    out: dict[str, str] = {}
+    for name in names:
+        slug, n = _slug(name), 2
+        while (slug if n == 2 else f"{slug}-{n - 1}") in out.values():
+            n += 1
+        out[name] = slug if n == 2 else f"{slug}-{n - 1}"
+    return out
+
+
+def _build_and_run(row: dict, gen, fw_dir: Path, task, b, opt: str, sample, emulated: dict) -> None:
     from edgebench.firmware import cross
     from edgebench.worker import emit
 
     emit("bench", what=f"firmware for {b.name} ({opt})")
-    fw_dir = out / f"{_slug(b.name)}{opt}"
     build = cross.build(gen.dir, fw_dir, b, opt)
     row.update(dir=_rel(fw_dir, task), build_s=round(build.build_s, 3), cflags=build.cflags,
                machine=build.machine)
@@ -226,10 +241,10 @@ def _build_and_run(row: dict, gen, out: Path, task, b, opt: str, sample, emulate
         est = cross.latency_estimate(row["instructions"], b.core, b.clock_mhz)
         if est:
             row.update(latency_estimate_ms=[est[0], est[1]], cpi_source=est[2])
-    cross.write_readme(fw_dir, row)
+    cross.write_readme(fw_dir, {**row, "resolution": row.get("counting")})
 
 
-def _emulate(build, b, x: np.ndarray, host_raw: np.ndarray, gen) -> dict:
+def _emulate(build, b, x: np.ndarray, host_raw: np.ndarray, tolerance: float | None, gen) -> dict:
     """Run the sample on the core's QEMU machine: outputs, instructions, stack; a failure is a row."""
     from edgebench.firmware import qemu
 
@@ -246,6 +261,8 @@ def _emulate(build, b, x: np.ndarray, host_raw: np.ndarray, gen) -> dict:
         outputs_equal_host=bool(np.array_equal(outputs, host_raw)),
         differing_outputs_vs_host=int(np.count_nonzero(outputs != host_raw)),
         max_abs_diff_vs_host=float(np.abs(outputs.astype(np.float64) - host_raw).max()) if outputs.size else None,
+        outputs_within_tolerance=None if outputs.dtype.kind in "iu" or tolerance is None else
+        bool(np.abs(outputs.astype(np.float64) - host_raw).max() <= tolerance),
         instructions=int(np.median(counts)), instructions_min=int(counts.min()), instructions_max=int(counts.max()),
         instruction_resolution=max(1, round(em.instructions_per_tick or 1)), counting=em.resolution,
         qemu_command=em.command, stack_bytes=em.stack_peak_bytes,

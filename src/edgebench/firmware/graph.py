@@ -108,6 +108,9 @@ def _tensor(model, index: int, t) -> Tensor:
     if buf is not None and getattr(buf, "offset", 0) and buf.offset > 1:
         raise Unsupported("MODEL", "buffers stored outside the flatbuffer (models over 2 GB)")
     if buf is not None and buf.data is not None and len(buf.data):
+        if dtype == "float16":
+            raise Unsupported("DEQUANTIZE", f"float16 weights ({name}): the generator compiles full-int8 and "
+                                            "float32 models")
         if dtype not in ("int8", "int32", "float32", "int64", "uint8", "int16"):
             raise Unsupported("MODEL", f"constant tensor {name} of type {dtype}")
         raw = np.asarray(buf.data, dtype=np.uint8).tobytes()

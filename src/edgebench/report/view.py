@@ -711,10 +711,14 @@ def _firmware_check(res: RuntimeResult, rows: list[F.Build]) -> Text:
     ok = [x for x in rows if x.ok]
     if not ok:
         return fmt("{}; no board build ran on an emulated core.", host)
-    same = sum(bool(x.build.get("outputs_equal_host")) for x in ok)
+    same = sum(bool(x.build.get("outputs_equal_host") or x.build.get("outputs_within_tolerance")) for x in ok)
     steady = sum(bool(x.build.get("repeat_identical")) for x in ok)
-    return fmt("{} (host build). On the emulated cores: outputs equal the host build's in {}; the same instruction "
-               "counts in a second run in {}.", host, _of(same, len(ok)), _of(steady, len(ok)))
+    close = [x.build["max_abs_diff_vs_host"] for x in ok if x.build.get("outputs_within_tolerance")
+             and not x.build.get("outputs_equal_host")]
+    how = fmt(" (float: within the float tolerance, largest difference {:.2g}: another libm and FPU)", max(close)) \
+        if close else NOTHING
+    return fmt("{} (host build). On the emulated cores: outputs equal the host build's{} in {}; the same instruction "
+               "counts in a second run in {}.", host, how, _of(same, len(ok)), _of(steady, len(ok)))
 
 
 def _of(n: int, total: int) -> Text:
