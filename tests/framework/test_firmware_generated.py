@@ -6,7 +6,7 @@ in the same order as TFLite Micro's reference kernels and the host build uses no
 the outputs are in practice identical; the tolerance only leaves room for a libm expf or an FMA
 contraction that differs between the two builds.
 The MLPerf Tiny reference models are read from ../shared/models/mlperf-tiny (never copied), and
-small Keras models cover the ops the MLPerf models lack (MAX_POOL_2D, AVERAGE_POOL_2D with SAME
+small Keras models cover the ops the MLPerf models lack (TRANSPOSE, MAX_POOL_2D, AVERAGE_POOL_2D with SAME
 padding, PAD, MEAN, SUM, DEPTHWISE with a depth multiplier, QUANTIZE/DEQUANTIZE, TF's
 SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE flatten).
 """
@@ -118,6 +118,7 @@ def _keras_model():
     c = L.Conv2D(4, 3, padding="same", activation="relu")(x)
     p = L.ZeroPadding2D(1)(c)                                        # PAD
     m = L.MaxPooling2D(2)(p)                                         # MAX_POOL_2D
+    m = L.Permute((2, 1, 3))(m)                                      # TRANSPOSE (height <-> width)
     a = L.AveragePooling2D(3, strides=1, padding="same")(m)          # AVERAGE_POOL_2D, SAME
     d = L.DepthwiseConv2D(3, depth_multiplier=2, activation="relu6")(a)
     mean = L.GlobalAveragePooling2D()(d)                             # MEAN
@@ -164,7 +165,7 @@ def test_keras_ops_beyond_mlperf(mode, keras_flatbuffers, tmp_path):
     gen, ours, ref = _compare(keras_flatbuffers[mode], tmp_path, 300)
     _assert_match(gen, ours, ref)
     ops = set(gen.ops)
-    assert {"PAD", "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN", "SUM", "DEPTHWISE_CONV_2D", "ADD"} <= ops
+    assert {"PAD", "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN", "SUM", "DEPTHWISE_CONV_2D", "ADD", "TRANSPOSE"} <= ops
     assert "SHAPE" not in ops and "RESHAPE" not in ops
     if mode == "float_io":
         assert {"QUANTIZE", "DEQUANTIZE"} <= ops

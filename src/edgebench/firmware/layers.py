@@ -18,6 +18,7 @@ KERNEL_FILES = {
     "eb_add_s8": "eb_add.c", "eb_add_f32": "eb_add.c", "eb_pad": "eb_pad.c",
     "eb_softmax_s8": "eb_softmax.c", "eb_softmax_f32": "eb_softmax.c",
     "eb_quantize_f32_s8": "eb_quantize.c", "eb_dequantize_s8_f32": "eb_quantize.c",
+    "eb_transpose": "eb_transpose.c",
 }
 CTYPES = {"int8": "int8_t", "float32": "float", "int32": "int32_t"}
 ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
@@ -314,6 +315,22 @@ def emit_pad(em: Emitter, op: Op, _add=None):
     return em.call("eb_pad", "&" + p, em.ptr(op.inputs[0], True), em.ptr(op.outputs[0])), 0
 
 
+def emit_transpose(em: Emitter, op: Op, _add=None):
+    x = em.t(op.inputs[0])
+    dtype = _kind(em, op, op.inputs[0], op.outputs[0])
+    perm = [int(v) for v in _const(em, op, op.inputs[1], "int32", "permutation").data.reshape(-1)]
+    rank = len(x.shape)
+    if rank > 4 or sorted(perm) != list(range(rank)):
+        raise Unsupported(op.kind, f"permutation {perm} of a {rank}-D input")
+    lead = 4 - rank
+    dims = [1] * lead + list(x.shape)
+    perm4 = list(range(lead)) + [lead + v for v in perm]
+    body = (f"{{{{{', '.join(map(str, dims))}}}, {{{', '.join(map(str, perm4))}}}, "
+            f"{1 if dtype == 'int8' else 4}}}")
+    p = em.struct("eb_transpose_params", "p", body)
+    return em.call("eb_transpose", "&" + p, em.ptr(op.inputs[0], True), em.ptr(op.outputs[0])), 0
+
+
 def emit_softmax(em: Emitter, op: Op, _add=None):
     x, o = em.t(op.inputs[0]), em.t(op.outputs[0])
     dtype = _kind(em, op, op.inputs[0], op.outputs[0])
@@ -349,5 +366,5 @@ EMITTERS = {
     "CONV_2D": emit_conv, "DEPTHWISE_CONV_2D": emit_depthwise, "FULLY_CONNECTED": emit_fully_connected,
     "AVERAGE_POOL_2D": emit_pool, "MAX_POOL_2D": emit_pool, "MEAN": emit_reduce, "SUM": emit_reduce,
     "ADD": emit_add, "PAD": emit_pad, "SOFTMAX": emit_softmax, "QUANTIZE": emit_quantize,
-    "DEQUANTIZE": emit_quantize,
+    "DEQUANTIZE": emit_quantize, "TRANSPOSE": emit_transpose,
 }

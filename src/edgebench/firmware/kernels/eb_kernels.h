@@ -182,6 +182,12 @@ typedef struct {
 } eb_pad_params;
 
 typedef struct {
+    int32_t dims[4];             /* the input's dimensions, leading 1s added up to 4-D */
+    int32_t perm[4];             /* output dimension d is input dimension perm[d] */
+    int32_t elem_bytes;
+} eb_transpose_params;
+
+typedef struct {
     int32_t outer, depth;
     const int32_t *exp_lut;      /* [256]: exp((x - max) * beta) in Q0.31, index max - x */
 } eb_softmax_s8_params;
@@ -214,6 +220,7 @@ int8_t eb_add_s8_value(const eb_add_s8_params *p, int32_t a, int32_t b);
 void eb_add_s8(const eb_add_s8_params *p, const int8_t *a, const int8_t *b, int8_t *out);
 void eb_add_f32(const eb_add_f32_params *p, const float *a, const float *b, float *out);
 void eb_pad(const eb_pad_params *p, const void *in, void *out);
+void eb_transpose(const eb_transpose_params *p, const void *in, void *out);
 void eb_softmax_s8(const eb_softmax_s8_params *p, const int8_t *in, int8_t *out);
 void eb_softmax_f32(const eb_softmax_f32_params *p, const float *in, float *out);
 void eb_quantize_f32_s8(const eb_quant_params *p, const float *in, int8_t *out);
