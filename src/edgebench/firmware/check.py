@@ -36,7 +36,8 @@ def microcontroller_check(task, ds):
 
     path, out = Path(task.file), Path(task.c_dir)
     model = path.read_bytes()
-    result: dict = {"runtime_version": __version__}
+    # Compared with TFLite Micro's outputs where it ran the file (else the host runtime's: _compare).
+    result: dict = {"runtime_version": __version__, "reference": task.reference_runtime or None}
     details: dict = {}
     t0 = time.perf_counter()
     try:
@@ -105,7 +106,7 @@ def _host(gen, out: Path, x: np.ndarray, details: dict) -> np.ndarray:
     t1 = time.perf_counter()
     raw = host.run_host(exe, x)
     details["host_build"] = {"build_s": round(t1 - t0, 3), "run_s": round(time.perf_counter() - t1, 3),
-                             "compiler": "cc -std=c99 -O2", "inputs": int(len(x))}
+                             "compiler": "cc " + " ".join(host.CFLAGS), "inputs": int(len(x))}
     return raw
 
 
@@ -128,8 +129,7 @@ def _compare(result: dict, logits: np.ndarray, task, ds, output: dict) -> None:
     from edgebench.runtimes.tflm import _agreement
 
     name, ref = _reference(task)
-    if name:
-        result["reference"] = name
+    result["reference"] = name or None
     integer = np.dtype(output["dtype"]).kind in "iu" and bool(output.get("scale"))
     od = {"quantization": (output.get("scale") or 0.0, output.get("zero_point") or 0), "dtype": output["dtype"]}
     _agreement(result, logits, ref, ds, od, getattr(task, "task", "classification"))

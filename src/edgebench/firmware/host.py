@@ -1,7 +1,9 @@
 """Build and run a generated model folder on the host (cc), to verify it against TFLite Micro.
 
 build_host(gen_dir, work_dir) compiles the generated C with a small host main (written into
-work_dir) using `cc -std=c99 -O2` (no -ffast-math: float kernels keep IEEE semantics).
+work_dir) using `cc -std=c99 -O3` (no -ffast-math, and ISO C99 keeps GCC from contracting a*b+c
+into an FMA: float kernels keep IEEE semantics and their order of operations; -O3 vectorizes the
+int8 dot products, 1.7x faster than -O2 on ResNet-8 with identical outputs).
 run_host(exe, inputs) runs it as a child process: N inputs written to one file as the raw bytes
 the model takes, N outputs read back from another; one process for all N.
 """
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-CFLAGS = ["-std=c99", "-O2"]
+CFLAGS = ["-std=c99", "-O3"]
 
 HOST_MAIN = r"""/* edgebench host harness: runs model_invoke on each input record of a file. */
 #include <stdio.h>

@@ -880,11 +880,17 @@ def microcontroller_best(mc: F.Microcontroller) -> Text | None:
     if mc.best is None:
         return None
     a, res = mc.best
-    fits = [f for f in res.fit if f["fits"]]
-    return fmt("{}: {} runs in {} bytes of RAM with {} KB of flash (accuracy {}); fits {}/{} boards",
-               runtime_title(mc.runtime), artifact_label(a), num(res.ram_bytes, ","),
-               num(res.flash_bytes and res.flash_bytes / 1000, ".1f"),
-               num(res.test_accuracy, ".4f", own("not labelled")), len(fits), len(res.fit))
+    judged = [f for f in res.fit if f.get("fits") is not None]  # None: no figure (a board without an Arm core)
+    fits = [f for f in judged if f["fits"]]
+    unjudged = len(res.fit) - len(judged)
+    linked = next((b for b in res.details.get("boards", []) if b.get("status") == "ok" and b.get("flash_bytes")),
+                  None)
+    flash = (fmt("{} KB of flash linked for {}", num(linked["flash_bytes"] / 1000, ".1f"), linked["board"])
+             if linked else fmt("{} KB of flash", num(res.flash_bytes and res.flash_bytes / 1000, ".1f")))
+    return fmt("{}: {} runs in {} bytes of RAM with {} (accuracy {}); fits {}/{} boards{}",
+               runtime_title(mc.runtime), artifact_label(a), num(res.ram_bytes, ","), flash,
+               num(res.test_accuracy, ".4f", own("not labelled")), len(fits), len(judged),
+               fmt(" ({} not judged: no Arm core or no build)", unjudged) if unjudged else NOTHING)
 
 
 # ---- how it was measured ---------------------------------------------------------------------------
