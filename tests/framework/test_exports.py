@@ -74,6 +74,32 @@ def _check_graph_cost(net, cost, target):
         assert set(extra) <= {"Mul", "Add"} and sum(extra.values()) <= 2 * bn, (target, extra)
 
 
+def _generated_c_matches_tflite_micro(path, x, tmp_path):
+    """edgebench's generated C (firmware/) on every framework's .tflite: int8 outputs bit-exact with
+    TFLite Micro's, float32 ones equal to its (whatever ops each converter emits: PyTorch's carry
+    TRANSPOSE and int8 -> int8 QUANTIZE, TensorFlow's a SHAPE chain before its flatten)."""
+    from types import SimpleNamespace
+
+    from edgebench.firmware import codegen, host
+    from edgebench.firmware.check import _inputs
+
+    need_modules("tflite_micro", extra_name="tflm")
+    from tflite_micro.python.tflite_micro import runtime
+
+    model = path.read_bytes()
+    gen = codegen.generate(model, tmp_path / f"{path.stem}-c")
+    xq = _inputs(model, x, SimpleNamespace())
+    ours = host.run_host(host.build_host(gen.dir, tmp_path / f"{path.stem}-host"), xq)
+    it = runtime.Interpreter.from_bytes(model)
+    ref = []
+    for row in xq:
+        it.set_input(row[None], 0)
+        it.invoke()
+        ref.append(it.get_output(0).copy())
+    ref = np.concatenate(ref).reshape(ours.shape)
+    assert np.array_equal(ours, ref), (path.name, gen.ops, float(np.abs(ours.astype(float) - ref).max()))
+
+
 def _check_all_targets(adapter, net, model, tmp_path):
     x = _inputs(net)
     ref = adapter.predict(model, x)
@@ -115,6 +141,8 @@ def _check_all_targets(adapter, net, model, tmp_path):
 
             want = "per-tensor" if target.precision.endswith("per-tensor") else "per-channel"
             assert weight_granularity(path)["granularity"] == want, (target, weight_granularity(path))
+        if target.format == "tflite" and target.precision in ("int8", "float32"):
+            _generated_c_matches_tflite_micro(path, x, tmp_path)
         if target.format == "tflite" and target.precision == "int8":
             assert session.io["input"]["dtype"] == "int8" and session.io["output"]["dtype"] == "int8"
             weights = _per_channel(path)

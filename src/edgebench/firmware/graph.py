@@ -18,7 +18,7 @@ import numpy as np
 # Ops the generator has a kernel for (after folding).
 KERNEL_OPS = frozenset({
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "MEAN",
-    "SUM", "ADD", "PAD", "SOFTMAX", "QUANTIZE", "DEQUANTIZE", "TRANSPOSE",
+    "SUM", "ADD", "PAD", "SOFTMAX", "QUANTIZE", "DEQUANTIZE", "TRANSPOSE", "RELU", "RELU6",
 })
 ALIAS_OPS = frozenset({"RESHAPE", "SQUEEZE", "EXPAND_DIMS"})
 # TensorType enum values of the schema -> numpy dtype names.

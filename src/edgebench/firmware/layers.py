@@ -18,7 +18,8 @@ KERNEL_FILES = {
     "eb_add_s8": "eb_add.c", "eb_add_f32": "eb_add.c", "eb_pad": "eb_pad.c",
     "eb_softmax_s8": "eb_softmax.c", "eb_softmax_f32": "eb_softmax.c",
     "eb_quantize_f32_s8": "eb_quantize.c", "eb_dequantize_s8_f32": "eb_quantize.c",
-    "eb_transpose": "eb_transpose.c",
+    "eb_transpose": "eb_transpose.c", "eb_requantize_s8": "eb_quantize.c", "eb_clamp_s8": "eb_clamp.c",
+    "eb_clamp_f32": "eb_clamp.c",
 }
 CTYPES = {"int8": "int8_t", "float32": "float", "int32": "int32_t"}
 ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
@@ -347,6 +348,34 @@ def emit_softmax(em: Emitter, op: Op, _add=None):
     return em.call(f"eb_softmax_{sfx}", "&" + p, em.ptr(op.inputs[0], True), em.ptr(op.outputs[0])), 0
 
 
+def _requantize(em: Emitter, op: Op, x: Tensor, o: Tensor) -> str:
+    """int8 -> int8 QUANTIZE: TFLite's Requantize, the multiplier scale_in / scale_out in double."""
+    if len(x.scale) != 1 or len(o.scale) != 1:
+        raise Unsupported(op.kind, "per-channel quantization")
+    mult, shift = quant.quantize_multiplier(quant.f32(x.scale[0]) / quant.f32(o.scale[0]))
+    lo = int(o.zero_point[0]) if op.kind == "RELU" else -128  # RELU: real 0 and up
+    p = em.struct("eb_requant_params", "p", f"{{{x.size}, {int(x.zero_point[0])}, {int(o.zero_point[0])}, "
+                                            f"{mult}, {shift}, {max(lo, -128)}, 127}}")
+    return em.call("eb_requantize_s8", "&" + p, em.ptr(op.inputs[0], True), em.ptr(op.outputs[0]))
+
+
+def emit_activation(em: Emitter, op: Op, _add=None):
+    """Standalone RELU and RELU6 (not fused into the op before them)."""
+    x, o = em.t(op.inputs[0]), em.t(op.outputs[0])
+    dtype = _kind(em, op, op.inputs[0], op.outputs[0])
+    if dtype == "float32":
+        hi = "6.0f, 1" if op.kind == "RELU6" else "0.0f, 0"  # RELU: no upper bound
+        p = em.struct("eb_clamp_f32_params", "p", f"{{{x.size}, 0.0f, {hi}}}")
+        return em.call("eb_clamp_f32", "&" + p, em.ptr(op.inputs[0], True), em.ptr(op.outputs[0])), 0
+    if op.kind == "RELU":
+        return _requantize(em, op, x, o), 0
+    zp = int(x.zero_point[0])
+    quotient = float(np.float32(6.0) / np.float32(x.scale[0]))  # in float, as TFLite divides
+    six = min(127, max(-128, quant.round_away(quotient) + zp))
+    p = em.struct("eb_clamp_s8_params", "p", f"{{{x.size}, {zp}, {six}}}")
+    return em.call("eb_clamp_s8", "&" + p, em.ptr(op.inputs[0], True), em.ptr(op.outputs[0])), 0
+
+
 def emit_quantize(em: Emitter, op: Op, _add=None):
     x, o = em.t(op.inputs[0]), em.t(op.outputs[0])
     pair = (x.dtype, o.dtype)
@@ -354,6 +383,8 @@ def emit_quantize(em: Emitter, op: Op, _add=None):
         q, fn = o, "eb_quantize_f32_s8"
     elif op.kind == "DEQUANTIZE" and pair == ("int8", "float32"):
         q, fn = x, "eb_dequantize_s8_f32"
+    elif op.kind == "QUANTIZE" and pair == ("int8", "int8"):
+        return _requantize(em, op, x, o), 0
     else:
         raise Unsupported(op.kind, f"{x.dtype} -> {o.dtype}")
     if len(q.scale) != 1:
@@ -366,5 +397,5 @@ EMITTERS = {
     "CONV_2D": emit_conv, "DEPTHWISE_CONV_2D": emit_depthwise, "FULLY_CONNECTED": emit_fully_connected,
     "AVERAGE_POOL_2D": emit_pool, "MAX_POOL_2D": emit_pool, "MEAN": emit_reduce, "SUM": emit_reduce,
     "ADD": emit_add, "PAD": emit_pad, "SOFTMAX": emit_softmax, "QUANTIZE": emit_quantize,
-    "DEQUANTIZE": emit_quantize, "TRANSPOSE": emit_transpose,
+    "DEQUANTIZE": emit_quantize, "TRANSPOSE": emit_transpose, "RELU": emit_activation, "RELU6": emit_activation,
 }

@@ -188,6 +188,24 @@ typedef struct {
 } eb_transpose_params;
 
 typedef struct {
+    int32_t n;
+    int32_t in_zero_point, out_zero_point;
+    int32_t mult, shift;         /* scale_in / scale_out = mult * 2^(shift - 31) */
+    int32_t act_min, act_max;    /* QUANTIZE: -128, 127; RELU: the output zero point, 127 */
+} eb_requant_params;
+
+typedef struct {
+    int32_t n;
+    int32_t lo, hi;              /* RELU6 int8: the input's zero point and 6.0 quantized */
+} eb_clamp_s8_params;
+
+typedef struct {
+    int32_t n;
+    float lo, hi;
+    int32_t has_hi;              /* RELU6: 1; RELU: 0 (no upper bound) */
+} eb_clamp_f32_params;
+
+typedef struct {
     int32_t outer, depth;
     const int32_t *exp_lut;      /* [256]: exp((x - max) * beta) in Q0.31, index max - x */
 } eb_softmax_s8_params;
@@ -225,5 +243,8 @@ void eb_softmax_s8(const eb_softmax_s8_params *p, const int8_t *in, int8_t *out)
 void eb_softmax_f32(const eb_softmax_f32_params *p, const float *in, float *out);
 void eb_quantize_f32_s8(const eb_quant_params *p, const float *in, int8_t *out);
 void eb_dequantize_s8_f32(const eb_quant_params *p, const int8_t *in, float *out);
+void eb_requantize_s8(const eb_requant_params *p, const int8_t *in, int8_t *out);
+void eb_clamp_s8(const eb_clamp_s8_params *p, const int8_t *in, int8_t *out);
+void eb_clamp_f32(const eb_clamp_f32_params *p, const float *in, float *out);
 
 #endif /* EB_KERNELS_H */
