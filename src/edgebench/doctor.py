@@ -53,9 +53,12 @@ TOOLS = (("cc", "gcc", "builds the generated C for this machine (checked against
 def tool_rows() -> list[dict]:
     import shutil
 
-    return [{"kind": "tool", "name": name, "installed": shutil.which(name) is not None, "version": None,
-             "missing": None if shutil.which(name) else name, "install": f"apt-get install {package}", "role": role}
-            for name, package, role in TOOLS]
+    rows = []
+    for name, package, role in TOOLS:
+        found = shutil.which(name) is not None
+        rows.append({"kind": "tool", "name": name, "installed": found, "version": None,
+                     "missing": None if found else name, "install": f"apt-get install {package}", "role": role})
+    return rows
 
 
 # ---- doctor --system: what can disturb timings on this machine ---------------------------------
