@@ -110,8 +110,10 @@ class RunConfig:
     latency_min_iters: int = 200
     latency_min_time_s: float = 1.0
     throughput_batch: int = 256
-    repeats: int = 3  # trainings per framework, in fresh processes, interleaved
-    warmup: int = 1  # trainings per framework before the repeats: run and recorded, not in the statistics
+    repeats: int = 3  # trainings per framework, interleaved, in one long-lived worker per framework and mode
+    warmup: int = 1  # trainings per framework before the repeats, in the worker then timed: recorded, not counted
+    fresh_process_per_repeat: bool = False  # one child process per training and per artifact (the old way)
+    rerun_busy: int = 1  # a counted repeat timed while the machine was busy is run again, up to this many times
     parallel: int = 2  # children doing untimed work at once; every timed section runs alone (pipeline/gate.py)
     require_quiet_s: float = 0.0  # wait up to this long before each timed section for a quiet machine; 0: no wait
     modes: tuple[str, ...] = ("eager",)  # eager and/or compiled; the first mode's model is exported
@@ -280,6 +282,7 @@ class DeployConfig:
     input_range: tuple[float, float] | None = None  # --dataset none, float input: [0, 1] unless given
     parallel: int = 2  # children doing untimed work at once; every timed section runs alone
     require_quiet_s: float = 0.0  # wait up to this long before each timed section for a quiet machine
+    fresh_process_per_repeat: bool = False  # one child process per artifact (else one worker per runtime)
     task: str = "auto"  # classification (outputs are class scores), regression (values), or auto: decided
 
     def to_dict(self) -> dict:
@@ -371,6 +374,8 @@ def validate(cfg: RunConfig) -> None:
         problems.append(f"--require-quiet must be 0 or a number of seconds, got {cfg.require_quiet_s!r}")
     if isinstance(cfg.warmup, bool) or not isinstance(cfg.warmup, int) or cfg.warmup < 0:
         problems.append(f"--warmup must be 0 or a positive integer, got {cfg.warmup!r}")
+    if isinstance(cfg.rerun_busy, bool) or not isinstance(cfg.rerun_busy, int) or cfg.rerun_busy < 0:
+        problems.append(f"--rerun-busy must be 0 or a positive integer, got {cfg.rerun_busy!r}")
     if not cfg.modes or any(m not in MODES for m in cfg.modes):
         problems.append(f"--mode must be eager, compiled or both, got {','.join(cfg.modes) or 'nothing'}")
     elif cfg.twin and "eager" not in cfg.modes:

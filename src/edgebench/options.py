@@ -97,11 +97,18 @@ TABLE: tuple[Option, ...] = (
            lambda c: list(c.boards) or None, "boards", commands=BOTH),
     Option("mode", str, "eager (what a typical user writes), compiled (each framework's fast path: XLA, "
            "torch.compile, lax.scan) or both.", lambda c: _join(c.modes)),
-    Option("repeats", int, "Trainings per framework, each in a fresh process, interleaved; times are reported "
-           "as their geometric mean with a 95% confidence interval (on log times), median and range.",
-           lambda c: c.repeats, "repeats"),
-    Option("warmup", int, "Warm-up trainings per framework before the repeats (fresh processes too): run and "
-           "recorded, not counted in the statistics.", lambda c: c.warmup, "warmup"),
+    Option("repeats", int, "Trainings per framework, interleaved, in one long-lived worker process per framework; "
+           "times are reported as their geometric mean with a 95% confidence interval (on log times), median and "
+           "range.", lambda c: c.repeats, "repeats"),
+    Option("warmup", int, "Warm-up trainings per framework before the repeats, in the worker that is then timed: "
+           "run and recorded, not counted in the statistics.", lambda c: c.warmup, "warmup"),
+    Option("fresh_process_per_repeat", bool, "One child process per training and per artifact instead of one "
+           "worker per framework and runtime: each repeat pays its own imports and cold start, and the sample "
+           "includes process-to-process variation.", lambda c: c.fresh_process_per_repeat,
+           "fresh_process_per_repeat", flags=("--fresh-process-per-repeat",), commands=BOTH),
+    Option("rerun_busy", int, "Run a counted repeat again (up to N times) when other processes were busy during "
+           "its training loop; the busy one is kept in results.json, not counted.", lambda c: c.rerun_busy,
+           "rerun_busy"),
     Option("parallel", int, "Child processes that may do untimed work at once (imports, exports, test-set "
            "passes); every timed section still runs alone, the others paused. 1: one child at a time.",
            lambda c: c.parallel, "parallel", commands=BOTH),
@@ -211,6 +218,8 @@ def to_config(v: dict[str, Any]) -> RunConfig:
         twin=v["twin"],
         repeats=v["repeats"],
         warmup=v["warmup"],
+        fresh_process_per_repeat=v["fresh_process_per_repeat"],
+        rerun_busy=v["rerun_busy"],
         parallel=v["parallel"],
         require_quiet_s=v["require_quiet"],
         modes=parse_mode(v["mode"]),

@@ -1,8 +1,13 @@
-"""Child-process entry point: `python -m edgebench.worker TASK.json`.
+"""Child-process entry point: `python -m edgebench.worker TASK.json` runs one task and exits;
+`python -m edgebench.worker --serve` is a long-lived worker that runs one task per command line on
+its stdin ({"task": TASK.json, "log": LOG}) until stdin closes.
 
-Each framework trains, and each artifact is verified, in a process of its own, so thread pools,
-memory and crashes stay isolated. The child talks to the parent through JSON lines on stdout
-(prefixed, so library chatter is ignored) and writes its typed outcome to the task's result_path.
+Frameworks train, and artifacts are verified, in child processes, so thread pools, memory and
+crashes stay apart from the parent's. A worker keeps its framework (or runtime) imported and the
+data loaded between tasks: one worker per framework and mode runs all its trainings, one per
+runtime all its artifacts (pipeline/runner.WorkerPool). The child talks to the parent through JSON
+lines on stdout (prefixed, so library chatter is ignored) and writes its typed outcome to the
+task's result_path; a served task ends with a "task-done" event.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import dataclasses
 import json
 import os
 import resource
+import signal
 import sys
 import time
 import traceback
@@ -30,23 +36,63 @@ def emit(event: str, **fields) -> None:
 
 
 def inject_fault(name: str) -> None:
-    """Testing hook: EDGEBENCH_INJECT_FAULT="NAME=crash|raise[,...]" makes the named step fail,
-    so tests can prove that one failure does not stop a run."""
+    """Testing hook: EDGEBENCH_INJECT_FAULT="NAME=crash|kill|raise[,...]" makes the named step fail,
+    so tests can prove that one failure does not stop a run. A training's steps are its task name
+    and, after each epoch, NAME@epochN (a death in the middle of the timed loop)."""
     for item in os.environ.get("EDGEBENCH_INJECT_FAULT", "").split(","):
         target, _, how = item.partition("=")
         if target == name:
             if how == "crash":
                 os.abort()  # dies by SIGABRT, leaving no result file
+            if how == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer or a user would
             raise RuntimeError(f"fault injected into {name}")
 
 
 def peak_rss_bytes() -> int:
+    """The process's peak resident set since the current task began (reset_peak_rss): VmHWM, which
+    a worker resets between tasks; ru_maxrss (the whole process's life) where it cannot be read."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
+
+
+def reset_peak_rss() -> bool:
+    """Start the peak-RSS count afresh (Linux >= 4.0: writing 5 to clear_refs resets VmHWM), so a
+    worker's second task reports its own peak, not the first one's."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
 
 
 def images(x: np.ndarray, shape) -> np.ndarray:
     """Images as the network takes them, channels-last (N, *shape): a view, no copy."""
     return x.reshape(len(x), *shape)
+
+
+# What a worker keeps between its tasks: the framework adapters (imported once), the decoded data
+# sets and each framework's copy of its training set (loaded once), and how many trainings each
+# adapter has run (0: the first in this process, which pays the cold start).
+_KEPT: dict = {"adapters": {}, "data": {}, "framework_data": {}, "trainings": {}}
+
+
+def _adapter(framework: str, threads: int):
+    """The framework's adapter, imported on first use; (adapter, seconds this call spent importing)."""
+    from edgebench import registry
+
+    key = (framework, threads)
+    if key in _KEPT["adapters"]:
+        return _KEPT["adapters"][key], 0.0
+    t0 = time.perf_counter()
+    adapter = registry.framework(framework).load()(threads)
+    _KEPT["adapters"][key] = adapter
+    return adapter, time.perf_counter() - t0
 
 
 def train(task: TrainTask) -> Outcome:
@@ -58,16 +104,18 @@ def train(task: TrainTask) -> Outcome:
 
     fw_dir = Path(task.fw_dir)
     net, opt = from_description(task.model), OptimizerSpec(**task.optimizer)
-    t0 = time.perf_counter()
-    adapter = registry.framework(task.framework).load()(task.threads)
-    import_time_s = time.perf_counter() - t0
+    adapter, import_time_s = _adapter(task.framework, task.threads)
+    before = _KEPT["trainings"].get((task.framework, task.threads), 0)
     ds = _dataset(task.data)
     weights = init.load(Path(task.weights_path))
     order = np.load(task.order_path)
+    if hasattr(adapter, "fresh_state"):  # the global state a fresh process starts with (RNG seeds, caches)
+        adapter.fresh_state(compiled=task.mode == "compiled")
     model = adapter.build(net, weights)
 
     def on_epoch(rec):
         emit("epoch", **rec.to_dict(), epochs=len(order))
+        inject_fault(f"{task.name}@epoch{rec.epoch}")
 
     snap_steps = set(task.snapshot_steps)
     on_step = None
@@ -78,21 +126,33 @@ def train(task: TrainTask) -> Outcome:
             if step in snap_steps:
                 init.save(adapter.get_weights(m), fw_dir / "snapshots" / f"step_{step}.npz")
 
+    # The framework's own copy of the training set, made once per worker: the same tensors serve
+    # every training (the frameworks' training loops read them, never write them).
+    data_key = (task.framework, task.data, tuple(net.input_shape))
     t0 = time.perf_counter()
-    train_data = adapter.load_data(images(ds.x_train, net.input_shape), ds.y_train)
+    if data_key not in _KEPT["framework_data"]:
+        _KEPT["framework_data"][data_key] = adapter.load_data(images(ds.x_train, net.input_shape), ds.y_train)
+    train_data = _KEPT["framework_data"][data_key]
     data_load_s = time.perf_counter() - t0
+    _KEPT["trainings"][(task.framework, task.threads)] = before + 1
     with timed_section("training"):  # the training loop runs alone: no other child of the run is running
         history = adapter.train(model, train_data, order, task.batch_size, opt, on_epoch,
                                 on_step=on_step, compiled=task.mode == "compiled")
     logits = adapter.predict(model, images(ds.x_test, net.input_shape))
     np.save(fw_dir / "test_logits.npy", logits)
     init.save(adapter.get_weights(model), fw_dir / "final_weights.npz")
-    saved = _save_model(adapter, model, fw_dir)
+    # The model file (what `edgebench deploy` takes) of the training that is exported; later
+    # repeats keep their final weights only.
+    saved = _save_model(adapter, model, fw_dir) if task.exports else {}
     record = {
         **saved,
         "versions": adapter.versions(),
         "import_time_s": import_time_s,
         "data_load_s": data_load_s,
+        # Trainings this process ran before this one: 0 in a fresh process (imports, thread pools,
+        # allocator and kernel caches all cold), more in a long-lived worker.
+        "process_trainings_before": before,
+        "pid": os.getpid(),
         # Sum of the per-epoch wall times: each covers that epoch's batches (gathered by the shared
         # permutation from the framework's copy of the training set) and all its training steps.
         "train_time_s": sum(r.time_s for r in history),
@@ -304,6 +364,16 @@ def microcontroller(task: MicrocontrollerTask) -> Outcome:
 
 
 def _dataset(ref: DataRef, splits: tuple[str, ...] = ("train", "test")):
+    """The data set, read once per worker (a copy with more splits serves a task that needs fewer)."""
+    for (r, have), ds in _KEPT["data"].items():
+        if r == ref and set(splits) <= set(have):
+            return ds
+    ds = _read_dataset(ref, splits)
+    _KEPT["data"][(ref, tuple(splits))] = ds
+    return ds
+
+
+def _read_dataset(ref: DataRef, splits: tuple[str, ...]):
     """The parent's decoded copy when it made one (the run's .work/data), else from the files."""
     from edgebench import data
 
@@ -334,22 +404,9 @@ def first_line(e: BaseException) -> str:
     return text[0][:300] if text else ""
 
 
-def pin_threads(n: int | None = None) -> None:
-    """Pin this process to its first n cores (default: EDGEBENCH_THREADS): a hard cap every
-    framework respects."""
-    if n is None:
-        n = int(os.environ.get("EDGEBENCH_THREADS", "0") or 0)
-    try:
-        cores = sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return
-    if 0 < n < len(cores):
-        os.sched_setaffinity(0, cores[:n])
-
-
-def main(argv: list[str]) -> int:
-    pin_threads()
-    task = task_from_json(Path(argv[0]).read_text())
+def run_task(task_path: Path) -> int:
+    """One task: its outcome saved to its result_path; 0 when it ran to an outcome of its own."""
+    task = task_from_json(task_path.read_text())
     try:
         inject_fault(task.name)
         outcome = {"train": train, "verify": verify, "microcontroller": microcontroller, "inspect": inspect,
@@ -361,6 +418,43 @@ def main(argv: list[str]) -> int:
         code = 1
     save_result(task, outcome)
     return code
+
+
+def _log_to(path: str) -> None:
+    """This task's log: everything written to stderr from here on, by Python or by a library's C
+    code, goes to it (the parent writes the task's stdout chatter there too)."""
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def serve() -> int:
+    """A long-lived worker: one task per command line on stdin, until stdin closes. The same stdin
+    carries the timing gate's "go" (pipeline/gate.py), read only inside a task's timed section."""
+    from edgebench.pipeline import affinity
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            return 0
+        if not line.strip():
+            continue
+        command = json.loads(line)
+        _log_to(command["log"])
+        affinity.move(int(command.get("slot", 0)))
+        reset_peak_rss()
+        code = run_task(Path(command["task"]))
+        sys.stderr.flush()
+        emit("task-done", code=code)
+
+
+def main(argv: list[str]) -> int:
+    from edgebench.pipeline import affinity
+
+    affinity.pin()
+    if argv and argv[0] == "--serve":
+        return serve()
+    return run_task(Path(argv[0]))
 
 
 if __name__ == "__main__":

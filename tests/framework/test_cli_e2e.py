@@ -31,8 +31,9 @@ MATRIX = {("tensorflow", "tflite", "float32"), ("tensorflow", "tflite", "float16
 
 def test_run_small_slice(tmp_path):
     out = tmp_path / "run"
-    p = edgebench("run", *SMALL, "--repeats", "2", "--warmup", "1", "--board", "tiny:64:3", "--out", str(out),
-                  env={"COLUMNS": "200"})
+    # --rerun-busy 0: the repeats' structure is checked below (a busy repeat run again would add one).
+    p = edgebench("run", *SMALL, "--repeats", "2", "--warmup", "1", "--rerun-busy", "0", "--board", "tiny:64:3",
+                  "--out", str(out), env={"COLUMNS": "200"})
     assert p.returncode == 0, p.stderr[-2000:]
     # The progress says what happened: TFLite Micro cannot run float16 and dynamic-range files.
     assert "verified tensorflow/tflite-float16 on TFLM" not in p.stdout
@@ -57,6 +58,9 @@ def test_run_small_slice(tmp_path):
         # the geometric mean over the two counted repeats.
         assert [x["repeat"] for x in t["repeats"]] == [1, 2, 3] and all(x["status"] == "ok" for x in t["repeats"])
         assert [x["warmup"] for x in t["repeats"]] == [True, False, False]
+        # One long-lived worker ran the warm-up and then the counted repeats: imported once.
+        assert [x["process_trainings_before"] for x in t["repeats"]] == [0, 1, 2]
+        assert t["repeats"][0]["import_time_s"] > 0 and [x["import_time_s"] for x in t["repeats"][1:]] == [0.0, 0.0]
         assert t["repeats"][0]["train_time_s"] == pytest.approx(sum(e["time_s"] for e in t["epochs"]))
         counted = [x["train_time_s"] for x in t["repeats"][1:]]
         assert t["train_time_s"] == pytest.approx(np.exp(np.mean(np.log(counted))))

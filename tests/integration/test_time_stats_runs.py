@@ -12,7 +12,7 @@ from tests.integration.test_faults_cli import _run
 def test_warmup_trainings_run_and_are_not_counted(tmp_path):
     p = _run("run", "--frameworks", "numpy", "--limit-train", "256", "--limit-test", "64", "--epochs", "2",
              "--repeats", "3", "--warmup", "1", "--no-mcu", "--formats", "none", "--threads", "1",
-             "--out", str(tmp_path / "r"))
+             "--rerun-busy", "0", "--out", str(tmp_path / "r"))
     assert p.returncode == 0, p.stderr[-1500:]
     r = json.loads((tmp_path / "r" / "results.json").read_text())
     (t,) = r["trainings"]

@@ -72,7 +72,9 @@ def test_the_reading_counts_other_processes_not_our_own(tmp_path):
 @pytest.mark.timing
 def test_a_burner_flags_the_sections_it_overlapped_and_a_quiet_run_flags_none(tmp_path):
     busy_out, quiet_out, record = tmp_path / "busy", tmp_path / "quiet", tmp_path / "burner.txt"
-    run = subprocess.Popen(_run_args(busy_out, "--repeats", "4", "--formats", "npz"),
+    # --rerun-busy 0: this test checks which sections are flagged; a busy repeat run again would
+    # add sections (test_busy_repeats_run_again_and_the_busy_ones_are_not_counted covers that).
+    run = subprocess.Popen(_run_args(busy_out, "--repeats", "4", "--formats", "npz", "--rerun-busy", "0"),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     burner = None
     try:
@@ -110,7 +112,7 @@ def test_a_burner_flags_the_sections_it_overlapped_and_a_quiet_run_flags_none(tm
         int(n.rsplit(" ", 1)[1]) for n in flagged if n.startswith("numpy repeat"))
 
     # The same run with nothing beside it: no section flagged.
-    p = subprocess.run(_run_args(quiet_out, "--repeats", "4", "--formats", "npz"), capture_output=True,
+    p = subprocess.run(_run_args(quiet_out, "--repeats", "4", "--formats", "npz", "--rerun-busy", "0"), capture_output=True,
                        text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     q = json.loads((quiet_out / "results.json").read_text())
@@ -150,3 +152,31 @@ def test_require_quiet_waits_for_a_burner_or_stops_with_one_line(tmp_path):
     assert len(lines) == 1 and "status partial" in lines[0]
     r = json.loads((tmp_path / "stopped" / "results.json").read_text())
     assert r["status"] == "partial" and r["trainings"][0]["status"] == "interrupted"
+
+
+@pytest.mark.timing
+def test_busy_repeats_run_again_and_the_busy_ones_are_not_counted(tmp_path):
+    """A burner through the whole run: every counted repeat is flagged busy and run once again
+    (--rerun-busy 1, the default); the busy attempts stay in results.json, not counted, and the
+    spread advice leaves busy repeats out. The warm-up is never run again."""
+    burner = _burner(120.0, tmp_path / "b")
+    try:
+        p = subprocess.run(_run_args(tmp_path / "r", "--repeats", "2", "--warmup", "1", "--formats", "none"),
+                           capture_output=True, text=True, timeout=300)
+    finally:
+        _stop(burner)
+    assert p.returncode == 0, p.stderr[-2000:]
+    r = json.loads((tmp_path / "r" / "results.json").read_text())
+    (t,) = r["trainings"]
+    got = [(x["repeat"], x["attempt"], bool(x["rerun"]), x["load"]["busy"]) for x in t["repeats"]]
+    # Repeats 2 and 3 were busy, so each ran a second time (busy again, and then counted as it is).
+    assert got == [(1, 1, False, True), (2, 1, True, True), (2, 2, False, True), (3, 1, True, True),
+                   (3, 2, False, True)], got
+    tm = t["timing"]
+    assert tm["repeats_counted"] == [2, 3] and tm["train_time_s"]["n"] == 2
+    assert tm["train_time_s"]["values"] == [x["train_time_s"] for x in t["repeats"] if x["attempt"] == 2]
+    assert [(x["repeat"], x["attempt"]) for x in tm["rerun_repeats"]] == [(2, 1), (3, 1)]
+    assert tm["stability"]["busy_left_out"] == 2 and tm["stability"]["n"] == 0
+    assert "run again (attempt 2)" in p.stdout + p.stderr
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "2 busy training repeats ran again (--rerun-busy 1)" in md and "repeat 2 (attempt 1" in md

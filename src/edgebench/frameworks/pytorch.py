@@ -268,9 +268,19 @@ class PyTorchAdapter:
         except RuntimeError:  # already set in this process (only possible when reused in tests)
             pass
         self.torch = torch
+        self._seed = torch.initial_seed()  # what a fresh process starts with (dropout draws from it)
 
     def versions(self) -> dict[str, str]:
         return {"torch": self.torch.__version__}
+
+    def fresh_state(self, compiled: bool = False) -> None:
+        """Before each training of a long-lived worker: the global RNG as a fresh process has it, so
+        every repeat draws the same dropout masks; in compiled mode, Dynamo's caches emptied, so each
+        repeat compiles its own model (as in a fresh process) and never meets the recompile limit,
+        past which torch.compile silently falls back to eager."""
+        self.torch.manual_seed(self._seed)
+        if compiled:
+            self.torch._dynamo.reset()
 
     # ---- model and weights (Keras layouts in and out) ----
 

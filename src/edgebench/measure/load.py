@@ -116,5 +116,6 @@ def describe(rec: dict) -> str:
 NOTE = (f"around every timed section the run's parent records the CPU time other processes used "
         f"(the machine's busy time from /proc/stat less the CPU time of edgebench's own process tree), the "
         f"hypervisor's steal time, the load average and the CPU frequency where readable; a section during which "
-        f"other processes used more than {BUSY_CORES:.2f} of one core on average is flagged busy. The statistics "
-        f"include busy repeats and say so")
+        f"other processes used more than {BUSY_CORES:.2f} of one core on average is flagged busy. A counted "
+        f"training repeat flagged busy is run again (--rerun-busy), the busy attempt kept and not counted; "
+        f"other busy figures (and repeats still busy after their reruns) are in the statistics, and said so")

@@ -319,7 +319,11 @@ class Deploy(Run):
                 "layout": "test images are channels-last (N, H, W, C); each model and artifact gets them in its "
                           "own declared layout (transposed to NCHW, or flattened), recorded in its io",
                 "dtype": "float32 images; an artifact with int8 input gets them quantized with its own scale",
-                "isolation": "one child process for the source model and its exports, one per verification",
+                "isolation": "one child process for the source model and its exports; "
+                             + ("one child process per artifact check (--fresh-process-per-repeat)"
+                                if cfg.fresh_process_per_repeat else
+                                "one long-lived worker per runtime for all of its artifacts (a crash names the "
+                                "artifact; the next artifact gets a fresh worker)"),
                 "timed_sections": timed_sections_note(cfg),
             },
             **boards_record(self.boards),

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from edgebench.pipeline.gate import Gate
-from edgebench.pipeline.jobs import MICROCONTROLLER, TRAIN, VERIFY, Job
+from edgebench.pipeline.jobs import MICROCONTROLLER, TRAIN, VERIFY, Job, worker_key
 
 # Jobs whose children time only inside the gate: these may overlap. The others (the GEMM peak,
 # deploy's source pass, the derived summaries) run with nothing beside them.
@@ -32,15 +32,22 @@ class LocalExecutor:
             if self.parallel > 1 and sum(j.kind in OVERLAPPING for j in jobs) > 1:
                 self._overlapped(jobs, do)
             else:
-                for job in jobs:
-                    do(job)
+                try:
+                    for job in jobs:
+                        do(job)
+                except BaseException:  # idle workers may be paused by the gate: resumed and ended
+                    self.interrupting = True
+                    self.gate.terminate_all()
+                    raise
         finally:
             self.gate = None
 
     def _overlapped(self, jobs: list[Job], do: Callable[[Job], None]) -> None:
         """The jobs in plan order, up to `parallel` children at once: a job starts when the jobs it
         needs have finished and a place is free; a job outside OVERLAPPING waits until nothing else
-        runs, and nothing starts beside it. Timed sections stay alone through the gate."""
+        runs, and nothing starts beside it; a training whose framework's worker (jobs.worker_key) is
+        running another training waits for it, and the next ready job in plan order goes first.
+        Timed sections stay alone through the gate."""
         planned = {j.id for j in jobs}
         finished: set[str] = set()
         pending = list(jobs)
@@ -64,6 +71,8 @@ class LocalExecutor:
                         break  # it waits for the others to end; nothing starts in front of it
                     if len(running) >= self.parallel:
                         break
+                    if j.kind == TRAIN and any(worker_key(r) == worker_key(j) for r in running.values()):
+                        continue  # one training of a framework and mode at a time: its one warm worker
                     pending.remove(j)
                     running[pool.submit(do, j)] = j
                 else:

@@ -194,13 +194,17 @@ def _say(state: str, what: str | None = None) -> None:
 def timed_section(what: str | None = None):
     """The child's side: ask for the gate, wait for "go", time, give it back. A no-op outside a
     gated run (EDGEBENCH_GATE unset), so the worker's functions also run standalone."""
+    from edgebench.pipeline.affinity import timed_cores
+
     if os.environ.get(GATE_ENV) != "1":
-        yield
+        with timed_cores():
+            yield
         return
     _say("enter", what)
     if sys.stdin.readline().strip() != "go":
         raise RuntimeError("the parent closed the timing gate")
     try:
-        yield
+        with timed_cores():  # moved while every other child is paused, before the clock starts
+            yield
     finally:
         _say("leave")

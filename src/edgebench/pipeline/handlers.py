@@ -6,6 +6,7 @@ finished (ok, failed or skipped) and False when it could not start because what 
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from edgebench import data, registry
 from edgebench.pipeline.jobs import (MICROCONTROLLER, SPEED_LIMIT, TIMING, TRAIN, TWIN, VERIFY, Bench, Job,
-                                     MicrocontrollerTask, TrainTask, VerifyTask)
+                                     MicrocontrollerTask, TrainTask, VerifyTask, worker_key)
 from edgebench.pipeline.plan import selected_exporters
 from edgebench.pipeline.store import INPUTS
 from edgebench.results.schema import Artifact, Load, Repeat, RuntimeResult, Training, TrainingTiming
@@ -28,7 +29,8 @@ def _repeat_record(r: int, rec: dict, warmup: int = 0, load: dict | None = None)
     return Repeat(repeat=r, status="ok", warmup=r <= warmup, train_time_s=rec["train_time_s"],
                   first_epoch_s=epochs[0]["time_s"], steady_epoch_s=float(np.mean(steady)) if steady else None,
                   test_accuracy=rec["test_accuracy"], test_loss=rec["test_loss"],
-                  peak_rss_bytes=rec["peak_rss_bytes"], import_time_s=rec.get("import_time_s"), load=load)
+                  peak_rss_bytes=rec["peak_rss_bytes"], import_time_s=rec.get("import_time_s"), load=load,
+                  process_trainings_before=rec.get("process_trainings_before"))
 
 
 def watched(run: "Run", label: str, res) -> dict:
@@ -89,12 +91,14 @@ def _train_task(run: "Run", job: Job, fw_dir: Path, name: str) -> TrainTask:
 
 
 def train(run: "Run", job: Job) -> bool:
-    """Repeat 1 creates the training's entry (and its exports); later repeats add to it."""
+    """Repeat 1 creates the training's entry (and its exports); later repeats add to it. A counted
+    repeat timed while the machine was busy is run again (--rerun-busy)."""
     fw, mode, r = job.framework, job.mode, job.repeat
     first_mode = run.cfg.modes[0]
     base = run.store.framework_dir(fw, mode, first_mode)
     base_name = f"train-{fw}" if mode == first_mode else f"train-{fw}-{mode}"
     base_label = fw if mode == first_mode else f"{fw} [{mode}]"
+    key = worker_key(job)
     if r > 1:
         entry = run.results.training(fw, mode)
         if entry is None or entry.status != "ok":
@@ -112,31 +116,86 @@ def train(run: "Run", job: Job) -> bool:
             return True
         fw_dir, name, label = base, base_name, base_label
     fw_dir.mkdir(parents=True, exist_ok=True)
+    rewarmed = _rewarm(run, job, key, base, base_name, base_label) if r > run.cfg.warmup else None
     run.on_event(label, {"event": "start", "kind": "train", "epochs": run.cfg.epochs})
-    res = run.child(_train_task(run, job, fw_dir, name), run.cfg.threads, label)
-    if r > 1:
-        if not res.ok:
-            entry.repeats.append(Repeat(repeat=r, status="failed", error=res.failure(label)))
-            entry.repeats.sort(key=lambda x: x.repeat)
-            run.on_event(label, {"event": "failed", "error": res.failure(label)})
+    task = _train_task(run, job, fw_dir, name)
+    res = run.child(task, run.cfg.threads, label, key)
+    if r == 1:
+        entry.log = f"logs/{name}.log"
+        entry.process_wall_s = res.wall_s
+        if res.outcome is None or res.outcome.status != "ok":
+            entry.status, entry.error, entry.exit_code = "failed", res.failure(f"{label} training"), res.returncode
+            run.on_event(label, {"event": "failed", "error": entry.error})
             return True
-        entry.repeats.append(_repeat_record(r, res.outcome.record, run.cfg.warmup,
-                                            watched(run, label, res).get("training")))
-        entry.repeats.sort(key=lambda x: x.repeat)  # overlapping repeats may end out of order
-        run.on_event(label, {"event": "done", "kind": "train"})
+        arts = exported(res)
+        run.results.trainings[run.results.trainings.index(entry)] = entry = Training.model_validate(
+            {**entry.model_dump(exclude_none=True), **_training_fields(res.outcome.record), "status": "ok",
+             "error": None})
+        run.results.artifacts.extend(arts)
+    elif not res.ok:
+        _add_repeat(entry, Repeat(repeat=r, status="failed", error=res.failure(label), rewarmed=rewarmed))
+        run.on_event(label, {"event": "failed", "error": res.failure(label)})
         return True
-    entry.log = f"logs/{name}.log"
-    entry.process_wall_s = res.wall_s
-    if res.outcome is None or res.outcome.status != "ok":
-        entry.status, entry.error, entry.exit_code = "failed", res.failure(f"{label} training"), res.returncode
-        run.on_event(label, {"event": "failed", "error": entry.error})
-        return True
-    arts = exported(res)
-    run.results.trainings[run.results.trainings.index(entry)] = entry = Training.model_validate(
-        {**entry.model_dump(exclude_none=True), **res.outcome.record, "status": "ok", "error": None})
-    entry.repeats = [_repeat_record(1, res.outcome.record, run.cfg.warmup, watched(run, label, res).get("training"))]
-    run.results.artifacts.extend(arts)
+    rep = _repeat_record(r, res.outcome.record, run.cfg.warmup, watched(run, label, res).get("training"))
+    rep.rewarmed = rewarmed
+    _add_repeat(entry, rep)
+    # A counted repeat timed on a busy machine: run again, in the same worker, the busy one kept.
+    attempt = 1
+    while not rep.warmup and (rep.load or {}).get("busy") and attempt <= run.cfg.rerun_busy:
+        attempt += 1
+        rep.rerun = (f"timed while other processes used {rep.load.get('outside_cores', 0):.2f} cores: run again "
+                     f"(attempt {attempt}), not counted")
+        run.on_event(label, {"event": "warning", "message": f"{label}: {rep.rerun}"})
+        again_dir = base / "repeats" / f"r{r}"  # repeat 1's exports stay where they are
+        again_dir.mkdir(parents=True, exist_ok=True)
+        again = replace(task, name=f"{base_name}-r{r}-a{attempt}", fw_dir=str(again_dir), exports=(),
+                        snapshot_steps=())
+        again_label = f"{label} (attempt {attempt})"
+        run.on_event(again_label, {"event": "start", "kind": "train", "epochs": run.cfg.epochs})
+        res = run.child(again, run.cfg.threads, again_label, key)
+        run.on_event(again_label, {"event": "done", "kind": "train"} if res.ok else
+                     {"event": "failed", "error": res.failure(again_label)})
+        if not res.ok:
+            _add_repeat(entry, Repeat(repeat=r, attempt=attempt, status="failed", error=res.failure(label)))
+            break
+        rep = _repeat_record(r, res.outcome.record, run.cfg.warmup, watched(run, label, res).get("training"))
+        rep.attempt = attempt
+        _add_repeat(entry, rep)
     run.on_event(label, {"event": "done", "kind": "train"})
+    return True
+
+
+def _training_fields(record: dict) -> dict:
+    """A first training's record as its Training entry's fields (what the worker says of its own
+    process stays with the repeat)."""
+    return {k: v for k, v in record.items() if k not in ("process_trainings_before", "pid")}
+
+
+def _add_repeat(entry: Training, rep: Repeat) -> None:
+    entry.repeats.append(rep)
+    entry.repeats.sort(key=lambda x: (x.repeat, x.attempt))  # overlapping repeats may end out of order
+
+
+def _rewarm(run: "Run", job: Job, key: str | None, base: Path, base_name: str, base_label: str) -> bool | None:
+    """The worker that ran this framework's warm-ups died: before a counted repeat goes to the fresh
+    worker that replaces it, that worker trains --warmup times (recorded in results' workers.rewarm,
+    not as repeats), so counted repeats stay warm. None: nothing to do."""
+    if not run.cfg.warmup or key is None or not run.persistent or run.workers is None \
+            or not run.workers.replacing(key):
+        return None
+    scratch = base / "repeats" / "rewarm"
+    scratch.mkdir(parents=True, exist_ok=True)
+    warm = replace(_train_task(run, job, scratch, f"{base_name}-rewarm"), exports=(), snapshot_steps=())
+    times = []
+    label = f"{base_label} (warm-up of a new worker)"
+    for i in range(run.cfg.warmup):
+        run.on_event(label, {"event": "start", "kind": "train", "epochs": run.cfg.epochs})
+        res = run.child(replace(warm, name=f"{warm.name}{i + 1}"), run.cfg.threads, label, key)
+        run.on_event(label, {"event": "done", "kind": "train"} if res.ok else
+                     {"event": "failed", "error": res.failure(label)})
+        times.append(res.outcome.record.get("train_time_s") if res.ok else None)
+    w = run.results.workers = run.results.workers or {}
+    w.setdefault("rewarm", []).append({"key": key, "before": job.id, "train_time_s": times})
     return True
 
 
@@ -153,8 +212,9 @@ def exported(res) -> list[Artifact]:
 
 
 def counted(run: "Run", t: Training) -> list[Repeat]:
-    """The repeats the statistics count: ok and not warm-ups (all ok ones if only warm-ups ran)."""
-    ok = [x for x in t.repeats if x.status == "ok"]
+    """The repeats the statistics count: ok, not warm-ups (all ok ones if only warm-ups ran), and not
+    an attempt that was run again because it was timed on a busy machine."""
+    ok = [x for x in t.repeats if x.status == "ok" and not x.rerun]
     return [x for x in ok if x.repeat > run.cfg.warmup] or ok
 
 
@@ -194,7 +254,12 @@ def _training_timing(run: "Run", t: Training) -> TrainingTiming:
         # Repeats timed while other processes were busy: counted (said so), never silently dropped.
         busy_repeats=[{"repeat": x.repeat, "outside_cores": x.load["outside_cores"]}
                       for x in runs if (x.load or {}).get("busy")],
-        stability=stability([x.train_time_s for x in runs]),
+        rerun_repeats=[{"repeat": x.repeat, "attempt": x.attempt, "train_time_s": x.train_time_s, "why": x.rerun}
+                       for x in t.repeats if x.rerun],
+        # The spread and the advice on how many repeats would narrow the interval: from the quiet
+        # repeats only (one busy repeat at twice the median once made the advice 272 repeats).
+        stability={**stability([x.train_time_s for x in runs if not (x.load or {}).get("busy")]),
+                   "busy_left_out": sum(bool((x.load or {}).get("busy")) for x in runs)},
         warmups=[x.repeat for x in t.repeats if x.repeat <= cfg.warmup],
         # A repeat far from the others, named by its number (time_ci found it by position).
         slow_repeats=[{**o, "repeat": runs[o["index"]].repeat} for o in stats["train_time_s"]["outliers"]],
@@ -299,7 +364,7 @@ def verify(run: "Run", job: Job) -> bool:
         network=run.net.describe(), source_logits=str(run.store.dir / fw / "test_logits.npy"),
         logits_path=str(run.store.logits_path(job.artifact)), task=task_kind(run))
     run.on_event(label, {"event": "start", "kind": "verify", "total": len(run.dataset.x_test)})
-    res = run.child(task, cfg.bench_threads, label)
+    res = run.child(task, cfg.bench_threads, label, worker_key(job))
     if not res.ok:
         art.status, art.error, art.exit_code = "failed", res.failure(f"{label} verification"), res.returncode
         art.put(RuntimeResult(runtime=art.runtime, status="failed", error=art.error, exit_code=res.returncode))
@@ -340,7 +405,7 @@ def microcontroller(run: "Run", job: Job) -> bool:
         outputs_path=str(_mcu_outputs(run, rt.name, job.artifact)), **_mcu_reference(run, rt, art, job.artifact),
         emulate_samples=cfg.emulate_samples)
     run.on_event(label, {"event": "start", "kind": "verify", "total": len(run.dataset.x_test)})
-    res = run.child(task, 1, label)
+    res = run.child(task, 1, label, worker_key(job))
     if res.returncode != 0 or res.outcome is None or res.outcome.status not in ("ok", "unsupported", "skipped"):
         error = res.failure(rt.display)
         art.put(RuntimeResult(runtime=rt.name, role="microcontroller", reference=art.runtime, status="failed",

@@ -92,6 +92,17 @@ def run_warnings(cfg: RunConfig) -> list[dict]:
     return out
 
 
+def isolation_note(cfg) -> str:
+    if getattr(cfg, "fresh_process_per_repeat", False):
+        return ("--fresh-process-per-repeat: one child process per training (warm-ups included) and per "
+                "artifact check; each pays its own imports and cold start")
+    return ("one long-lived worker process per framework and mode for all of its trainings (imports and data "
+            "loaded once; the warm-ups run in it first, so the counted repeats are warm), and one per runtime for "
+            "all of its artifacts; never the parent's process. Every training builds its model afresh from the "
+            "same initial weights and batch order, with the framework's global RNG reset as a fresh process has "
+            "it; the repeats share the process's allocator and caches")
+
+
 def timed_sections_note(cfg: RunConfig) -> dict:
     if cfg.parallel <= 1:
         return {"parallel": 1, "how": "one child process at a time: nothing else of the run runs beside a timed section"}
@@ -151,10 +162,12 @@ def write_inputs(cfg: RunConfig, ds, store: RunStore, boards: list, net: Network
             "dtype": "float32",
             "threads": {"count": cfg.threads,
                         "how": "each child pinned to N cores (sched_setaffinity) when N is below the "
-                               "core count; TensorFlow intra/inter-op = N; PyTorch set_num_threads(N) and "
+                               "core count: every timed section on the first N cores, untimed work on the "
+                               "next N in turn per child (so single-threaded children spread over the "
+                               "machine); TensorFlow intra/inter-op = N; PyTorch set_num_threads(N) and "
                                "set_num_interop_threads(N); JAX/XLA: the affinity, plus single-threaded "
                                "Eigen when N = 1; OMP/MKL/OpenBLAS env = N"},
-            "isolation": "one child process per framework and per artifact verification",
+            "isolation": isolation_note(cfg),
             "timed_sections": timed_sections_note(cfg),
             "modes": {"eager": "what a typical user writes: Keras fit (jit_compile=False), a PyTorch "
                                "eager loop, a jax.jit step per batch",

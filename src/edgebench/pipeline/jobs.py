@@ -33,6 +33,17 @@ class Job:
     runtime: str | None = None
 
 
+def worker_key(job: Job) -> str | None:
+    """The long-lived worker a job's task runs in (pipeline/runner.WorkerPool): one per framework and
+    mode for trainings, one per runtime for verifications and microcontroller checks; None: a child
+    of its own (deploy's source pass, the derived jobs)."""
+    if job.kind == TRAIN:
+        return f"train:{job.framework}:{job.mode}"
+    if job.kind in (VERIFY, MICROCONTROLLER) and job.runtime:
+        return f"{job.kind}:{job.runtime}"
+    return None
+
+
 def train_id(fw: str, mode: str, repeat: int) -> str:
     return f"train:{fw}:{mode}:r{repeat}"
 

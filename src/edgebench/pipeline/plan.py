@@ -58,7 +58,8 @@ def plan(cfg: RunConfig, done: frozenset[str] | set[str] = frozenset(), exporter
     Repeats are interleaved (A B C, B C A, C A B, ...) so that a slow spell of the machine does not
     land on one framework. Repeat 1 of the first mode also exports; each export is then verified
     on its runtime and, where a runtime with the microcontroller capability runs its format,
-    checked there. The timing summary is derived from the trainings and is always planned.
+    checked there (planned before the later repeats). The timing summary is derived from the
+    trainings and is always planned.
     """
     from edgebench import registry
 
@@ -73,10 +74,15 @@ def plan(cfg: RunConfig, done: frozenset[str] | set[str] = frozenset(), exporter
                 needs = () if r == 1 else (train_id(fw, mode, 1),)
                 trains.append(Job(train_id(fw, mode, r), TRAIN, STAGE_FIRST if r == 1 else STAGE_REPEATS, needs,
                                   framework=fw, mode=mode, repeat=r))
-    jobs += trains
+    # Each framework's artifact jobs come before the later repeats: the executor starts ready jobs in
+    # plan order, so the untimed work of exports' checks (TFLite Micro, firmware builds, emulation)
+    # overlaps the first trainings' exports instead of waiting for every repeat; the repeats, timed
+    # alone anyway, fill the places left. The repeats keep their interleaved order among themselves.
+    jobs += [j for j in trains if j.repeat == 1]
+    for fw in fws:
+        jobs += artifact_jobs(cfg, selected_exporters(cfg, fw, exporters), (train_id(fw, first, 1),), runtimes)
+    jobs += [j for j in trains if j.repeat > 1]
     jobs.append(Job(TIMING, TIMING, "", tuple(j.id for j in trains)))
     if cfg.twin:
         jobs.append(Job(TWIN, TWIN, "", tuple(train_id(fw, "eager", 1) for fw in fws)))
-    for fw in fws:
-        jobs += artifact_jobs(cfg, selected_exporters(cfg, fw, exporters), (train_id(fw, first, 1),), runtimes)
     return [j for j in jobs if j.id not in done or j.kind == TIMING]

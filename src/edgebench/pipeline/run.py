@@ -19,11 +19,15 @@ from edgebench.measure.boards import boards_for
 from edgebench.pipeline.executor import LocalExecutor
 from edgebench.pipeline.handlers import HANDLERS
 from edgebench.pipeline.inputs import write_inputs
-from edgebench.pipeline.jobs import DataRef, Job, Task
+from edgebench.pipeline.jobs import DataRef, Job, Task, worker_key
 from edgebench.pipeline.plan import plan
-from edgebench.pipeline.runner import ChildResult, run_child
+from edgebench.pipeline.runner import ChildResult, WorkerPool, run_child, workers_record
 from edgebench.pipeline.store import RunStore, default_run_dir, forget_unfinished
 from edgebench.results.schema import Load, Progress, RunResults
+
+# Reports written after a job at most this often (results.json after every job): they are read at
+# the end, and rendering both after each of a run's ~45 jobs cost about 2 s of the parent's time.
+REPORT_EVERY_S = 5.0
 
 # Events go to the UI: (label, event dict). The CLI draws progress bars from them.
 EventSink = Callable[[str, dict], None]
@@ -41,6 +45,7 @@ class Run:
     cache_data: bool = True
     notices: tuple[str, ...] | list[str] = ()  # what the CLI says first, before the progress (deploy's choices)
     task: dict | None = None  # deploy: what the outputs are (pipeline/deploy.output_task); a run's are classes
+    _reported = float("-inf")  # when the reports were last written
 
     def __init__(self, cfg: RunConfig, on_event: EventSink | None = None, resume: RunResults | None = None,
                  select: Callable[[Job], bool] | None = None, writer: Writer | None = None,
@@ -85,15 +90,26 @@ class Run:
         self.on_event = on_event_locked
         self._state = threading.Lock()
         self.executor = LocalExecutor()
+        self.workers: WorkerPool | None = None
+        self._left: dict[str, int] = {}  # jobs still to run per worker key: a worker ends with its last
+
+    persistent = property(lambda self: not getattr(self.cfg, "fresh_process_per_repeat", False),
+                          doc="Long-lived workers (one per framework and mode, one per runtime), or a child per task.")
 
     # -- what handlers use --------------------------------------------------------------
-    def child(self, task: Task, threads: int, label: str) -> ChildResult:
+    def child(self, task: Task, threads: int, label: str, key: str | None = None) -> ChildResult:
+        """The task in the long-lived worker of key (runner.WorkerPool), or in a child of its own
+        (no key, or --fresh-process-per-repeat)."""
         if self.executor.interrupting:  # nothing new starts once the run is being interrupted
             raise KeyboardInterrupt
         self._state.release()
+        log = self.store.logs / f"{task.name}.log"
+        relay = lambda ev: self.on_event(label, ev)  # noqa: E731
         try:
-            res = run_child(task, self.store.work, self.store.logs / f"{task.name}.log", threads,
-                            lambda ev: self.on_event(label, ev), gate=self.executor.gate)
+            if key is not None and self.persistent and self.workers is not None:
+                res = self.workers.run(key, task, self.store.work, log, threads, relay)
+            else:
+                res = run_child(task, self.store.work, log, threads, relay, gate=self.executor.gate)
         finally:
             self._state.acquire()
         # Its child was stopped by an interruption (Ctrl-C reaches the children too): not a result.
@@ -154,9 +170,16 @@ class Run:
         self.results.load = (self.results.load or Load()).model_copy(
             update={"threshold_cores": load.BUSY_CORES, "require_quiet_s": quiet, "note": load.NOTE})
         self.executor = LocalExecutor(getattr(self.cfg, "parallel", 1), quiet)
+        self.workers = WorkerPool(lambda: self.executor.gate)
+        self._left = {}
+        for job in jobs:
+            if (key := worker_key(job)) is not None:
+                self._left[key] = self._left.get(key, 0) + 1
         try:
             self.executor.run(jobs, self._run_job)
         finally:
+            self.workers.close()
+            self.results.workers = workers_record(self.workers, self.persistent, self.results.workers)
             if self.executor.overlap:
                 self._count_overlap(self.executor.overlap)
 
@@ -177,7 +200,12 @@ class Run:
                 self.done.add(job.id)
                 self.results.progress.done.append(job.id)
             self._order_artifacts()
-            self.save()
+            self.save(throttle=True)
+        key = worker_key(job)
+        if key in self._left:
+            self._left[key] -= 1
+            if self._left[key] == 0 and self.workers is not None:  # its last job: the worker ends
+                self.workers.close(key)
 
     def _order_artifacts(self) -> None:
         """Artifacts in framework order, each framework's in export order, however the trainings
@@ -237,13 +265,15 @@ class Run:
         before = self.results.wall_time_before_resume_s if self.results is not None else None
         return (before or 0.0) + time.perf_counter() - self.t0
 
-    def save(self, final: bool = False) -> None:
-        # results.json first: it is the source of truth, and must not wait on a report.
+    def save(self, final: bool = False, throttle: bool = False) -> None:
+        """results.json first: it is the source of truth, and must not wait on a report. throttle
+        (after each job): the reports at most every REPORT_EVERY_S; the final ones always."""
         self.store.save(self.results)
-        if self.writer is None:
+        if self.writer is None or (throttle and time.perf_counter() - self._reported < REPORT_EVERY_S):
             return
         with self._stage("results and reports"):
             self.writer(self.results, self.dir, final)
+        self._reported = time.perf_counter()
 
     @contextmanager
     def _stage(self, key: str):

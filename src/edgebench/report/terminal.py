@@ -84,7 +84,7 @@ def print_summary(console: Console, v: ReportView, run_dir: Path) -> None:
         console.print(markup(line), soft_wrap=True)
     for line in v.microcontroller_best:  # one per microcontroller runtime
         console.print(markup(line), soft_wrap=True)
-    for note in (v.load_notes if len(v.load_notes) > 1 else []):  # only when something was busy
+    for note in [*v.worker_notes, *(v.load_notes if len(v.load_notes) > 1 else [])]:  # only when something happened
         console.print(markup(note), soft_wrap=True)
     console.print(markup(fmt("Run status: {}; wall time {:.1f} s", strong(v.status), v.wall_time_s or 0)))
     files = fmt("Results: {}\nReport:  {}", str(run_dir / "results.json"), str(run_dir / "report.md"))

@@ -165,6 +165,7 @@ class Speed:
     slow: list[Text]  # repeats far from the others, named, with what that means
     determinism: Text | None
     limit: Text  # the speed-limit paragraph
+    process: Text = ""  # which processes the repeats ran in
 
 
 @dataclass
@@ -393,7 +394,16 @@ def speed(r: RunResults, fig: F.Figures, comparisons: list[Text]) -> Speed | Non
     return Speed(repeats=fmt("{} (after {} warm-up training{} each, not counted)", repeats, warm, plural(warm))
                  if warm else repeats, rows=rows, efficiency=efficiency, comparisons=comparisons,
                  slow=slow_sentences(r, fig), determinism=determinism_sentence(r, fig),
-                 limit=limit_paragraph(r, limit))
+                 limit=limit_paragraph(r, limit), process=process_phrase(r))
+
+
+def process_phrase(r: RunResults) -> Text:
+    """Which processes a run's repeats ran in (runs before long-lived workers: a fresh one each)."""
+    if r.workers is None or not r.workers.get("persistent"):
+        return own("each in a fresh process")
+    return own("all in one long-lived worker process per framework (the warm-ups first, in that same process, so "
+               "the counted repeats are warm; repeats in one process share its allocator and caches, so they are "
+               "not independent samples of a cold start: --fresh-process-per-repeat gives one process each)")
 
 
 def determinism_sentence(r: RunResults, fig: F.Figures) -> Text | None:
@@ -482,11 +492,18 @@ def slow_sentences(r: RunResults, fig: F.Figures) -> list[Text]:
                                "or add --warmup)"), tm.train_time_s.get("median") or 0.0))
         st = tm.stability or {}
         if st.get("unstable"):
-            out.append(fmt("{}'s training times vary by {:.0f}% over {} repeats (coefficient of variation, above "
+            busy = st.get("busy_left_out") or 0
+            out.append(fmt("{}'s training times vary by {:.0f}% over {} {}repeats (coefficient of variation, above "
                            "{:.0f}%): the interval above is wide. At this spread, about {} repeats (--repeats) "
-                           "would bring the 95% interval within +-{:.0f}% of the geometric mean.",
-                           run_label(t, r), st["cv"] * 100, st["n"], st["cv_threshold"] * 100,
-                           st["repeats_for_5pct"] or own("many"), st["target_half_width"] * 100))
+                           "would bring the 95% interval within +-{:.0f}% of the geometric mean{}.",
+                           run_label(t, r), st["cv"] * 100, st["n"], own("quiet ") if busy else NOTHING,
+                           st["cv_threshold"] * 100, st["repeats_for_5pct"] or own("many"),
+                           st["target_half_width"] * 100,
+                           fmt(" ({} repeat{} timed on a busy machine left out of this advice)", busy, plural(busy))
+                           if busy else NOTHING))
+        for x in tm.rerun_repeats:
+            out.append(fmt("{} repeat {} (attempt {}, {:.2f} s) was {}.", run_label(t, r), x["repeat"],
+                           x["attempt"], x["train_time_s"] or 0.0, x["why"]))
     return out
 
 
@@ -521,14 +538,34 @@ def load_notes(r: RunResults) -> list[Text]:
         n = (r.overlap or {}).get("timed_sections")
         return [fmt("Machine load: every timed section was watched{}; in none did other processes use more than "
                     "{:.2f} of a core on average.", fmt(" ({})", n) if n else NOTHING, load.threshold_cores)]
+    reruns = sum(len(t.timing.rerun_repeats) for t in r.trainings if t.timing)
     out = [fmt("Machine load: {} timed section{} ran while other processes used more than {:.2f} of a core on "
-               "average (figures marked busy below). They are included in the statistics; rerun on a quieter "
+               "average (figures marked busy below). {}They are included in the statistics; rerun on a quieter "
                "machine, or with --require-quiet SECONDS to wait for one.", len(flagged), plural(len(flagged)),
-               load.threshold_cores)]
+               load.threshold_cores,
+               fmt("{} busy training repeat{} ran again (--rerun-busy {}); the busy attempts are kept in "
+                   "results.json, not counted. The others: ", reruns, plural(reruns), r.config.get("rerun_busy"))
+               if reruns else NOTHING)]
     for f in flagged:
         out.append(fmt("busy: {} ({}): other processes used {:.2f} cores on average{}.", f["where"], f["what"],
                        f["outside_cores"], fmt(", load average {:.1f}", f["loadavg"])
                        if f.get("loadavg") is not None else NOTHING))
+    return out
+
+
+def worker_notes(r: RunResults) -> list[Text]:
+    """Each long-lived worker that died, what it cost, and how the run went on."""
+    w = r.workers or {}
+    rewarm = {x["key"]: x for x in w.get("rewarm", [])}
+    out = []
+    for p in w.get("deaths", []):
+        how, _, task = p["ended"].partition(" during ")
+        warm = rewarm.get(p["key"]) if p["key"].startswith("train:") else None
+        out.append(fmt("A worker died: {} (pid {}) {}{}; {} recorded as failed, and the run went on in a fresh "
+                       "worker{}.", p["key"], p["pid"], how, fmt(" during {}", task) if task else NOTHING,
+                       own("that task is") if task else own("nothing was lost; nothing"),
+                       fmt(", warmed up first with {} untimed training{}", len(warm["train_time_s"]),
+                           plural(len(warm["train_time_s"]))) if warm else NOTHING))
     return out
 
 
@@ -944,7 +981,8 @@ def _run_bullets(r: RunResults) -> list[tuple[str, Text]]:
                                fair["optimizer"]["epsilon_note"] if opt["name"] == "adam" else NOTHING)),
         ("Same loss", fmt("{}; {} everywhere.", fair["loss"], fair["dtype"])),
         ("Same threads", fmt("{} ({}).", fair["threads"]["count"], fair["threads"]["how"])),
-        ("Isolation", fmt("{}; peak RSS is each child's own maximum.", fair["isolation"])),
+        ("Isolation", fmt("{}; peak RSS is each task's own maximum (a worker resets its peak between tasks).",
+                          fair["isolation"])),
         *([("Timed sections alone", fmt("{}{}.", fair["timed_sections"]["how"], gate))]
           if fair.get("timed_sections") else []),
         ("Training time", fmt("{}. A single run: compare frameworks as a ratio within this run, not against figures "
@@ -1089,6 +1127,7 @@ class ReportView:
         return [artifact_view(x) for x in self.figures.artifacts]
 
     load_notes = F.of_run(load_notes)
+    worker_notes = F.of_run(worker_notes)
 
     @cached_property
     def highlights(self) -> dict[str, ArtifactView]:

@@ -51,6 +51,10 @@ class Repeat(Record):
     peak_rss_bytes: int | None = None
     import_time_s: float | None = None
     load: Json | None = None  # measure/load's record of the timed section
+    attempt: int = 1  # 2, 3...: the repeat run again because an earlier attempt was timed on a busy machine
+    rerun: str | None = None  # this attempt was run again (why): kept here, not counted
+    process_trainings_before: int | None = None  # trainings its process ran before it (0: a fresh process)
+    rewarmed: bool | None = None  # it ran in a worker that replaced a dead one, warmed up first
 
 
 class TrainingTiming(Record):
@@ -61,6 +65,7 @@ class TrainingTiming(Record):
     steady_epoch_s: Json
     repeats_counted: list[int] = []
     busy_repeats: list[Json] = []
+    rerun_repeats: list[Json] = []  # attempts timed on a busy machine and run again (not counted)
     stability: Json | None = None
     warmups: list[int] = []
     slow_repeats: list[Json] = []
@@ -282,6 +287,7 @@ class RunResults(Record):
     twin: Json | None = None
     load: Load | None = None
     overlap: Json | None = None
+    workers: Json | None = None  # how tasks were given processes (pipeline/run._record_workers)
     cost: Cost | None = None
     progress: Progress = Field(default_factory=Progress)
     wall_time_s: float | None = None

@@ -30,9 +30,9 @@ class JobQueue:
         self.build_fn = self.measure_fn = None
 
     def start(self, ray) -> None:
-        # Every timed section already runs in a fresh process of its own (the run's child per training and
-        # per artifact, as in `run`), so the Ray worker that drives it is reused: a fresh Ray worker per
-        # job (max_calls=1) would add its start-up to every job and isolate nothing more.
+        # Every timed section already runs in a child process of the job's own run (its workers, as in
+        # `run`), so the Ray worker that drives it is reused: a fresh Ray worker per job (max_calls=1)
+        # would add its start-up to every job and isolate nothing more.
         timed = dict(num_cpus=0, resources={SLOT: 1}, max_retries=RETRIES, retry_exceptions=False)
         self.build_fn = ray.remote(**timed)(build_point).options(label_selector={BUILD_LABEL: "true"})
         self.measure_fn = ray.remote(**timed)(measure_artifact)
