@@ -95,6 +95,17 @@ def _adapter(framework: str, threads: int):
     return adapter, time.perf_counter() - t0
 
 
+def _framework_data(adapter, task: TrainTask, ds, shape) -> tuple:
+    """The framework's own copy of the training set, made once per worker: the same tensors serve
+    every training (the frameworks' training loops read them, never write them); (data, seconds
+    this call spent making it)."""
+    key = (task.framework, task.data, tuple(shape))
+    t0 = time.perf_counter()
+    if key not in _KEPT["framework_data"]:
+        _KEPT["framework_data"][key] = adapter.load_data(images(ds.x_train, shape), ds.y_train)
+    return _KEPT["framework_data"][key], time.perf_counter() - t0
+
+
 def train(task: TrainTask) -> Outcome:
     from edgebench import registry
     from edgebench.config import OptimizerSpec
@@ -113,9 +124,12 @@ def train(task: TrainTask) -> Outcome:
         adapter.fresh_state(compiled=task.mode == "compiled")
     model = adapter.build(net, weights)
 
+    faults = bool(os.environ.get("EDGEBENCH_INJECT_FAULT"))  # read once: on_epoch runs inside the timed loop
+
     def on_epoch(rec):
         emit("epoch", **rec.to_dict(), epochs=len(order))
-        inject_fault(f"{task.name}@epoch{rec.epoch}")
+        if faults:
+            inject_fault(f"{task.name}@epoch{rec.epoch}")
 
     snap_steps = set(task.snapshot_steps)
     on_step = None
@@ -126,14 +140,7 @@ def train(task: TrainTask) -> Outcome:
             if step in snap_steps:
                 init.save(adapter.get_weights(m), fw_dir / "snapshots" / f"step_{step}.npz")
 
-    # The framework's own copy of the training set, made once per worker: the same tensors serve
-    # every training (the frameworks' training loops read them, never write them).
-    data_key = (task.framework, task.data, tuple(net.input_shape))
-    t0 = time.perf_counter()
-    if data_key not in _KEPT["framework_data"]:
-        _KEPT["framework_data"][data_key] = adapter.load_data(images(ds.x_train, net.input_shape), ds.y_train)
-    train_data = _KEPT["framework_data"][data_key]
-    data_load_s = time.perf_counter() - t0
+    train_data, data_load_s = _framework_data(adapter, task, ds, net.input_shape)
     _KEPT["trainings"][(task.framework, task.threads)] = before + 1
     with timed_section("training"):  # the training loop runs alone: no other child of the run is running
         history = adapter.train(model, train_data, order, task.batch_size, opt, on_epoch,
@@ -152,7 +159,6 @@ def train(task: TrainTask) -> Outcome:
         # Trainings this process ran before this one: 0 in a fresh process (imports, thread pools,
         # allocator and kernel caches all cold), more in a long-lived worker.
         "process_trainings_before": before,
-        "pid": os.getpid(),
         # Sum of the per-epoch wall times: each covers that epoch's batches (gathered by the shared
         # permutation from the framework's copy of the training set) and all its training steps.
         "train_time_s": sum(r.time_s for r in history),

@@ -75,7 +75,8 @@ class Slots:
         self._use: Counter = Counter()
 
     def take(self, n: int) -> int:
-        groups = max(1, len(_ALLOWED or [0]) // max(n, 1)) if 0 < n < len(_ALLOWED or [0]) else 1
+        cores = len(_ALLOWED or ())
+        groups = cores // n if 0 < n < cores else 1  # a child using every core is not pinned: one group
         with self._lock:
             slot = min(range(groups), key=lambda s: (self._use[(n, s)], s))
             self._use[(n, slot)] += 1

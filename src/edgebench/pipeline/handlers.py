@@ -168,7 +168,7 @@ def train(run: "Run", job: Job) -> bool:
 def _training_fields(record: dict) -> dict:
     """A first training's record as its Training entry's fields (what the worker says of its own
     process stays with the repeat)."""
-    return {k: v for k, v in record.items() if k not in ("process_trainings_before", "pid")}
+    return {k: v for k, v in record.items() if k != "process_trainings_before"}
 
 
 def _add_repeat(entry: Training, rep: Repeat) -> None:

@@ -30,7 +30,6 @@ class ChildResult:
     stderr_tail: str
     wall_s: float
     sections: tuple = ()  # the load record of each timed section, in order (measure/load.py)
-    worker: dict | None = None  # the long-lived worker that ran it: key, pid, tasks it ran before this one
 
     @property
     def ok(self) -> bool:
@@ -40,10 +39,8 @@ class ChildResult:
         """Why it failed, in one line: the child's own error, else how it died and its last log line."""
         if self.outcome is not None and self.outcome.error:
             return self.outcome.error
-        rc = self.returncode
-        how = f"killed by signal {-rc}" if rc < 0 else f"exited with code {rc}"
         last = self.stderr_tail.strip().splitlines()[-1:] or [""]
-        return f"{what} process {how} without a result; last log line: {last[0][:300]}"
+        return f"{what} process {_how(self.returncode)} without a result; last log line: {last[0][:300]}"
 
     def died(self) -> "ChildResult":
         """The same result without the outcome: for what the child had not finished when it died."""
@@ -72,6 +69,19 @@ def child_env(threads: int, slot: int = 0) -> dict:
 
 def _worker_command(serve: bool, task_path: Path | None = None) -> list[str]:
     return [sys.executable, "-m", "edgebench.worker", "--serve" if serve else str(task_path)]
+
+
+def _start(command: list[str], threads: int, slot: int, gate: Gate | None, log, stdin) -> subprocess.Popen:
+    """A child with the thread settings of `threads` threads, pinned to `slot`'s cores, stderr to
+    log; with a gate, started only while no section is timed (and told to ask it before timing)."""
+    env = child_env(threads, slot)
+    if gate is not None:
+        env[GATE_ENV] = "1"
+
+    def start():
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, stdin=stdin, text=True, env=env)
+
+    return gate.spawn(start) if gate else start()
 
 
 def _prepare(task: Task, work_dir: Path) -> tuple[Task, Path, Path]:
@@ -136,15 +146,9 @@ def run_child(task: Task, work_dir: Path, log_path: Path, threads: int,
     task, task_path, result_path = _prepare(task, work_dir)
     t0 = time.perf_counter()
     slot = SLOTS.take(threads)
-    env = child_env(threads, slot)
-    if gate is not None:
-        env[GATE_ENV] = "1"
     with open(log_path, "w") as log:
-        def start():
-            return subprocess.Popen(_worker_command(False, task_path), stdout=subprocess.PIPE, stderr=log,
-                                    stdin=subprocess.PIPE if gate else subprocess.DEVNULL, text=True, env=env)
-
-        proc = gate.spawn(start) if gate else start()
+        proc = _start(_worker_command(False, task_path), threads, slot, gate, log,
+                      subprocess.PIPE if gate else subprocess.DEVNULL)
         sections: list[dict] = []
         try:
             _relay(proc, log, on_event, gate, sections)
@@ -165,15 +169,8 @@ class Worker:
 
     def __init__(self, key: str, threads: int, gate: Gate | None, first_log: Path) -> None:
         self.key, self.gate, self.tasks, self.threads = key, gate, [], threads
-        env = child_env(threads)
-        if gate is not None:
-            env[GATE_ENV] = "1"
         with open(first_log, "a") as log:  # what it says before its first task reads its command
-            def start():
-                return subprocess.Popen(_worker_command(True), stdout=subprocess.PIPE, stderr=log,
-                                        stdin=subprocess.PIPE, text=True, env=env)
-
-            self.proc = gate.spawn(start) if gate else start()
+            self.proc = _start(_worker_command(True), threads, 0, gate, log, subprocess.PIPE)
         self.pid = self.proc.pid
         self.died: str | None = None  # how it ended, when it ended during a task
 
@@ -184,7 +181,6 @@ class Worker:
     def run(self, task: Task, work_dir: Path, log_path: Path, on_event: Callable[[dict], None]) -> ChildResult:
         task, task_path, result_path = _prepare(task, work_dir)
         t0 = time.perf_counter()
-        info = {"key": self.key, "pid": self.pid, "tasks_before": len(self.tasks)}
         self.tasks.append(task.name)
         log_path.write_text("")
         sections: list[dict] = []
@@ -209,7 +205,7 @@ class Worker:
             self.died = _how(code)
             self._forget()
         return ChildResult(code, _outcome(result_path), _tail(log_path), time.perf_counter() - t0,
-                           tuple(sections), worker=info)
+                           tuple(sections))
 
     def close(self, kill: bool = False, wait: bool = True) -> None:
         """No more tasks: stdin closed (it exits at once), or ended as an interrupted child is.
