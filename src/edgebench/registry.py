@@ -19,6 +19,7 @@ from edgebench.errors import ConfigError
 
 # Runtime capabilities.
 MICROCONTROLLER = "microcontroller"  # an interpreter for microcontrollers: arena, C arrays, board fit
+LAYERS = "layers"  # hands back intermediate tensors: Session.layer_tensors() / layer_outputs(x, keys)
 
 
 @dataclass(frozen=True)

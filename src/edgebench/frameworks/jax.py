@@ -91,6 +91,7 @@ def _module_class():
                 else:
                     raise NotImplementedError(f"layer '{layer.name}': type {layer.type} has no Flax counterpart here")
                 outs[layer.name] = x
+                self.sow("intermediates", f"{layer.name}:out", x)  # a no-op unless apply(mutable=["intermediates"])
             return x
 
     return FlaxNet
@@ -299,6 +300,14 @@ class JaxAdapter:
             on_epoch(rec)
         model["params"] = {"params": params, **state}
         return history
+
+    def activations(self, model, x: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+        """Each named layer's output on x in inference mode, as Flax computes it (channels-last)."""
+        net = model["net"]
+        x = x.reshape(len(x), *net.input_shape)
+        _, state = model["module"].apply(model["params"], x, mutable=["intermediates"])
+        got = state["intermediates"]
+        return {n: np.asarray(got[f"{n}:out"][0], np.float32) for n in names}
 
     def predict(self, model, x: np.ndarray) -> np.ndarray:
         """Logits of channels-last images (N, *input_shape), inference mode (running statistics)."""

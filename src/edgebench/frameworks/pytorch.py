@@ -147,6 +147,7 @@ class NetModule(_Module):
         self.image_input = len(net.input_shape) == 3
         self.input_layout = "NHWC" if self.image_input else "NC"
         self.layers = nn.ModuleDict()
+        self.capture: dict | None = None  # activations(): every layer's output, while set
         self.keys: dict[str, str] = {}  # layer name -> its key in self.layers
         for node in net.nodes:
             module = self._module(node)
@@ -228,6 +229,8 @@ class NetModule(_Module):
             for name in done:  # free what no later layer reads
                 del outs[name]
             outs[layer.name] = x
+            if self.capture is not None:
+                self.capture[layer.name] = x
         return x
 
 
@@ -402,6 +405,30 @@ class PyTorchAdapter:
         program = torch.export.export(model, (torch.zeros(shape),), dynamic_shapes=({0: torch.export.Dim("batch")},))
         torch.export.save(program, str(folder / "model.pt2"))
         return "model.pt2"
+
+    def activations(self, model, x: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+        """Each named layer's output on x in eval mode, as PyTorch computes it (NCHW), given back
+        channels-last."""
+        torch = self.torch
+        model.eval()
+        out: dict = {}
+        with torch.inference_mode():
+            if isinstance(model, DenseStack):
+                h = torch.from_numpy(np.ascontiguousarray(x.reshape(len(x), -1)))
+                ends = {i + (2 if model.net.nodes[j].layer.activation == "relu" else 1) - 1: n
+                        for j, (n, i) in enumerate(model.layer_index.items())}
+                for i, module in enumerate(model):
+                    h = module(h)
+                    if i in ends:
+                        out[ends[i]] = h
+            else:
+                model.capture = out
+                try:
+                    model(torch.from_numpy(np.ascontiguousarray(self._shaped(model, x))))
+                finally:
+                    model.capture = None
+        return {n: (out[n].permute(0, 2, 3, 1) if out[n].dim() == 4 else out[n]).numpy().astype(np.float32)
+                for n in names}
 
     def predict(self, model, x: np.ndarray) -> np.ndarray:
         """Logits of channels-last images (N, *input_shape), in eval mode (running statistics)."""

@@ -164,6 +164,16 @@ class TensorFlowAdapter:
         out = [model(x[i:i + 2000], training=False).numpy() for i in range(0, len(x), 2000)]
         return np.concatenate(out).astype(np.float32)
 
+    def activations(self, model, x: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+        """Each named layer's output on x (inference mode), channels-last: Keras' own values."""
+        keras = self.keras
+        shape = tuple(model.inputs[0].shape[1:])
+        x = x.reshape(len(x), *shape)
+        sub = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+        outs = sub(x, training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        return {n: np.asarray(o, np.float32) for n, o in zip(names, outs)}
+
     def save(self, model, folder) -> str:
         """The trained model in Keras' own format, as a user would save it (`edgebench deploy` takes it)."""
         model.save(str(folder / "model.keras"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -24,6 +25,30 @@ class Session(Protocol):
     def graph_cost(self) -> dict | None: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LayerTensor:
+    """An intermediate tensor a runtime with the `layers` capability can hand back (issue 31):
+    `key` fetches it (Session.layer_outputs), `text` holds every name around it (the op's, the
+    tensor's, its weights'), which measure/layer_match reads; shape per sample as the artifact
+    holds it; step: its quantization step (int8), None for a float tensor."""
+
+    key: str
+    name: str
+    op: str
+    text: str
+    shape: tuple[int, ...]
+    step: float | None
+    order: int
+
+
+def channels_last(y: np.ndarray, source_shape: tuple[int, ...]) -> np.ndarray:
+    """An artifact's tensor (N, ...) in the source layer's channels-last shape: unchanged when it
+    already has it, transposed from (N, C, H, W) when that is what it holds."""
+    if tuple(y.shape[1:]) == tuple(source_shape) or y.ndim != 4:
+        return y
+    return y.transpose(0, 2, 3, 1)
 
 
 def quantize(x: np.ndarray, dtype, scale: float, zero_point: int) -> np.ndarray:

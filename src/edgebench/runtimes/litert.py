@@ -6,8 +6,18 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench.runtimes.base import describe_input, dequantize, input_layout, quantize, to_artifact_input
+from edgebench.runtimes.base import (
+    LayerTensor,
+    describe_input,
+    dequantize,
+    input_layout,
+    quantize,
+    to_artifact_input,
+)
 
+# Ops that move or re-type values without computing new ones: no layer ends in one.
+LAYOUT_OPS = frozenset({"QUANTIZE", "DEQUANTIZE", "RESHAPE", "TRANSPOSE", "PAD", "PADV2", "SQUEEZE",
+                        "EXPAND_DIMS", "DELEGATE"})
 # TFLite ops whose weights and MACs graph_cost() counts.
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
@@ -16,6 +26,8 @@ class LiteRTSession:
     name = "litert"
 
     def __init__(self, path: Path, threads: int = 1, reference_kernels: bool = False) -> None:
+        self.path, self.threads, self.reference_kernels = Path(path), threads, reference_kernels
+        self._debug = None
         """reference_kernels: LiteRT's plain reference kernels (the ones TFLite Micro's are ported
         from) instead of its optimized ones and the XNNPACK delegate."""
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -89,7 +101,72 @@ class LiteRTSession:
         return tflite_graph_cost(self.interpreter)
 
     def close(self) -> None:
-        self.interpreter = None
+        self.interpreter = self._debug = None
+
+    # ---- the layers capability: every op's output ----
+
+    def _debug_session(self) -> "LiteRTSession":
+        """A second interpreter that keeps every tensor (experimental_preserve_all_tensors) and runs
+        every op on LiteRT's own kernels: the XNNPACK delegate would replace the graph by one op whose
+        inner tensors are never written. Its final output is checked against the delegated one
+        (layer_note)."""
+        if self._debug is None:
+            from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+            resolver = OpResolverType.BUILTIN_REF if self.reference_kernels else \
+                OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            s = object.__new__(LiteRTSession)
+            s.__dict__.update(self.__dict__)
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "intended for debugging purposes only": it is
+                s.interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads,
+                                            experimental_preserve_all_tensors=True,
+                                            experimental_op_resolver_type=resolver)
+            s.interpreter.allocate_tensors()
+            s._details()
+            s._debug = None
+            self._debug = s
+        return self._debug
+
+    def layer_tensors(self) -> list[LayerTensor]:
+        it = self._debug_session().interpreter
+        tensors = {t["index"]: t for t in it.get_tensor_details()}
+        ops = it._get_ops_details()
+        computed = {i for op in ops for i in op["outputs"]} | {d["index"] for d in it.get_input_details()}
+        out = []
+        for op in ops:
+            if op["op_name"] in LAYOUT_OPS or not op["outputs"]:
+                continue
+            t = tensors[op["outputs"][0]]
+            scale, _ = t["quantization"]
+            weights = " ".join(tensors[i]["name"] for i in op["inputs"] if i in tensors and i not in computed)
+            out.append(LayerTensor(key=str(t["index"]), name=t["name"], op=op["op_name"],
+                                   text=f"{t['name']} {weights}", shape=tuple(int(d) for d in t["shape"][1:]),
+                                   step=float(scale) if np.dtype(t["dtype"]).kind in "iu" and scale else None,
+                                   order=int(op["index"])))
+        return out
+
+    def layer_outputs(self, x: np.ndarray, keys: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The tensors `keys` (dequantized, float32) on inputs x, and the final output, one batch at
+        a time as the artifact takes them."""
+        s = self._debug_session()
+        got: dict[str, list] = {k: [] for k in keys}
+        quant = {str(t["index"]): t["quantization"] for t in s.interpreter.get_tensor_details()}
+        finals = []
+        step = len(x) if s.accepts_batch else s.fixed_batch
+        for i in range(0, len(x), step):
+            s.batch_call(x[i:i + step])()
+            it = s.interpreter
+            for k in keys:
+                got[k].append(dequantize(it.get_tensor(int(k)), *quant[k]))
+            finals.append(dequantize(it.get_tensor(s._out["index"]), *s._out["quantization"]))
+        return {k: np.concatenate(v) for k, v in got.items()}, np.concatenate(finals)
+
+    def layer_note(self) -> str:
+        kernels = "reference kernels" if self.reference_kernels else "built-in kernels, XNNPACK delegate off"
+        return f"LiteRT with every tensor kept ({kernels})"
 
 
 def tflite_graph_cost(interpreter) -> dict:
