@@ -122,6 +122,13 @@ class Results(_Folder):
             rows.append(row | {f"{rt}_arena_bytes": ram for rt, ram in a.microcontroller_ram_bytes.items()})
         return _frame(rows)
 
+    def layers(self, artifact: str | None = None):
+        """Per-layer error against the source model (one row per artifact, runtime and layer) as a
+        pandas DataFrame; artifact: one of them, as "framework/format-precision"."""
+        from edgebench.report.layers import dataframe
+
+        return dataframe(self.results, artifact)
+
     def _repr_html_(self) -> str:
         """The report itself (report.html's body: summary cards, Table 1, the matrix, the plots)."""
         return _body(self.folder / "report.html", repr(self))

@@ -291,6 +291,47 @@ def compare_cmd(run_a: Path = typer.Argument(..., help="The earlier run folder."
 
 
 @app.command()
+@with_options("layers")
+def layers(run_dir: Path = typer.Argument(..., help="A run or deploy folder."),
+           artifact: Optional[str] = typer.Argument(None, help="One artifact, as framework/format-precision "
+                                                                "(tensorflow/tflite-int8); default: every one."),
+           *, format: str) -> None:
+    """Per-layer error of each artifact against its source model, from an existing run: SQNR (whole
+    tensor, median and worst channel), cosine, the largest error in int8 steps (or relative), and the
+    first layer where the error jumps."""
+    from edgebench.report import layers as L
+    from edgebench.results import load
+
+    r = load(run_dir)
+    tables = L.tables(r, artifact)
+    if not tables:
+        known = L.names(r)
+        if artifact is not None and known:
+            raise UserError(f"{run_dir}: no per-layer table for '{artifact}'; there are: {', '.join(known)}")
+        raise UserError(f"{run_dir}: no per-layer tables (run with --layers int8 or all, on a runtime that "
+                        "exposes intermediate tensors: LiteRT, ONNX Runtime)")
+    how = _format(format)
+    if how == "json":
+        import json
+
+        _write(json.dumps([{"artifact": L.artifact_name(t.artifact), "runtime": t.result.runtime,
+                            **(t.result.layers or {})} for t in tables], indent=1, default=str))
+        return
+    if how == "csv":
+        _write(L.dataframe(r, artifact).to_csv(index=False))
+        return
+    for t in tables:
+        if how == "md":
+            from edgebench.report.markdown import md_text, table as md_table
+
+            _write(f"### {t.label}\n\n{md_text(t.summary)}\n\n" + (str(md_table(L.HEADER, t.rows)) + "\n\n"
+                                                                        if t.rows else ""))
+        else:
+            console.print(_rich_table(t.label, L.HEADER, t.rows) if t.rows else esc(t.label))
+            console.print(esc(str(t.summary)), highlight=False)
+
+
+@app.command()
 @with_options("doctor")
 def doctor(*, system: bool, format: str) -> None:
     """List every framework, converter and runtime: installed (with version) or how to install it.

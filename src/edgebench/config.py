@@ -10,6 +10,9 @@ from pathlib import Path
 
 from edgebench.errors import ConfigError
 
+# --layers: which artifacts get a per-layer comparison with their source model.
+LAYER_CHOICES = ("int8", "all", "none")
+
 # Frameworks, formats and precisions are the registries' (registry.py): nothing is listed here.
 OPTIMIZERS = ("adam", "sgd")
 EPSILON_PLACEMENTS = ("aligned", "native")
@@ -122,6 +125,8 @@ class RunConfig:
     twin_steps: tuple[int, ...] = (1, 10, 100)
     microcontroller: bool = True  # run .tflite artifacts in TFLite Micro, emit C arrays, fit boards
     emulate_samples: int = 100  # test inputs run on each emulated Cortex-M core (generated firmware)
+    layers: str = "int8"  # per-layer error against the source model: for int8 artifacts, all, or none
+    layer_samples: int = 256  # test images the per-layer comparison runs on (the first N)
     boards: tuple[str, ...] = ()  # extra boards, "name:flash_kb:ram_kb"
     out: Path | None = None
 
@@ -367,6 +372,9 @@ def validate(cfg: RunConfig) -> None:
         problems.append("--num-classes must be at least 2, got 1")
     positive("--calibration-samples", cfg.calibration_samples)
     positive("--emulate-samples", cfg.emulate_samples)
+    positive("--layer-samples", cfg.layer_samples)
+    if cfg.layers not in LAYER_CHOICES:
+        problems.append(f"--layers must be one of {', '.join(LAYER_CHOICES)}, got {cfg.layers!r}")
     positive("--repeats", cfg.repeats)
     positive("--parallel", cfg.parallel)
     if isinstance(cfg.require_quiet_s, bool) or not isinstance(cfg.require_quiet_s, (int, float)) \

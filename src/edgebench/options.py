@@ -123,6 +123,11 @@ TABLE: tuple[Option, ...] = (
     Option("emulate_samples", int, "Test inputs each emulated Cortex-M core runs (the generated firmware; outputs "
            "compared with the host build of the same C).", lambda c: c.emulate_samples, "emulate_samples",
            commands=BOTH),
+    Option("layers", str, "Per-layer error of each artifact against its source model (SQNR, cosine, largest "
+           "error in int8 steps), on --layer-samples test images: int8 (int8 artifacts only), all, or none.",
+           lambda c: c.layers, "layers"),
+    Option("layer_samples", int, "Test images (the first N) the per-layer comparison runs on.",
+           lambda c: c.layer_samples, "layer_samples"),
     Option("latency_min_time", float, "Seconds of timed batch-1 calls per artifact (and >= 200 calls).",
            lambda c: c.latency_min_time_s, "latency_min_time_s", commands=BOTH),
     Option("seed", int, "Seed of every random draw: the initial weights, the batch order and the calibration "
@@ -170,7 +175,7 @@ TABLE: tuple[Option, ...] = (
            "container's CPU and memory limits, load, environment variables that change kernels), each with why "
            "it matters.", False, flags=("--system",), commands=("doctor",), setting=False),
     Option("format", str, "{output_formats}.", "auto", flags=("--format",),
-           commands=("compare", "doctor", "list runs", "list boards"), setting=False),
+           commands=("compare", "doctor", "list runs", "list boards", "layers"), setting=False),
     Option("model", Optional[str], "Only this built-in or .toml model.", None, commands=("list models",),
            setting=False),
     Option("dataset", str, "The data set whose images set the shapes.", "mnist", commands=("list models",),
@@ -215,6 +220,8 @@ def to_config(v: dict[str, Any]) -> RunConfig:
         boards=tuple(v["board"] or ()),
         microcontroller=not v["no_mcu"],
         emulate_samples=v["emulate_samples"],
+        layers=v["layers"].lower(),
+        layer_samples=v["layer_samples"],
         twin=v["twin"],
         repeats=v["repeats"],
         warmup=v["warmup"],

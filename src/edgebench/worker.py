@@ -151,6 +151,8 @@ def train(task: TrainTask) -> Outcome:
     # The model file (what `edgebench deploy` takes) of the training that is exported; later
     # repeats keep their final weights only.
     saved = _save_model(adapter, model, fw_dir) if task.exports else {}
+    if task.layer_outputs:
+        saved.update(_save_layer_outputs(adapter, model, net, ds, task))
     record = {
         **saved,
         "versions": adapter.versions(),
@@ -180,6 +182,44 @@ def train(task: TrainTask) -> Outcome:
     by_name = {e.name: e for e in registry.exporters_for(task.framework)}
     arts = export_all(task, task.framework, model, [by_name[n] for n in task.exports], fw_dir, ctx, record)
     return Outcome("ok", record=record, artifacts=tuple(arts))
+
+
+def _save_layer_outputs(adapter, model, net, ds, task: TrainTask) -> dict:
+    """Each compared layer's output (measure/layer_table.source_layers) on the first layer_samples
+    test images, as the framework itself computes it: what the artifacts' tensors are compared with.
+    A failure is recorded, never fatal."""
+    from edgebench.measure.layer_table import source_layers
+
+    t0 = time.perf_counter()
+    try:
+        x = images(ds.x_test[:task.layer_samples], net.input_shape)
+        outs = adapter.activations(model, x, source_layers(net))
+        np.savez(task.layer_outputs, **{f"layer:{k}": v for k, v in outs.items()}, input=x)
+        return {"layer_outputs_time_s": time.perf_counter() - t0}
+    except Exception as e:
+        traceback.print_exc()
+        return {"layer_outputs_error": f"{type(e).__name__}: {first_line(e)}"}
+
+
+def _layer_error(session, net, task: VerifyTask, logits: np.ndarray) -> dict:
+    """The per-layer table of this artifact against the source model's saved layer outputs
+    (measure/layer_table); its final output is checked against the runtime's normal run of the same
+    images. A failure is recorded, never fatal."""
+    from edgebench.measure.layer_table import clean, layer_table
+
+    try:
+        with np.load(task.layer_source) as f:
+            x = f["input"]
+            source = {k.split(":", 1)[1]: f[k] for k in f.files if k.startswith("layer:")}
+        table = layer_table(session, net, source, x)
+        final = table["final_output"]
+        diff = float(np.max(np.abs(final.reshape(len(x), -1) - logits[:len(x)].reshape(len(x), -1))))
+        out = clean(table)
+        out["final_output_max_diff"] = diff  # against this runtime's ordinary run (delegates on)
+        return out
+    except Exception as e:
+        traceback.print_exc()
+        return {"error": f"{type(e).__name__}: {first_line(e)}"}
 
 
 def _save_model(adapter, model, fw_dir: Path) -> dict:
@@ -317,6 +357,9 @@ def verify(task: VerifyTask) -> Outcome:
     out_io = session.io.get("output") or {}
     step = out_io.get("scale") if str(out_io.get("dtype", "")).startswith(("int", "uint")) else None
     result.update(compare(source, logits, ds.y_test, task.precision, net, task=task.task, output_step=step or None))
+    if task.layer_source:
+        emit("bench", what="layers")
+        result["layers"] = _layer_error(session, net, task, logits)
     try:
         result["graph"] = session.graph_cost()
     except Exception as e:  # introspection is a cross-check, never a reason to fail the artifact

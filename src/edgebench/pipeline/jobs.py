@@ -87,6 +87,10 @@ class TrainTask:
     snapshot_steps: tuple[int, ...]
     mode: str
     result_path: str = ""
+    # The exported training: each layer's output on the first `layer_samples` test images, saved here
+    # (measure/layer_table.source_layers) for the per-layer comparison of its artifacts.
+    layer_samples: int = 0
+    layer_outputs: str = ""
     kind: Literal["train"] = "train"
 
 
@@ -112,6 +116,7 @@ class VerifyTask(_ArtifactTask):
     logits_path: str
     result_path: str = ""
     task: str = "classification"  # or "regression": outputs are values, not class scores
+    layer_source: str = ""  # the source model's layer outputs (TrainTask.layer_outputs): compare layer by layer
     kind: Literal["verify"] = "verify"
 
 

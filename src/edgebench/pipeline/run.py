@@ -17,7 +17,7 @@ from edgebench.config import RunConfig, validate
 from edgebench.errors import MachineBusy
 from edgebench.measure.boards import boards_for
 from edgebench.pipeline.executor import LocalExecutor
-from edgebench.pipeline.handlers import HANDLERS
+from edgebench.pipeline.handlers import HANDLERS, drop_layer_outputs
 from edgebench.pipeline.inputs import write_inputs
 from edgebench.pipeline.jobs import DataRef, Job, Task, worker_key
 from edgebench.pipeline.plan import plan
@@ -161,6 +161,7 @@ class Run:
         self.done = set(self.results.progress.done)
         self._schedule([job for job in plan(self.cfg, self.done) if self.select is None or self.select(job)])
         self._finish()
+        drop_layer_outputs(self.store.dir)  # scratch of the per-layer comparison (a resume would still read it)
         return self.results
 
     def _schedule(self, jobs: list[Job]) -> None:

@@ -59,6 +59,9 @@ def environment():
                              finalize=md_text, undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True)
     env.globals["table"] = table
+    from edgebench.report.layers import HEADER
+
+    env.globals["layer_header"] = HEADER
     env.filters["message"] = message
     return env
 

@@ -219,6 +219,36 @@ def firmware_layers(v: ReportView, out: Path) -> Path | None:
     return _save(fig, out / "firmware_layers.png")
 
 
+def layer_sqnr(v: ReportView, out: Path) -> Path | None:
+    """SQNR per layer (whole tensor), one line per artifact and runtime, layers in the source model's
+    order; an unmatched layer leaves a gap, an identical one is drawn at the top of the axis."""
+    tables = [t for t in v.layer_tables if t.records]
+    if not tables:
+        return None
+    layers = list(dict.fromkeys(r["layer"] for t in tables for r in t.records))
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(layers) + 3), 4.2))
+    finite = [float(r["sqnr_db"]) for t in tables for r in t.records
+              if isinstance(r.get("sqnr_db"), (int, float)) and np.isfinite(r["sqnr_db"])]
+    top = max(finite, default=60.0) + 10
+    for t in tables:
+        by = {r["layer"]: r for r in t.records}
+        ys = []
+        for name in layers:
+            s = by.get(name, {}).get("sqnr_db")
+            ys.append(top if s == "inf" else float(s) if isinstance(s, (int, float)) else np.nan)
+        ax.plot(range(len(layers)), ys, marker="o", markersize=3, linewidth=1.2, label=plot_label(t.label))
+        jump = next((i for i, name in enumerate(layers) if by.get(name, {}).get("first_jump")), None)
+        if jump is not None:
+            ax.plot([jump], [ys[jump]], marker="x", markersize=9, color="black")
+    ax.set_xticks(range(len(layers)), [plot_label(n) for n in layers], rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("SQNR against the source model (dB)", fontsize=8)
+    ax.set_title("Per-layer error (x: where the error first jumps)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, loc="best")
+    return _save(fig, out / "layer_sqnr.png")
+
+
 def draw_all(v: ReportView, run_dir: Path) -> dict[str, str]:
     """Every figure into run_dir/plots/; returns {name: path relative to run_dir}."""
     out = run_dir / "plots"
@@ -230,5 +260,6 @@ def draw_all(v: ReportView, run_dir: Path) -> dict[str, str]:
         "latency": latency_distributions(v, run_dir, out),
         "confusion": confusion_matrices(v, out),
         "firmware_layers": firmware_layers(v, out),
+        "layer_sqnr": layer_sqnr(v, out),
     }
     return {k: str(p.relative_to(run_dir)) for k, p in made.items() if p is not None}

@@ -1152,6 +1152,13 @@ class ReportView:
     measured = F.of_run(measured)
 
     @cached_property
+    def layer_tables(self) -> list:
+        """Per-layer error against the source model, one table per artifact and runtime (report/layers.py)."""
+        from edgebench.report.layers import tables
+
+        return tables(self.r)
+
+    @cached_property
     def cards(self) -> list[Card]:
         return cards(self.r, self.figures, self.highlights)
 

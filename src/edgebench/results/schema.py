@@ -108,6 +108,8 @@ class Training(SourceModel):
     saved_model: str | None = None
     saved_model_error: str | None = None
     save_time_s: float | None = None
+    layer_outputs_time_s: float | None = None  # its layers' outputs on the per-layer sample, saved
+    layer_outputs_error: str | None = None
     import_time_s: float | None = None
     data_load_s: float | None = None
     repeats: list[Repeat] = []
@@ -166,6 +168,8 @@ class RuntimeResult(Record):
     fit: list[Json] = []  # one entry per board (measure/boards.fit)
     log: str | None = None
     load: dict[str, Json] = {}  # measure/load's records of its timed sections, by what they timed
+    # Per-layer error against the source model (measure/layer_table): rows, the first jump, the sample.
+    layers: Json | None = None
     details: Json = {}
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from edgebench.registry import MICROCONTROLLER, Runtime, register
+from edgebench.registry import LAYERS, MICROCONTROLLER, Runtime, register
 
 register(Runtime("litert", "edgebench.runtimes.litert:LiteRTSession", ("ai_edge_litert",), "tf", title="LiteRT",
-                 role="runs .tflite", distribution="ai-edge-litert", formats=("tflite",)))
+                 role="runs .tflite", distribution="ai-edge-litert", formats=("tflite",),
+                 capabilities=frozenset({LAYERS})))
 register(Runtime("onnxruntime", "edgebench.runtimes.onnxruntime:OrtSession", ("onnxruntime",), "torch",
-                 title="ONNX Runtime", role="runs .onnx", formats=("onnx",)))
+                 title="ONNX Runtime", role="runs .onnx", formats=("onnx",), capabilities=frozenset({LAYERS})))
 register(Runtime("executorch", "edgebench.runtimes.executorch:ExecuTorchSession", ("executorch", "torch"),
                  "executorch", title="ExecuTorch", role="runs .pte", formats=("executorch",)))
 register(Runtime("tflm", "edgebench.runtimes.tflm:TFLMSession", ("tflite_micro", "ai_edge_litert"), "tflm",
