@@ -190,6 +190,8 @@ def _save_layer_outputs(adapter, model, net, ds, task: TrainTask) -> dict:
     A failure is recorded, never fatal."""
     from edgebench.measure.layer_table import source_layers
 
+    if not hasattr(adapter, "activations"):  # a framework that cannot say (the NumPy reference): no tables
+        return {}
     t0 = time.perf_counter()
     try:
         x = images(ds.x_test[:task.layer_samples], net.input_shape)
