@@ -170,7 +170,7 @@ class TensorFlowAdapter:
         shape = tuple(model.inputs[0].shape[1:])
         x = x.reshape(len(x), *shape)
         sub = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
-        outs = sub(x, training=False)
+        outs = sub([x], training=False)
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
         return {n: np.asarray(o, np.float32) for n, o in zip(names, outs)}
 
