@@ -281,6 +281,8 @@ class DeployConfig:
     throughput_batch: int = 256
     microcontroller: bool = True
     emulate_samples: int = 100  # test inputs run on each emulated Cortex-M core (generated firmware)
+    layers: str = "int8"  # per-layer comparison (TFLite Micro against LiteRT, tensor by tensor): int8, all, none
+    layer_samples: int = 256  # test inputs the per-layer comparison runs on (the first N)
     boards: tuple[str, ...] = ()
     out: Path | None = None
     samples: int = 300  # --dataset none: how many inputs to generate
@@ -324,6 +326,8 @@ def validate_deploy(cfg: DeployConfig) -> None:
     if isinstance(cfg.require_quiet_s, bool) or not isinstance(cfg.require_quiet_s, (int, float)) \
             or not math.isfinite(cfg.require_quiet_s) or cfg.require_quiet_s < 0:
         problems.append(f"--require-quiet must be 0 or a number of seconds, got {cfg.require_quiet_s!r}")
+    if cfg.layers not in LAYER_CHOICES:
+        problems.append(f"--layers must be one of {', '.join(LAYER_CHOICES)}, got {cfg.layers!r}")
     if cfg.input_range is not None:
         lo, hi = cfg.input_range
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
@@ -332,7 +336,7 @@ def validate_deploy(cfg: DeployConfig) -> None:
             problems.append("--input-range sets the range of generated inputs: it needs --dataset none")
     for name, value in (("--limit-test", cfg.limit_test), ("--limit-train", cfg.limit_train),
                         ("--calibration-samples", cfg.calibration_samples),
-                        ("--emulate-samples", cfg.emulate_samples),
+                        ("--emulate-samples", cfg.emulate_samples), ("--layer-samples", cfg.layer_samples),
                         ("--threads", cfg.threads), ("--bench-threads", cfg.bench_threads),
                         ("--latency-min-iters", cfg.latency_min_iters), ("--throughput-batch", cfg.throughput_batch)):
         if value is None and name in ("--limit-test", "--limit-train"):

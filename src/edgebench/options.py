@@ -124,10 +124,10 @@ TABLE: tuple[Option, ...] = (
            "compared with the host build of the same C).", lambda c: c.emulate_samples, "emulate_samples",
            commands=BOTH),
     Option("layers", str, "Per-layer error of each artifact against its source model (SQNR, cosine, largest "
-           "error in int8 steps), on --layer-samples test images: int8 (int8 artifacts only), all, or none.",
-           lambda c: c.layers, "layers"),
+           "error in int8 steps), and TFLite Micro's tensors against LiteRT's, on --layer-samples test images: "
+           "int8 (int8 artifacts only), all, or none.", lambda c: c.layers, "layers", commands=BOTH),
     Option("layer_samples", int, "Test images (the first N) the per-layer comparison runs on.",
-           lambda c: c.layer_samples, "layer_samples"),
+           lambda c: c.layer_samples, "layer_samples", commands=BOTH),
     Option("latency_min_time", float, "Seconds of timed batch-1 calls per artifact (and >= 200 calls).",
            lambda c: c.latency_min_time_s, "latency_min_time_s", commands=BOTH),
     Option("seed", int, "Seed of every random draw: the initial weights, the batch order and the calibration "

@@ -164,7 +164,7 @@ def test_report_cli_and_api_show_the_table(tmp_path):
     (t,) = tables(r)
     assert t.label == "tensorflow/tflite-float32 on LiteRT" and "the error appears at fc1" in str(t.summary)
     md = render(r)
-    assert "## Per-layer error against the source model" in md and "**error appears here**" in md
+    assert "## Per-layer error" in md and "**error appears here**" in md
     df = dataframe(r)
     assert list(df[df.first_jump]["layer"]) == ["fc1"] and set(df["artifact"]) == {"tensorflow/tflite-float32"}
     assert len(api.load(tmp_path).layers("tensorflow/tflite-float32")) == len(df)

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from edgebench.measure.layer_error import JUMP_DB, Match, compare_layers
+from edgebench.measure.layer_error import JUMP_DB, Match, compare_layers, tensor_error
 from edgebench.measure.layer_match import check_scale, groups, match
 from edgebench.models.network import Network
 from edgebench.runtimes.base import channels_last
@@ -55,6 +55,38 @@ def layer_table(session, net: Network, source: dict[str, np.ndarray], x: np.ndar
         "min_sqnr_db": _finite_min(r["sqnr_db"] for r in scored),
         "first_jump": jump, "jump_rule": JUMP_RULE, "rows": rows,
         "final_output": final, "time_s": round(time.perf_counter() - t0, 3),
+    }
+
+
+PAIR_RULE = "the first tensor, in graph order, whose values differ between the two runtimes"
+
+
+def runtime_pair_table(reference, other, x: np.ndarray, reference_name: str) -> dict:
+    """Two runtimes on the same file (LiteRT and TFLite Micro on one .tflite): every op's output
+    tensor, matched by its index in the file, compared on inputs x; the first tensor where they
+    differ is flagged. reference and other: sessions with layer_outputs (reference also with
+    layer_tensors)."""
+    t0 = time.perf_counter()
+    tensors = reference.layer_tensors()
+    keys = [t.key for t in tensors]
+    ref, ref_final = reference.layer_outputs(x, keys)
+    got, final = other.layer_outputs(x, keys)
+    rows, first = [], None
+    for t in tensors:
+        row = {"layer": f"{t.order} {t.name.split(';')[0]}", "tensor": t.key, "tensor_name": t.name, "op": t.op,
+               "matched_by": "same tensor", "fused": []}
+        row.update(tensor_error(ref[t.key], got[t.key], t.step))
+        row["first_jump"] = first is None and row["max_abs_error"] > 0
+        if row["first_jump"]:
+            first = row["layer"]
+        rows.append(row)
+    return {
+        "reference": reference_name, "runtime_note": f"{other.layer_note()}; against {reference.layer_note()}",
+        "samples": int(len(x)), "layers": len(rows), "matched": len(rows),
+        "min_sqnr_db": _num(_finite_min(r["sqnr_db"] for r in rows)), "first_jump": first, "jump_rule": PAIR_RULE,
+        "identical_layers": sum(r["max_abs_error"] == 0 for r in rows),
+        "outputs_max_diff": float(np.max(np.abs(final.reshape(len(x), -1) - ref_final.reshape(len(x), -1)))),
+        "rows": [{k: _num(v) for k, v in r.items()} for r in rows], "time_s": round(time.perf_counter() - t0, 3),
     }
 
 

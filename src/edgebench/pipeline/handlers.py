@@ -429,7 +429,7 @@ def microcontroller(run: "Run", job: Job) -> bool:
         c_dir=str(c_dir), boards=tuple(b.to_dict() for b in run.boards),
         bench=Bench(cfg.latency_min_iters, cfg.latency_min_time_s), network=run.net.describe(), task=task_kind(run),
         outputs_path=str(_mcu_outputs(run, rt.name, job.artifact)), **_mcu_reference(run, rt, art, job.artifact),
-        emulate_samples=cfg.emulate_samples)
+        emulate_samples=cfg.emulate_samples, layer_samples=_mcu_layer_samples(run, prec))
     run.on_event(label, {"event": "start", "kind": "verify", "total": len(run.dataset.x_test)})
     res = run.child(task, 1, label, worker_key(job))
     if res.returncode != 0 or res.outcome is None or res.outcome.status not in ("ok", "unsupported", "skipped"):
@@ -444,6 +444,14 @@ def microcontroller(run: "Run", job: Job) -> bool:
     # The progress line says what happened: an artifact the runtime cannot run was not verified.
     run.on_event(label, {"event": "done", "kind": "verify", "status": res.outcome.status, "reason": result.error})
     return True
+
+
+def _mcu_layer_samples(run: "Run", prec: str) -> int:
+    """Inputs on which a microcontroller runtime compares every tensor with its reference runtime's
+    (--layers as for the host runtimes; 0: no per-layer table)."""
+    layers = getattr(run.cfg, "layers", "none")
+    wanted = layers == "all" or (layers == "int8" and prec.startswith("int8"))
+    return int(getattr(run.cfg, "layer_samples", 0)) if wanted else 0
 
 
 def _mcu_outputs(run: "Run", runtime: str, key: tuple[str, str, str]) -> Path:

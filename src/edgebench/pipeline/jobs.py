@@ -136,6 +136,7 @@ class MicrocontrollerTask(_ArtifactTask):
     reference_outputs: str = ""
     reference_figures: dict = field(default_factory=dict)
     emulate_samples: int = 100  # inputs run on each emulated core (the firmware runtime)
+    layer_samples: int = 0  # inputs on which every tensor is compared with the reference runtime's (0: none)
     kind: Literal["microcontroller"] = "microcontroller"
 
 

@@ -56,6 +56,8 @@ def _row(row: dict) -> list:
 
 def summary(rec: dict) -> Text:
     """One sentence: what was compared, on what, and where the error appears."""
+    if rec.get("reference", "source") != "source":
+        return _pair_summary(rec)
     jump = rec.get("first_jump")
     where = (fmt("the error appears at {} ({})", jump, rec.get("jump_rule", "")) if jump
              else text("no layer's error jumps (" + rec.get("jump_rule", "") + ")"))
@@ -67,6 +69,19 @@ def summary(rec: dict) -> Text:
     return fmt("{} of {} layers matched against the {} on the first {} test images ({}); {}; {}{}.",
                rec.get("matched", 0), rec.get("layers", 0), "source model" if rec.get("reference") == "source"
                else rec.get("reference"), rec.get("samples", 0), rec.get("runtime_note", ""), low, where, check)
+
+
+def _pair_summary(rec: dict) -> Text:
+    from edgebench import registry
+
+    rt = registry.runtimes().get(rec["reference"])
+    ref = rt.display if rt else rec["reference"]
+    jump = rec.get("first_jump")
+    where = (fmt("they first differ at op {}", jump) if jump else text("every tensor is identical"))
+    return fmt("every op's output ({}) against {}'s, tensor by tensor on the same file, on the first {} inputs "
+               "({}): {} of {} identical; {}; final outputs at most {:.3g} apart.", rec.get("layers", 0), ref,
+               rec.get("samples", 0), rec.get("runtime_note", ""), rec.get("identical_layers", 0),
+               rec.get("layers", 0), where, rec.get("outputs_max_diff", 0.0))
 
 
 def tables(r: RunResults, artifact: str | None = None) -> list[LayerTable]:

@@ -223,6 +223,8 @@ def layer_sqnr(v: ReportView, out: Path) -> Path | None:
     """SQNR per layer (whole tensor), one line per artifact and runtime, layers in the source model's
     order; an unmatched layer leaves a gap, an identical one is drawn at the top of the axis."""
     tables = [t for t in v.layer_tables if t.records]
+    against_source = [t for t in tables if (t.result.layers or {}).get("reference", "source") == "source"]
+    tables = against_source or tables  # a run's: the source model's layers; a deploy's: runtime pairs
     if not tables:
         return None
     layers = list(dict.fromkeys(r["layer"] for t in tables for r in t.records))

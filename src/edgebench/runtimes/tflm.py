@@ -34,9 +34,12 @@ class Probe:
         return ("; ".join(dict.fromkeys(lines))[:400] or "TFLM failed to allocate tensors") + how
 
 
-def _interpreter(model: bytes, arena_size: int | None):
+def _interpreter(model: bytes, arena_size: int | None, preserve_all: bool = False):
     from tflite_micro.python.tflite_micro import runtime
 
+    if preserve_all:  # every tensor kept after invoke (GetTensor), in an arena that holds them all
+        return runtime.Interpreter.from_bytes(model, arena_size=arena_size,
+                                              intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
     return runtime.Interpreter.from_bytes(model, arena_size=arena_size)
 
 
@@ -217,6 +220,31 @@ class TFLMSession:
     def close(self) -> None:
         self.interpreter = None
 
+    def layer_outputs(self, x: np.ndarray, keys: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The tensors `keys` (tensor indices, as LiteRTSession.layer_tensors names them: the same
+        file) after each invoke, dequantized, from an interpreter that keeps every tensor."""
+        from ai_edge_litert.interpreter import Interpreter
+
+        details = {str(t["index"]): t for t in Interpreter(model_content=self.model).get_tensor_details()}
+        total = sum(int(np.prod(t["shape"])) * np.dtype(t["dtype"]).itemsize for t in details.values())
+        it = _interpreter(self.model, 10 * len(self.model) + 2 * total, preserve_all=True)
+        xq = self.prepare(x)
+        got: dict[str, list] = {k: [] for k in keys}
+        finals = []
+        for i in range(len(xq)):
+            it.set_input(xq[i:i + 1], 0)
+            it.invoke()
+            for k in keys:
+                d = details[k]
+                raw = np.asarray(it.GetTensor(int(k), 0)["tensor_data"]).reshape(d["shape"])
+                got[k].append(dequantize(raw.astype(d["dtype"]), *d["quantization"]))
+            finals.append(it.get_output(0).copy())
+        out = {k: np.concatenate(v) for k, v in got.items()}
+        return out, dequantize(np.concatenate(finals), *self._q(self._out))
+
+    def layer_note(self) -> str:
+        return "TFLite Micro with every tensor kept (kPreserveAllTensors)"
+
 
 def _steps_apart(a: np.ndarray, b: np.ndarray, scale: float) -> dict:
     """Two runtimes' dequantized integer outputs, compared in quantization steps."""
@@ -265,6 +293,8 @@ def microcontroller_check(task, ds):
                getattr(task, "task", "classification"))
     if result["agreement"] < 1 or result.get("max_diff_steps", 0) > 1:
         _against_reference_kernels(result, path, x_test, logits)
+    if getattr(task, "layer_samples", 0):
+        result["layers"] = _layers_against_litert(session, path, x_test[:task.layer_samples])
     samples = time_calls(session.batch_call(x_test[:1]), min_iters=task.bench.min_iters,
                          min_time_s=task.bench.min_time_s / 2, warmup=10, what="TFLite Micro host latency")
     result["latency_ms"] = summarize_ns(samples)  # TFLite Micro on this machine, not on the board
@@ -334,6 +364,21 @@ def _agreement(result: dict, logits: np.ndarray, litert: np.ndarray, ds, od: dic
             result["error_steps_distribution"] = error_distribution(np.rint(err / scale))
         result["agreement_note"] = ("outputs are not class scores: the agreement with the reference runtime is "
                                     "recorded, not meaningful")
+
+
+def _layers_against_litert(session: "TFLMSession", path: Path, x: np.ndarray) -> dict:
+    """Every op's output in TFLite Micro against LiteRT's on the same file and inputs (the same
+    tensor, by index): where the two runtimes start to differ. A failure is recorded, never fatal."""
+    import traceback
+
+    from edgebench.measure.layer_table import runtime_pair_table
+    from edgebench.runtimes.litert import LiteRTSession
+
+    try:
+        return runtime_pair_table(LiteRTSession(path, threads=1), session, x, "litert")
+    except Exception as e:
+        traceback.print_exc()
+        return {"error": f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"}
 
 
 def _against_reference_kernels(result: dict, path: Path, x_test: np.ndarray, logits: np.ndarray) -> None:
