@@ -79,6 +79,7 @@ def test_profile_a_model_without_data(name, tmp_path):
     assert h["latency_ms"]["n"] > 0 and h["latency_ms"]["p50"] > 0 and h["throughput"]["images_per_s"] > 0
     m = mcu(art)
     _generated_firmware(name, art, m, r)
+    _layers(name, art, m, out)
     if name == "kws_ref_model_float32.tflite":
         # Not float32 inside: float input and output, int8 weights (dynamic-range "hybrid"), which
         # TFLite Micro refuses; edgebench says so, names the precision, and runs it everywhere else.
@@ -136,6 +137,31 @@ def _generated_firmware(name: str, art: dict, m: dict, r: dict) -> None:
     print(json.dumps({"model": name, "plan": fw["ram_bytes"], "tflm": m["ram_bytes"],
                       "m4_instructions": m4["instructions"], "m4_per_mac": m4["instructions_per_mac"],
                       "flash": m4["flash_bytes"], "stack": m4["stack_bytes"]}))
+
+
+def _layers(name: str, art: dict, m: dict, out: Path) -> None:
+    """Issue 31: an int8 file's every tensor in TFLite Micro against LiteRT's (the same tensor of the
+    same file), and the generated C's against TFLite Micro's: the first tensor where they differ is
+    named (ResNet-8: LiteRT's optimized kernels round otherwise than TFLite Micro's from an early
+    conv on), and the generated C is bit-exact at every tensor it writes."""
+    if name not in INT8:
+        assert m.get("layers") is None  # --layers int8: only int8 files get the per-tensor tables
+        return
+    t = m["layers"]
+    assert "error" not in t and t["reference"] == "litert" and t["matched"] == t["layers"] > 0, t.get("error")
+    differ = [r["layer"] for r in t["rows"] if r["max_abs_error"] > 0]
+    assert t["first_jump"] == (differ[0] if differ else None), t["first_jump"]
+    if name == "pretrainedResnet_quant.tflite":
+        assert differ, "LiteRT's optimized kernels and TFLite Micro agreed at every tensor of ResNet-8"
+    fw = mcu(art, "firmware")["layers"]
+    assert "error" not in fw and fw["reference"] == "tflm", fw.get("error")
+    assert fw["identical_layers"] == fw["layers"] > 0 and fw["first_jump"] is None, fw["rows"]
+    text = subprocess.run([sys.executable, "-m", "edgebench", "layers", str(out), "--format", "md"],
+                          capture_output=True, text=True, timeout=120).stdout
+    assert "on TFLite Micro" in text and "on edgebench firmware (generated C)" in text
+    print(json.dumps({"model": name, "tflm_vs_litert_first_difference": t["first_jump"],
+                      "identical": f"{t['identical_layers']}/{t['layers']}",
+                      "firmware_vs_tflm_identical": f"{fw['identical_layers']}/{fw['layers']}"}))
 
 
 def test_the_api_profiles_a_model_without_data(tmp_path):

@@ -58,8 +58,63 @@ def microcontroller_check(task, ds):
     if task.outputs_path:
         np.save(task.outputs_path, logits)
     _compare(result, logits, task, ds, gen.output)
+    if getattr(task, "layer_samples", 0):
+        result["layers"] = _layer_table(task, path, out, ds)
     details["boards"], result["fit"] = boards(gen, out, task, x, raw, details["exact"].get("tolerance"))
     return Outcome("ok", record=result)
+
+
+class _HostDump:
+    """The generated C on this machine, every layer's output written after it runs (host.build_host_dump):
+    what runtime_pair_table compares with the reference runtime's tensors."""
+
+    def __init__(self, exe: Path, model: bytes, task):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.exe, self.model, self.task = exe, model, task
+        self.quant = {str(t["index"]): t["quantization"] for t in Interpreter(model_content=model).get_tensor_details()}
+
+    def layer_outputs(self, x: np.ndarray, keys: list[str]):
+        from edgebench.firmware.host import run_host_dump
+
+        raw = run_host_dump(self.exe, _inputs(self.model, x, self.task))
+        got = {k: dequantize(raw[int(k)], *self.quant[k]) for k in keys}
+        last = list(raw)[-1]
+        return got, dequantize(raw[last], *self.quant[str(last)])
+
+    @staticmethod
+    def layer_note() -> str:
+        return "the generated C built for this machine, each layer's output written after it runs (-DEB_DUMP)"
+
+
+def _layer_table(task, path: Path, out: Path, ds) -> dict:
+    """Each tensor the generated C writes against the reference runtime's (TFLite Micro where it ran
+    the file, else LiteRT), on the first layer_samples inputs: where they start to differ. A
+    failure is recorded, never fatal."""
+    import json
+    import traceback
+
+    from edgebench.firmware.host import build_host_dump
+    from edgebench.measure.layer_table import runtime_pair_table
+    from edgebench.runtimes.litert import LiteRTSession
+    from edgebench.runtimes.tflm import TFLMSession
+
+    try:
+        exe = build_host_dump(out / "model", out / "host-dump")
+        written = {str(x["tensor"]) for x in json.loads((out / "model" / "model.json").read_text())["layers"]}
+        litert = LiteRTSession(path, threads=1)
+        tensors = [t for t in litert.layer_tensors() if t.key in written]
+        reference, name = (TFLMSession(path), "tflm") if task.reference_runtime == "tflm" else (litert, "litert")
+        x = np.asarray(ds.x_test[:task.layer_samples], np.float32)
+        if getattr(task, "input_shape", None):
+            x = x.reshape(len(x), *task.input_shape)
+        table = runtime_pair_table(reference, _HostDump(exe, path.read_bytes(), task), x, name, tensors)
+        table["note"] = (f"compared at the {len(tensors)} tensors the generated C writes (an op it fuses into "
+                         "the one before, such as an ADD into its convolution, has no tensor of its own)")
+        return table
+    except Exception as e:
+        traceback.print_exc()
+        return {"error": f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"}
 
 
 def _io(t: dict) -> dict:

@@ -122,6 +122,11 @@ void eb_layer_mark(int layer);          /* provided by the harness (main.c) */
 
 static uint8_t eb_arena[EB_MODEL_ARENA_BYTES] EB_ALIGN16;
 #define EB_T(type, offset) ((type *)(eb_arena + (offset)))
+
+#ifdef EB_DUMP
+/* The host's per-layer dump (firmware/host.py) reads each layer's output where the plan put it. */
+const uint8_t *eb_arena_base(void) { return eb_arena; }
+#endif
 """
 
 
@@ -152,7 +157,8 @@ def _emit_layers(g: Graph, steps, em: Emitter) -> tuple[list[str], list[dict]]:
         out = g.tensors[ops[-1].outputs[0]]
         calls.append(call)
         layers.append({"index": i, "op": step.kind, "name": f"{step.kind} {i}", "macs": int(macs),
-                       "output_shape": list(out.shape)})
+                       "output_shape": list(out.shape), "tensor": int(out.index), "dtype": str(out.dtype),
+                       "offset": int(em.offsets[g.base(out.index)]), "bytes": int(out.nbytes)})
     return calls, layers
 
 

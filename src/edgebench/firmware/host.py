@@ -51,6 +51,44 @@ int main(int argc, char **argv) {
 """
 
 
+# The per-layer dump: the model built with EB_PROFILE and EB_DUMP, its layer marks writing each
+# finished layer's output bytes (offset and size from model.json) after every input.
+DUMP_MAIN = r"""/* edgebench host harness, per-layer dump: after each layer, its output as the plan holds it. */
+#include <stdio.h>
+#include <stdint.h>
+#include "model.h"
+#include "eb_dump_layout.h"
+
+const uint8_t *eb_arena_base(void);
+static unsigned char eb_in[EB_MODEL_INPUT_BYTES];
+static unsigned char eb_out[EB_MODEL_OUTPUT_BYTES];
+static FILE *eb_fo;
+
+void eb_layer_mark(int layer) {
+    if (layer > 0 && eb_fo)
+        fwrite(eb_arena_base() + eb_dump_offset[layer - 1], 1, eb_dump_bytes[layer - 1], eb_fo);
+}
+
+int main(int argc, char **argv) {
+    FILE *fi;
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s inputs.bin layers.bin\n", argv[0]);
+        return 2;
+    }
+    fi = fopen(argv[1], "rb");
+    eb_fo = fopen(argv[2], "wb");
+    if (!fi || !eb_fo) {
+        fprintf(stderr, "cannot open the input or output file\n");
+        return 2;
+    }
+    while (fread(eb_in, 1, EB_MODEL_INPUT_BYTES, fi) == EB_MODEL_INPUT_BYTES)
+        model_invoke(eb_in, eb_out);
+    fclose(fi);
+    return fclose(eb_fo) == 0 ? 0 : 3;
+}
+"""
+
+
 def _first_error(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     errors = [ln for ln in lines if ("error" in ln.lower() or "undefined reference" in ln) and "collect2" not in ln]
@@ -76,6 +114,61 @@ def build_host(gen_dir: Path, work_dir: Path) -> Path:
     if io.exists():
         shutil.copyfile(io, exe.with_suffix(".json"))
     return exe
+
+
+def build_host_dump(gen_dir: Path, work_dir: Path) -> Path:
+    """The generated C built for the host with every layer's output written out after it runs
+    (EB_PROFILE + EB_DUMP: the same model.c and kernels as the checked build, plus the marks)."""
+    gen_dir, work_dir = Path(gen_dir).resolve(), Path(work_dir).resolve()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    cc = shutil.which("cc")
+    if cc is None:
+        raise RuntimeError("no host C compiler (cc) on PATH")
+    layers = json.loads((gen_dir / "model.json").read_text())["layers"]
+    (work_dir / "eb_dump_layout.h").write_text(
+        "static const unsigned long eb_dump_offset[] = {" + ", ".join(str(x["offset"]) for x in layers) + "};\n"
+        "static const unsigned long eb_dump_bytes[] = {" + ", ".join(str(x["bytes"]) for x in layers) + "};\n")
+    main = work_dir / "eb_dump_main.c"
+    main.write_text(DUMP_MAIN)
+    exe = work_dir / "model_dump"
+    sources = sorted(str(p) for p in gen_dir.glob("*.c"))
+    cmd = [cc, *CFLAGS, "-DEB_PROFILE", "-DEB_DUMP", f"-I{gen_dir}", f"-I{work_dir}", *sources, str(main),
+           "-o", str(exe), "-lm"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"host dump build failed: {_first_error(proc.stderr)}")
+    shutil.copyfile(gen_dir / "model.json", exe.with_suffix(".json"))
+    return exe
+
+
+def run_host_dump(exe: Path, inputs: np.ndarray, timeout: float | None = 600) -> dict[int, np.ndarray]:
+    """Each generated layer's output for N inputs: {tensor index in the .tflite: (N, *shape) array in
+    the tensor's dtype}."""
+    io = _io(exe)
+    layers = io["layers"]
+    in_dtype = np.dtype(io["input"]["dtype"])
+    x = np.ascontiguousarray(np.asarray(inputs), dtype=in_dtype).reshape(-1)
+    n = x.size // int(np.prod(io["input"]["shape"]))
+    work = Path(exe).parent
+    fin, fout = work / "eb_dump_inputs.bin", work / "eb_layers.bin"
+    fin.write_bytes(x.tobytes())
+    fout.unlink(missing_ok=True)
+    proc = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"host dump run failed (exit {proc.returncode}): {_first_error(proc.stderr)}")
+    raw = fout.read_bytes()
+    per_input = sum(x["bytes"] for x in layers)
+    if len(raw) != n * per_input:
+        raise RuntimeError(f"host dump wrote {len(raw)} bytes for {n} inputs ({per_input} each)")
+    out: dict[int, list] = {x["tensor"]: [] for x in layers}
+    pos = 0
+    for _ in range(n):
+        for x_ in layers:
+            a = np.frombuffer(raw, dtype=np.dtype(x_["dtype"]), count=int(np.prod(x_["output_shape"])), offset=pos)
+            shape = x_["output_shape"]
+            out[x_["tensor"]].append(a.reshape(shape[1:] if shape and shape[0] == 1 else shape))
+            pos += x_["bytes"]
+    return {k: np.stack(v) for k, v in out.items()}
 
 
 def _io(exe: Path) -> dict:

@@ -61,13 +61,13 @@ def layer_table(session, net: Network, source: dict[str, np.ndarray], x: np.ndar
 PAIR_RULE = "the first tensor, in graph order, whose values differ between the two runtimes"
 
 
-def runtime_pair_table(reference, other, x: np.ndarray, reference_name: str) -> dict:
+def runtime_pair_table(reference, other, x: np.ndarray, reference_name: str, tensors: list | None = None) -> dict:
     """Two runtimes on the same file (LiteRT and TFLite Micro on one .tflite): every op's output
     tensor, matched by its index in the file, compared on inputs x; the first tensor where they
-    differ is flagged. reference and other: sessions with layer_outputs (reference also with
-    layer_tensors)."""
+    differ is flagged. reference and other: sessions with layer_outputs; tensors: the ones to
+    compare (default: every op output reference.layer_tensors() lists)."""
     t0 = time.perf_counter()
-    tensors = reference.layer_tensors()
+    tensors = reference.layer_tensors() if tensors is None else tensors
     keys = [t.key for t in tensors]
     ref, ref_final = reference.layer_outputs(x, keys)
     got, final = other.layer_outputs(x, keys)

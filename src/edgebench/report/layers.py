@@ -78,8 +78,10 @@ def _pair_summary(rec: dict) -> Text:
     ref = rt.display if rt else rec["reference"]
     jump = rec.get("first_jump")
     where = (fmt("they first differ at op {}", jump) if jump else text("every tensor is identical"))
-    return fmt("every op's output ({}) against {}'s, tensor by tensor on the same file, on the first {} inputs "
-               "({}): {} of {} identical; {}; final outputs at most {:.3g} apart.", rec.get("layers", 0), ref,
+    what = fmt("the {} tensors the generated C writes", rec["layers"]) if rec.get("note") else \
+        fmt("every op's output ({})", rec.get("layers", 0))
+    return fmt("{} against {}'s, tensor by tensor on the same file, on the first {} inputs "
+               "({}): {} of {} identical; {}; final outputs at most {:.3g} apart.", what, ref,
                rec.get("samples", 0), rec.get("runtime_note", ""), rec.get("identical_layers", 0),
                rec.get("layers", 0), where, rec.get("outputs_max_diff", 0.0))
 
