@@ -203,17 +203,32 @@ def _save_layer_outputs(adapter, model, net, ds, task: TrainTask) -> dict:
         return {"layer_outputs_error": f"{type(e).__name__}: {first_line(e)}"}
 
 
+def _save_source_layers(src, x: np.ndarray, path: Path) -> dict:
+    """A deploy's source model, layer by layer, on the per-layer sample (sources/layers.py); why not,
+    where it cannot say. Never fatal."""
+    from edgebench.sources import layers
+
+    why = layers.supported(src.kind, src.facts)
+    if why:
+        return {"layer_outputs_error": why}
+    try:
+        return {"layer_outputs_time_s": layers.save(src, x, path)}
+    except Exception as e:
+        traceback.print_exc()
+        return {"layer_outputs_error": f"{type(e).__name__}: {first_line(e)}"}
+
+
 def _layer_error(session, net, task: VerifyTask, logits: np.ndarray) -> dict:
     """The per-layer table of this artifact against the source model's saved layer outputs
     (measure/layer_table); its final output is checked against the runtime's normal run of the same
     images. A failure is recorded, never fatal."""
+    from edgebench.measure.layer_match import groups_of
     from edgebench.measure.layer_table import clean, layer_table
+    from edgebench.sources import layers
 
     try:
-        with np.load(task.layer_source) as f:
-            x = f["input"]
-            source = {k.split(":", 1)[1]: f[k] for k in f.files if k.startswith("layer:")}
-        table = layer_table(session, net, source, x)
+        nodes, source, x = layers.load(Path(task.layer_source))
+        table = layer_table(session, groups_of(nodes) if nodes is not None else net, source, x)
         final = table["final_output"]
         diff = float(np.max(np.abs(final.reshape(len(x), -1) - logits[:len(x)].reshape(len(x), -1))))
         out = clean(table)
@@ -319,6 +334,8 @@ def source(task: SourceTask) -> Outcome:
         "confusion_matrix": confusion_matrix(ds.y_test, logits.argmax(axis=1), logits.shape[1]) if labelled else None,
         "test_logits": f"{fw_dir.name}/test_logits.npy", "peak_rss_bytes": peak_rss_bytes(),
     }
+    if task.layer_outputs:
+        record.update(_save_source_layers(src, x_test[:task.layer_samples], Path(task.layer_outputs)))
     save_result(task, Outcome("ok", record=record))
     calibration = images(ds.x_train[np.load(task.calibration_path)], net.input_shape) if len(ds.x_train) else \
         np.zeros((0, *net.input_shape), np.float32)

@@ -114,8 +114,18 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _matplotlib_font_cache():
+    """Matplotlib builds its font cache on first use, on a fresh machine by running `fc-list`: a
+    one-off of the machine, not of the code under test, so it is done here, before any guard."""
+    try:
+        import matplotlib.font_manager  # noqa: F401  (loads or builds the cache)
+    except ImportError:
+        pass
+
+
 @pytest.fixture(autouse=True)
-def _unit_tier_promise(monkeypatch, request):
+def _unit_tier_promise(monkeypatch, request, _matplotlib_font_cache):
     global _active
     for owner, attr, name, shown_arg in _PROCESS_STARTERS:
         monkeypatch.setattr(owner, attr, _guarded(name, shown_arg))

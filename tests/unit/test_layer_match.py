@@ -173,3 +173,31 @@ def test_report_cli_and_api_show_the_table(tmp_path):
     res = CliRunner().invoke(app, ["layers", str(tmp_path), "pytorch/onnx-int8-static"])
     # main() prints a UserError as one line and exits non-zero (the CLI's rule for every command)
     assert isinstance(res.exception, UserError) and "there are: tensorflow/tflite-float32" in str(res.exception)
+
+
+def test_keras_like_layers_fold_whatever_their_order_and_paddings_read_through():
+    from edgebench.measure.layer_match import SourceNode, groups_of
+
+    n = SourceNode
+    nodes = [n("in_pad", "skip", ("input",), (30, 30, 1)), n("c1", "conv", ("in_pad",), (28, 28, 8)),
+             n("c1_bn", "bn", ("c1",), (28, 28, 8)), n("c1_relu", "relu", ("c1_bn",), (28, 28, 8)),
+             # a branch: the model lists both convs before either BatchNorm
+             n("a", "conv", ("c1_relu",), (14, 14, 8)), n("p", "conv", ("c1_relu",), (14, 14, 8)),
+             n("a_bn", "bn", ("a",), (14, 14, 8)), n("p_bn", "bn", ("p",), (14, 14, 8)),
+             n("add", "add", ("a_bn", "p_bn"), (14, 14, 8)), n("add_relu", "relu", ("add",), (14, 14, 8)),
+             n("flat", "transparent", ("add_relu",), (1568,)), n("fc", "dense", ("flat",), (10,))]
+    gs = {g.output: g.members for g in groups_of(nodes)}
+    assert gs == {"c1_relu": ("c1", "c1_bn", "c1_relu"), "a_bn": ("a", "a_bn"), "p_bn": ("p", "p_bn"),
+                  "add_relu": ("add", "add_relu", "flat"), "fc": ("fc",)}
+
+
+def test_a_graph_the_artifact_came_from_is_matched_by_exact_tensor_names():
+    from edgebench.measure.layer_match import SourceNode, groups_of
+
+    nodes = [SourceNode("relu", "conv", (), (4, 4, 2), exact=True), SourceNode("relu_1", "conv", (), (4, 4, 2), exact=True)]
+    tensors = [_t("relu_1_QuantizeLinear_Output", "Conv", "relu_1", (2, 4, 4), 0),
+               _t("relu_QuantizeLinear_Output", "Conv", "relu", (2, 4, 4), 1)]
+    tensors = [LayerTensor(t.key, t.text, t.op, t.text, t.shape, None, t.order) for t in tensors]  # name = the ONNX output
+    got = {m.layer: (m.tensor, m.how) for m in match(groups_of(nodes), tensors)}
+    # "relu" would mention "relu_1" (a "_N" suffix): exact names keep them apart
+    assert got == {"relu": ("relu_QuantizeLinear_Output", "name"), "relu_1": ("relu_1_QuantizeLinear_Output", "name")}

@@ -1,6 +1,7 @@
 """Which artifact tensor goes with which source layer (issue 31's match table).
 
-The source side is a models.network.Network: its layers grouped the way converters fuse them
+The source side is a list of SourceNodes (a run's models.network.Network; for deploy, a user's
+Keras layers or the ops of a float .tflite / .onnx): layers grouped the way converters fuse them
 (a conv or dense layer with the BatchNorm and ReLU that follow it and read nothing else, an Add
 with its ReLU; Flatten and inference-time Dropout change no value and join the layer before), so
 each group is compared at its last layer's output, the tensor a fused op writes. The artifact
@@ -10,7 +11,8 @@ tensor's, its weights').
 
 Matching, for each group, among the artifact's tensors of the same per-sample shape
 (channels-last, or channels-first of the same dimensions):
-1. by name: tensors whose names mention a layer of the group (a whole name segment equal to the
+1. by name: for a source that is a graph the artifact was converted from (a float .tflite or .onnx),
+   the artifact's tensor of the same name; otherwise tensors whose names mention a layer of the group (a whole name segment equal to the
    layer's name, with a converter's "_1" suffix or a "Conv2d_" prefix allowed); the group's last
    layer named beats an earlier one, a tensor naming fewer other groups beats one naming more, and
    of a chain of ops that all name the layer (ConvInteger -> Mul -> Add) the last one wins;
@@ -33,17 +35,37 @@ from edgebench.measure.layer_error import Match
 from edgebench.models import layers as L
 from edgebench.models.network import Network
 
-# Layers a converter folds into the op before them.
-_FOLDED = (L.BatchNorm, L.ReLU, L.ReLU6)
-# Layers that change no value (a reshape; dropout at inference).
-_TRANSPARENT = (L.Flatten, L.Dropout)
-# Heads of a group the folded layers join.
-_HEADS = (L.Conv2D, L.DepthwiseConv2D, L.Dense, L.Add, L.BatchNorm)
-
-
+# Kinds of source layers (SourceNode.kind): a converter folds "bn" and "relu" into the op before them
+# (a "conv", "dense", "add" or "bn"); "transparent" layers change no value (a flatten, dropout at
+# inference) and join the layer before; the rest are their own comparison point.
+_FOLDED = ("bn", "relu")
+_HEADS = ("conv", "dense", "add", "bn")
 # What an artifact's op is called, per kind of layer that heads a group (any runtime's spelling).
-_FAMILY = {L.Conv2D: "conv", L.DepthwiseConv2D: "conv", L.Dense: "fully|gemm|matmul", L.Add: "add",
-           L.MaxPool2D: "pool", L.AvgPool2D: "pool", L.GlobalAveragePooling: "mean|sum|pool"}
+_FAMILY = {"conv": "conv", "dense": "fully|gemm|matmul", "add": "add", "pool": "pool", "gap": "mean|sum|pool"}
+_KIND = {L.Conv2D: "conv", L.DepthwiseConv2D: "conv", L.Dense: "dense", L.Add: "add", L.BatchNorm: "bn",
+         L.ReLU: "relu", L.ReLU6: "relu", L.Flatten: "transparent", L.Dropout: "transparent", L.MaxPool2D: "pool",
+         L.AvgPool2D: "pool", L.GlobalAveragePooling: "gap"}
+
+
+@dataclass(frozen=True)
+class SourceNode:
+    """One layer of a source model, whatever made it: an edgebench Network's node, a Keras layer,
+    an op of a user's float .tflite or .onnx (deploy)."""
+
+    name: str
+    kind: str  # see _FOLDED / _HEADS / _FAMILY: conv, dense, add, bn, relu, transparent, skip, pool, gap, other
+    inputs: tuple[str, ...]
+    shape: tuple[int, ...]  # per sample, channels-last
+    activation: bool = False  # the layer applies a ReLU itself
+    exact: bool = False  # its name is a tensor name the artifact keeps as it is (a graph the artifact came from)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "inputs": list(self.inputs), "shape": list(self.shape),
+                "activation": self.activation, "exact": self.exact}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SourceNode":
+        return cls(d["name"], d["kind"], tuple(d["inputs"]), tuple(d["shape"]), d["activation"], d["exact"])
 
 
 @dataclass(frozen=True)
@@ -55,32 +77,56 @@ class Group:
     shape: tuple[int, ...]  # per sample, channels-last
     activation: bool  # the group ends in a ReLU (its own or a folded one)
     family: str = ""  # a regular expression for the artifact ops that compute such a layer
+    exact: bool = False  # matched by the artifact tensor's name being the output's, not by mention
 
     def same_kind(self, op: str) -> bool:
         return bool(self.family) and re.search(self.family, op, re.IGNORECASE) is not None
 
 
+def network_nodes(net: Network) -> list[SourceNode]:
+    return [SourceNode(n.layer.name, _KIND.get(type(n.layer), "other"), tuple(n.inputs), tuple(n.out_shape),
+                       getattr(n.layer, "activation", None) in ("relu", "relu6")) for n in net.nodes]
+
+
 def groups(net: Network) -> list[Group]:
+    return groups_of(network_nodes(net))
+
+
+def groups_of(nodes: list[SourceNode]) -> list[Group]:
+    """The comparison points: a layer folds into the group of the layer it alone reads when that
+    layer has no other reader (a BatchNorm or ReLU into its conv, dense, Add or BatchNorm; a
+    transparent layer into any), whatever the order the model lists them in; "skip" layers (a
+    padding a converter merges into the conv after it) are no point of their own and read through."""
+    alias = {}
+    for node in nodes:
+        if node.kind == "skip" and len(node.inputs) == 1:
+            alias[node.name] = alias.get(node.inputs[0], node.inputs[0])
     consumers: dict[str, int] = {}
-    for node in net.nodes:
+    for node in nodes:
         for name in node.inputs:
+            name = alias.get(name, name)
             consumers[name] = consumers.get(name, 0) + 1
-    out: list[list] = []  # [output, members, shape, activation, head layer]
-    for node in net.nodes:
-        layer = node.layer
-        prev = out[-1] if out else None
-        joins = (prev is not None and node.inputs == (prev[1][-1],) and consumers.get(prev[1][-1], 0) == 1)
-        if joins and isinstance(layer, _TRANSPARENT):
-            prev[1].append(layer.name)  # compared where its value is: the group's output stays
+    out: list[list] = []  # [output, members, shape, activation, head node]
+    ends: dict[str, list] = {}  # a group's last member -> the group
+    for node in nodes:
+        if node.kind == "skip" and node.name in alias:
             continue
-        if joins and isinstance(layer, _FOLDED) and isinstance(prev[4], _HEADS) and not prev[3]:
-            prev[0], prev[2] = layer.name, tuple(node.out_shape)
-            prev[1].append(layer.name)
-            prev[3] = isinstance(layer, (L.ReLU, L.ReLU6))
+        inputs = tuple(alias.get(i, i) for i in node.inputs)
+        prev = ends.get(inputs[0]) if len(inputs) == 1 and consumers.get(inputs[0], 0) == 1 else None
+        if prev is not None and node.kind == "transparent":
+            prev[1].append(node.name)  # compared where its value is: the group's output stays
+            ends[node.name] = prev
             continue
-        act = getattr(layer, "activation", None) in ("relu", "relu6")
-        out.append([layer.name, [layer.name], tuple(node.out_shape), act, layer])
-    return [Group(o, tuple(m), s, a, _FAMILY.get(type(head), "")) for o, m, s, a, head in out]
+        if prev is not None and node.kind in _FOLDED and prev[4].kind in _HEADS and not prev[3]:
+            prev[0], prev[2] = node.name, tuple(node.shape)
+            prev[1].append(node.name)
+            prev[3] = node.kind == "relu"
+            ends[node.name] = prev
+            continue
+        group = [node.name, [node.name], tuple(node.shape), node.activation, node]
+        out.append(group)
+        ends[node.name] = group
+    return [Group(o, tuple(m), s, a, _FAMILY.get(head.kind, ""), head.exact) for o, m, s, a, head in out]
 
 
 def _segments(text: str) -> set[str]:
@@ -108,6 +154,10 @@ def match(gs: list[Group], tensors: list) -> list[Match]:
     for g in gs:
         best = None
         for t in tensors:
+            if g.exact:  # a graph the artifact was made from: its tensor names are the artifact's
+                if t.key not in taken and g.output in (t.name, t.key) and _fits(g.shape, t.shape):
+                    best = ((True, 0, t.order), t)
+                continue
             if t.key in taken or not _fits(g.shape, t.shape) or g.output not in named[t.key]:
                 continue
             score = (mentions(t.text, g.output), -len(named[t.key]), t.order)

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from edgebench.measure.layer_error import JUMP_DB, Match, compare_layers, tensor_error
-from edgebench.measure.layer_match import check_scale, groups, match
+from edgebench.measure.layer_match import Group, check_scale, groups, match
 from edgebench.models.network import Network
 from edgebench.runtimes.base import channels_last
 
@@ -23,12 +23,13 @@ def source_layers(net: Network) -> list[str]:
     return [g.output for g in groups(net)]
 
 
-def layer_table(session, net: Network, source: dict[str, np.ndarray], x: np.ndarray,
+def layer_table(session, net: "Network | list[Group]", source: dict[str, np.ndarray], x: np.ndarray,
                 reference_name: str = "source") -> dict:
-    """session: a runtime session with the layers capability, opened on the artifact; source: each
-    source layer's output on x (channels-last, float32), as source_layers(net) names them."""
+    """session: a runtime session with the layers capability, opened on the artifact; net: the
+    source model's Network (or its groups, measure/layer_match.groups_of); source: each group's
+    output on x (channels-last, float32)."""
     t0 = time.perf_counter()
-    gs = groups(net)
+    gs = list(net) if isinstance(net, list) else groups(net)
     tensors = {t.key: t for t in session.layer_tensors()}
     matches = match(gs, list(tensors.values()))
     keys = [m.tensor for m in matches if m.tensor]

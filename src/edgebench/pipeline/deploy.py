@@ -24,7 +24,7 @@ from edgebench.config import DeployConfig, validate_deploy
 from edgebench.errors import UserError
 from edgebench.measure.boards import boards_for
 from edgebench.models.network import ModelShape
-from edgebench.pipeline.handlers import HANDLERS, exported
+from edgebench.pipeline.handlers import HANDLERS, LAYER_OUTPUTS, drop_layer_outputs, exported
 from edgebench.pipeline.inputs import boards_record, inference, skeleton, timed_sections_note, write_calibration
 from edgebench.pipeline.jobs import SOURCE, DataRef, InspectTask, Job, SourceTask
 from edgebench.pipeline.plan import artifact_jobs, selected_exporters
@@ -259,6 +259,7 @@ class Deploy(Run):
         self.done = set(self.results.progress.done)
         self._schedule(plan_deploy(self.cfg, self.framework, self.exporters, self.done))
         self._finish()
+        drop_layer_outputs(self.store.dir)
         return self.results
 
     def _reopen(self) -> None:
@@ -350,7 +351,9 @@ def source(run: Deploy, job: Job) -> bool:
     selected = [e.name for e in selected_exporters(run.cfg, run.framework, run.exporters)]
     task = SourceTask(name="source", file=str(run.copy), source_kind=run.kind, fw_dir=str(fw_dir),
                       data=run.data_ref, threads=run.cfg.threads, network=run.net.describe(),
-                      exports=tuple(selected), calibration_path=str(run.store.input_path(INPUTS[2])))
+                      exports=tuple(selected), calibration_path=str(run.store.input_path(INPUTS[2])),
+                      layer_samples=run.cfg.layer_samples if run.cfg.layers != "none" else 0,
+                      layer_outputs=str(fw_dir / LAYER_OUTPUTS) if run.cfg.layers != "none" else "")
     label = f"{run.source_file.name} ({run.kind})"
     run.on_event(label, {"event": "start", "kind": "source", "total": None})
     res = run.child(task, run.cfg.threads, label)

@@ -377,10 +377,9 @@ def verify(run: "Run", job: Job) -> bool:
         if k in record:
             setattr(art, k, record.pop(k))
     record.update(log=f"logs/{name}.log", load=watched(run, label, res))
-    layers_s = (record.get("layers") or {}).get("time_s")
-    if layers_s:  # inside the verification's wall time; said apart, as the issue's cost
-        spent = run.results.wall_time_breakdown_s
-        spent[LAYERS_STAGE] = spent.get(LAYERS_STAGE, 0.0) + layers_s
+    if "layers" not in record and _layers_wanted(run, prec):
+        record["layers"] = {"skipped": _why_no_layers(run, info, fw)}
+    _count_layer_time(run, record)
     art.put(runtime_result(art.runtime, "host", "source", "ok", record))
     run.on_event(label, {"event": "done", "kind": "verify"})
     return True
@@ -389,7 +388,29 @@ def verify(run: "Run", job: Job) -> bool:
 LAYER_OUTPUTS = "layer_outputs.npz"  # a training's source-layer outputs, removed when the run ends
 
 
-LAYERS_STAGE = "per-layer error (within verification)"
+LAYERS_STAGE = "per-layer error (within verification and the microcontroller runtimes)"
+
+
+def _layers_wanted(run: "Run", prec: str) -> bool:
+    layers = getattr(run.cfg, "layers", "none")
+    return layers == "all" or (layers == "int8" and prec.startswith("int8"))
+
+
+def _why_no_layers(run: "Run", info, fw: str) -> str:
+    if registry.LAYERS not in info.capabilities:
+        return f"{info.display} does not hand back intermediate tensors here"
+    source = run.results.training(fw, run.cfg.modes[0]) if hasattr(run.cfg, "modes") else run.results.source
+    if source is not None and source.layer_outputs_error:
+        return f"the source model's layer outputs are missing: {source.layer_outputs_error}"
+    return f"no layer outputs of the source model to compare with ({fw} does not list them here)"
+
+
+def _count_layer_time(run: "Run", record: dict) -> None:
+    """A per-layer table's time, inside its job's wall time, also said apart (the issue's cost)."""
+    layers_s = (record.get("layers") or {}).get("time_s")
+    if layers_s:
+        spent = run.results.wall_time_breakdown_s
+        spent[LAYERS_STAGE] = spent.get(LAYERS_STAGE, 0.0) + layers_s
 
 
 def drop_layer_outputs(run_dir: Path) -> None:
@@ -401,9 +422,8 @@ def _layer_source(run: "Run", info, fw: str, prec: str) -> str:
     """The source-layer outputs a verification compares the artifact with, layer by layer: for int8
     artifacts (--layers int8, the default) or every one (all), where the runtime exposes its
     intermediate tensors and the training saved them; "" otherwise."""
-    wanted = run.cfg.layers == "all" or (run.cfg.layers == "int8" and prec.startswith("int8"))
     path = run.store.dir / fw / LAYER_OUTPUTS
-    return str(path) if wanted and registry.LAYERS in info.capabilities and path.exists() else ""
+    return str(path) if _layers_wanted(run, prec) and registry.LAYERS in info.capabilities and path.exists() else ""
 
 
 def microcontroller(run: "Run", job: Job) -> bool:
@@ -439,6 +459,7 @@ def microcontroller(run: "Run", job: Job) -> bool:
         run.on_event(label, {"event": "failed", "error": error})
         return True
     record = {**res.outcome.record, "log": f"logs/{name}.log", "load": watched(run, label, res)}
+    _count_layer_time(run, record)
     reference = record.pop("reference", None) or art.runtime  # a runtime may say whose outputs it compared with
     result = art.put(runtime_result(rt.name, "microcontroller", reference, res.outcome.status, record))
     # The progress line says what happened: an artifact the runtime cannot run was not verified.
@@ -449,9 +470,7 @@ def microcontroller(run: "Run", job: Job) -> bool:
 def _mcu_layer_samples(run: "Run", prec: str) -> int:
     """Inputs on which a microcontroller runtime compares every tensor with its reference runtime's
     (--layers as for the host runtimes; 0: no per-layer table)."""
-    layers = getattr(run.cfg, "layers", "none")
-    wanted = layers == "all" or (layers == "int8" and prec.startswith("int8"))
-    return int(getattr(run.cfg, "layer_samples", 0)) if wanted else 0
+    return int(getattr(run.cfg, "layer_samples", 0)) if _layers_wanted(run, prec) else 0
 
 
 def _mcu_outputs(run: "Run", runtime: str, key: tuple[str, str, str]) -> Path:

@@ -167,6 +167,8 @@ class SourceTask:
     exports: tuple[str, ...]
     calibration_path: str
     result_path: str = ""
+    layer_samples: int = 0  # as TrainTask's: the source's layer outputs for the per-layer comparison
+    layer_outputs: str = ""
     kind: Literal["source"] = "source"
 
 

@@ -46,10 +46,11 @@ def _max_error(row: dict) -> str:
 
 
 def _row(row: dict) -> list:
+    name = row["layer"].split(";")[0]  # a converter's fused name: its first part (results.json keeps it whole)
     if row.get("matched_by") == "unmatched":
-        return [row["layer"], "not matched", row.get("op") or "-", " + ".join(row.get("fused") or []) or "-",
+        return [name, "not matched", row.get("op") or "-", " + ".join(row.get("fused") or []) or "-",
                 "-", "-", "-", "-", "-", row.get("why", "")]
-    return [row["layer"], row["matched_by"], row.get("op") or "-", " + ".join(row.get("fused") or []) or "-",
+    return [name, row["matched_by"], row.get("op") or "-", " + ".join(row.get("fused") or []) or "-",
             _db(row.get("sqnr_db")), _db(row.get("channel_sqnr_db")), _db(row.get("worst_channel_sqnr_db")),
             f"{row['cosine']:.5f}", _max_error(row), strong("error appears here") if row.get("first_jump") else ""]
 
@@ -59,14 +60,14 @@ def summary(rec: dict) -> Text:
     if rec.get("reference", "source") != "source":
         return _pair_summary(rec)
     jump = rec.get("first_jump")
-    where = (fmt("the error appears at {} ({})", jump, rec.get("jump_rule", "")) if jump
+    where = (fmt("the error appears at {} ({})", jump.split(";")[0], rec.get("jump_rule", "")) if jump
              else text("no layer's error jumps (" + rec.get("jump_rule", "") + ")"))
     lowest = rec.get("min_sqnr_db")
     low = fmt("lowest SQNR {} dB", _db(lowest)) if lowest is not None else text("no layer compared")
     final = rec.get("final_output_max_diff")
     check = (fmt("; the instrumented run's output differs from the ordinary run's by at most {:.3g}", final)
              if final is not None else text(""))
-    return fmt("{} of {} layers matched against the {} on the first {} test images ({}); {}; {}{}.",
+    return fmt("{} of {} layers matched against the {} on the first {} test inputs ({}); {}; {}{}.",
                rec.get("matched", 0), rec.get("layers", 0), "source model" if rec.get("reference") == "source"
                else rec.get("reference"), rec.get("samples", 0), rec.get("runtime_note", ""), low, where, check)
 
@@ -103,6 +104,9 @@ def tables(r: RunResults, artifact: str | None = None) -> list[LayerTable]:
             label = f"{artifact_name(a)} on {rt.display if rt else res.runtime}"
             if "error" in rec:
                 out.append(LayerTable(a, res, label, fmt("the per-layer comparison failed: {}", rec["error"]), [], []))
+                continue
+            if "skipped" in rec:
+                out.append(LayerTable(a, res, label, fmt("no per-layer table: {}.", rec["skipped"]), [], []))
                 continue
             out.append(LayerTable(a, res, label, summary(rec), [_row(x) for x in rec.get("rows", [])],
                                   list(rec.get("rows", []))))

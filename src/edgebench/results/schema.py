@@ -95,6 +95,8 @@ class SourceModel(Record):
     versions: dict[str, str] = {}
     log: str | None = None
     process_wall_s: float | None = None
+    layer_outputs_time_s: float | None = None  # its layers' outputs on the per-layer sample, saved
+    layer_outputs_error: str | None = None  # or why they were not
 
 
 class Training(SourceModel):
@@ -108,8 +110,6 @@ class Training(SourceModel):
     saved_model: str | None = None
     saved_model_error: str | None = None
     save_time_s: float | None = None
-    layer_outputs_time_s: float | None = None  # its layers' outputs on the per-layer sample, saved
-    layer_outputs_error: str | None = None
     import_time_s: float | None = None
     data_load_s: float | None = None
     repeats: list[Repeat] = []

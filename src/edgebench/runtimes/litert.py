@@ -140,6 +140,8 @@ class LiteRTSession:
             if op["op_name"] in LAYOUT_OPS or not op["outputs"]:
                 continue
             t = tensors[op["outputs"][0]]
+            if np.dtype(t["dtype"]) in (np.int32, np.int64, np.bool_) or len(t["shape"]) == 0:
+                continue  # a shape computation (SHAPE, STRIDED_SLICE, PACK for a reshape), not a layer's values
             scale, _ = t["quantization"]
             weights = " ".join(tensors[i]["name"] for i in op["inputs"] if i in tensors and i not in computed)
             out.append(LayerTensor(key=str(t["index"]), name=t["name"], op=op["op_name"],
