@@ -79,7 +79,7 @@ def int8_layer_tables(r: dict) -> dict:
 
 
 def check_layer_tables(r: dict) -> None:
-    """Every int8 artifact of a float Keras / .tflite / .onnx source: every layer of the source that
+    """Every int8 artifact of a float Keras / .pt2 / .tflite / .onnx source: every layer of the source that
     computes (conv, dense, pooling, add) matched, the table's final output checked, figures sane."""
     for key, t in int8_layer_tables(r).items():
         assert "error" not in t and "skipped" not in t, (key, t)
@@ -157,8 +157,13 @@ def test_deploy_pt2_nchw(models, tmp_path):
     check_all_verified(r, {("onnx", "float32"), ("onnx", "int8-static"), ("onnx", "int8-dynamic"),
                            ("tflite", "float32"), ("tflite", "int8"), ("executorch", "float32")})
     assert r["model"]["input"]["layout"] == "NCHW" and r["model"]["input"]["shape"] == [-1, 1, 28, 28]
-    for key, t in int8_layer_tables(r).items():  # a .pt2 does not list its layers' outputs yet: said so
-        assert "pt2 source does not list" in t["skipped"], (key, t)
+    # Its layers from torch.fx over the program (an nn.Sequential: "Conv2d_0", "ReLU_2"), matched
+    # in each int8 artifact; conv + BatchNorm + ReLU compared at the fused output.
+    check_layer_tables(r)
+    tables = int8_layer_tables(r)
+    assert set(tables) == {("onnx", "int8-static"), ("onnx", "int8-dynamic"), ("tflite", "int8")}
+    first = tables[("tflite", "int8")]["rows"][0]
+    assert first["layer"] == "ReLU_2" and first["fused"] == ["Conv2d_0", "BatchNorm2d_1", "ReLU_2"], first
 
 
 def test_deploy_onnx_and_tflite_files(models, tmp_path):

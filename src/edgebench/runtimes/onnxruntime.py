@@ -96,15 +96,20 @@ class OrtSession:
                 elif n.op_type in _ONNX_CARRY:
                     for o in n.output:
                         origin[o] = " ".join([n.name, o, *(origin[i] for i in n.input if i in origin)])
+            kernel, chain_text, last_of_chain = _dynamic_chains(g, origin, consumers)
             found = []  # (key, name, op, text, step, zero_point, order)
             for order, n in enumerate(g.node):
                 if n.op_type in _ONNX_LAYOUT or n.op_type in _ONNX_ACTIVATIONS or not n.output:
                     continue
-                key, op = n.output[0], n.op_type
-                text = " ".join([n.name, *(origin[i] for i in n.input if i in origin), *n.output])
+                if n.output[0] in kernel and n.output[0] not in last_of_chain:
+                    continue  # a partial value of a dynamic quantizer's chain
+                key, op = n.output[0], kernel.get(n.output[0], n.op_type)
+                text = " ".join([chain_text.get(n.output[0], ""), n.name, *(origin[i] for i in n.input if i in origin),
+                                 *n.output]).strip()
                 after = consumers.get(key, [])
                 if len(after) == 1 and after[0].op_type in _ONNX_ACTIVATIONS:
-                    key, op, text = after[0].output[0], f"{op}+{after[0].op_type}", f"{text} {after[0].name} {key}"
+                    key, op = after[0].output[0], f"{op}+{after[0].op_type}"
+                    text = f"{text} {after[0].name} {key}"
                     after = consumers.get(key, [])
                 step = zp = None
                 if len(after) == 1 and after[0].op_type == "QuantizeLinear" and after[0].input[1] in consts:
@@ -122,7 +127,9 @@ class OrtSession:
             shapes = {k: np.shape(v)[1:] for k, v in first.items()}
             # An integer tensor that no QuantizeLinear wrote is an accumulator (ConvInteger's int32) or
             # a dynamic quantization's input, not a layer's value.
-            found = [f for f in found if f[4] is not None or np.asarray(first[f[0]]).dtype.kind == "f"]
+            # A value without the batch axis (a dynamic quantizer's scales) is no layer's either.
+            found = [f for f in found if (f[4] is not None or np.asarray(first[f[0]]).dtype.kind == "f")
+                     and np.ndim(first[f[0]]) >= 2]
             tensors = [LayerTensor(key=k, name=name, op=op, text=text, shape=tuple(int(d) for d in shapes[k]),
                                    step=step, order=order) for k, name, op, text, step, _, order in found]
             self._layers = (session, tensors, {k: zp for k, _, _, _, _, zp, _ in found}, names)
@@ -153,3 +160,26 @@ _ONNX_LAYOUT = frozenset({"QuantizeLinear", "DequantizeLinear", "Transpose", "Re
 _ONNX_ACTIVATIONS = frozenset({"Relu", "Clip"})
 # Integer kernels whose accumulator a later Mul scales to the layer's values: their names carry on.
 _ONNX_CARRY = frozenset({"ConvInteger", "MatMulInteger", "Cast"})
+
+
+def _dynamic_chains(g, origin: dict, consumers: dict) -> tuple[dict[str, str], dict[str, str], set[str]]:
+    """A dynamic quantizer's layer is a chain: ConvInteger / MatMulInteger -> Cast -> Mul (the
+    scales) -> Add (the bias). Its partial values (the accumulator as float, before the bias) are no
+    layer's output; the chain's last node is, labelled with its kernel. Returns ({tensor: the
+    chain's ops so far}, {tensor: the names its nodes and weights carry}, the chains' last tensors)."""
+    kernel: dict[str, str] = {}  # tensor -> "<kernel>+<step>..." where it is a chain's value
+    chain_text: dict[str, str] = {}  # the names its nodes and weights carry
+    follows = {"Cast": ("ConvInteger", "MatMulInteger"), "Mul": ("Cast",), "Add": ("Mul",)}
+    for n in g.node:
+        if n.op_type in ("ConvInteger", "MatMulInteger"):
+            kernel[n.output[0]] = n.op_type
+            chain_text[n.output[0]] = " ".join([n.name, *(origin[i] for i in n.input if i in origin)])
+            continue
+        ins = [i for i in n.input if i in kernel and kernel[i].rsplit("+", 1)[-1] in follows.get(n.op_type, ())]
+        others = [i for i in n.input if i and i not in ins]
+        if len(ins) == 1 and (n.op_type != "Add" or all(i in origin for i in others)):
+            kernel[n.output[0]] = f"{kernel[ins[0]]}+{n.op_type}"
+            chain_text[n.output[0]] = f"{chain_text[ins[0]]} {n.name}"
+    last_of_chain = {o for o in kernel if not any(c.output and c.output[0] in kernel
+                                                  for c in consumers.get(o, []))}
+    return kernel, chain_text, last_of_chain
