@@ -95,25 +95,32 @@ def _first_error(text: str) -> str:
     return (errors or lines or ["no output"])[0][:300]
 
 
-def build_host(gen_dir: Path, work_dir: Path) -> Path:
-    """Compile gen_dir's C files and a host main into work_dir/model_host; RuntimeError if cc fails."""
-    gen_dir, work_dir = Path(gen_dir).resolve(), Path(work_dir).resolve()
-    work_dir.mkdir(parents=True, exist_ok=True)
+def _compile(gen_dir: Path, work_dir: Path, main_name: str, main_text: str, exe_name: str,
+             flags: tuple[str, ...] = (), what: str = "host build") -> Path:
+    """gen_dir's C files and a host main (written to work_dir/main_name) into work_dir/exe_name, with
+    model.json beside it; RuntimeError if cc is missing or fails."""
     cc = shutil.which("cc")
     if cc is None:
         raise RuntimeError("no host C compiler (cc) on PATH")
-    main = work_dir / "eb_host_main.c"
-    main.write_text(HOST_MAIN)
-    exe = work_dir / "model_host"
+    main = work_dir / main_name
+    main.write_text(main_text)
+    exe = work_dir / exe_name
     sources = sorted(str(p) for p in gen_dir.glob("*.c"))
-    cmd = [cc, *CFLAGS, f"-I{gen_dir}", *sources, str(main), "-o", str(exe), "-lm"]
+    cmd = [cc, *CFLAGS, *flags, f"-I{gen_dir}", f"-I{work_dir}", *sources, str(main), "-o", str(exe), "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"host build failed: {_first_error(proc.stderr)}")
+        raise RuntimeError(f"{what} failed: {_first_error(proc.stderr)}")
     io = gen_dir / "model.json"
     if io.exists():
         shutil.copyfile(io, exe.with_suffix(".json"))
     return exe
+
+
+def build_host(gen_dir: Path, work_dir: Path) -> Path:
+    """Compile gen_dir's C files and a host main into work_dir/model_host; RuntimeError if cc fails."""
+    gen_dir, work_dir = Path(gen_dir).resolve(), Path(work_dir).resolve()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return _compile(gen_dir, work_dir, "eb_host_main.c", HOST_MAIN, "model_host")
 
 
 def build_host_dump(gen_dir: Path, work_dir: Path) -> Path:
@@ -121,24 +128,27 @@ def build_host_dump(gen_dir: Path, work_dir: Path) -> Path:
     (EB_PROFILE + EB_DUMP: the same model.c and kernels as the checked build, plus the marks)."""
     gen_dir, work_dir = Path(gen_dir).resolve(), Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
-    cc = shutil.which("cc")
-    if cc is None:
-        raise RuntimeError("no host C compiler (cc) on PATH")
     layers = json.loads((gen_dir / "model.json").read_text())["layers"]
     (work_dir / "eb_dump_layout.h").write_text(
         "static const unsigned long eb_dump_offset[] = {" + ", ".join(str(x["offset"]) for x in layers) + "};\n"
         "static const unsigned long eb_dump_bytes[] = {" + ", ".join(str(x["bytes"]) for x in layers) + "};\n")
-    main = work_dir / "eb_dump_main.c"
-    main.write_text(DUMP_MAIN)
-    exe = work_dir / "model_dump"
-    sources = sorted(str(p) for p in gen_dir.glob("*.c"))
-    cmd = [cc, *CFLAGS, "-DEB_PROFILE", "-DEB_DUMP", f"-I{gen_dir}", f"-I{work_dir}", *sources, str(main),
-           "-o", str(exe), "-lm"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    return _compile(gen_dir, work_dir, "eb_dump_main.c", DUMP_MAIN, "model_dump", ("-DEB_PROFILE", "-DEB_DUMP"),
+                    "host dump build")
+
+
+def _run(exe: Path, payload: bytes, names: tuple[str, str], timeout: float | None, what: str) -> bytes:
+    """Run a host harness on an input file of payload; the bytes it wrote."""
+    work = Path(exe).parent
+    fin, fout = work / names[0], work / names[1]
+    fin.write_bytes(payload)
+    fout.unlink(missing_ok=True)
+    try:
+        proc = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{what} timed out after {timeout} s") from None
     if proc.returncode != 0:
-        raise RuntimeError(f"host dump build failed: {_first_error(proc.stderr)}")
-    shutil.copyfile(gen_dir / "model.json", exe.with_suffix(".json"))
-    return exe
+        raise RuntimeError(f"{what} failed (exit {proc.returncode}): {_first_error(proc.stderr)}")
+    return fout.read_bytes()
 
 
 def run_host_dump(exe: Path, inputs: np.ndarray, timeout: float | None = 600) -> dict[int, np.ndarray]:
@@ -149,14 +159,7 @@ def run_host_dump(exe: Path, inputs: np.ndarray, timeout: float | None = 600) ->
     in_dtype = np.dtype(io["input"]["dtype"])
     x = np.ascontiguousarray(np.asarray(inputs), dtype=in_dtype).reshape(-1)
     n = x.size // int(np.prod(io["input"]["shape"]))
-    work = Path(exe).parent
-    fin, fout = work / "eb_dump_inputs.bin", work / "eb_layers.bin"
-    fin.write_bytes(x.tobytes())
-    fout.unlink(missing_ok=True)
-    proc = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(f"host dump run failed (exit {proc.returncode}): {_first_error(proc.stderr)}")
-    raw = fout.read_bytes()
+    raw = _run(exe, x.tobytes(), ("eb_dump_inputs.bin", "eb_layers.bin"), timeout, "host dump run")
     per_input = sum(x["bytes"] for x in layers)
     if len(raw) != n * per_input:
         raise RuntimeError(f"host dump wrote {len(raw)} bytes for {n} inputs ({per_input} each)")
@@ -187,17 +190,9 @@ def run_host(exe: Path, inputs: np.ndarray, timeout: float | None = 600) -> np.n
     if x.size % per_in:
         raise RuntimeError(f"inputs of {x.size} values are not a whole number of {per_in}-value inputs")
     n = x.size // per_in
-    work = Path(exe).parent
-    fin, fout = work / "eb_inputs.bin", work / "eb_outputs.bin"
-    fin.write_bytes(x.astype(in_dtype.newbyteorder("<")).tobytes())
-    fout.unlink(missing_ok=True)
-    try:
-        proc = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f"host model run timed out after {timeout} s") from None
-    if proc.returncode != 0:
-        raise RuntimeError(f"host model run failed (exit {proc.returncode}): {_first_error(proc.stderr)}")
-    raw = np.frombuffer(fout.read_bytes(), dtype=out_dtype.newbyteorder("<")).astype(out_dtype)
+    out = _run(exe, x.astype(in_dtype.newbyteorder("<")).tobytes(), ("eb_inputs.bin", "eb_outputs.bin"), timeout,
+               "host model run")
+    raw = np.frombuffer(out, dtype=out_dtype.newbyteorder("<")).astype(out_dtype)
     shape = io["output"]["shape"]
     if raw.size != n * int(np.prod(shape)):
         raise RuntimeError(f"host model wrote {raw.size} values for {n} inputs")
