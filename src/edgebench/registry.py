@@ -66,6 +66,9 @@ class Runtime(Plugin):
     # arrays, board fit), against the runtime that verified the same file on the host.
     check: str | None = None
     reference_runtime: str | None = None
+    # Why it has no LAYERS capability, where there is more to say than that it hands back no
+    # intermediate tensors (the report prints it in place of a per-layer table).
+    no_layers: str = ""
 
     def load_check(self):
         module, attr = self.check.split(":")

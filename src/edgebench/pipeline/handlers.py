@@ -391,14 +391,6 @@ LAYER_OUTPUTS = "layer_outputs.npz"  # a training's source-layer outputs, remove
 LAYERS_STAGE = "per-layer error (within verification and the microcontroller runtimes)"
 
 
-# Why a runtime without the layers capability has none, where there is more to say.
-_NO_LAYERS = {
-    "executorch": "ExecuTorch's programs here are XNNPACK-delegated: its ETDump debug buffer holds only the "
-                  "delegate's boundary tensors (for ResNet-8: the input, the last block's output, the mean, the "
-                  "logits), which without an ETRecord cannot be told from the other layers of the same shape",
-}
-
-
 def _layers_wanted(run: "Run", prec: str) -> bool:
     layers = getattr(run.cfg, "layers", "none")
     return layers == "all" or (layers == "int8" and prec.startswith("int8"))
@@ -406,7 +398,7 @@ def _layers_wanted(run: "Run", prec: str) -> bool:
 
 def _why_no_layers(run: "Run", info, fw: str) -> str:
     if registry.LAYERS not in info.capabilities:
-        return _NO_LAYERS.get(info.name, f"{info.display} does not hand back intermediate tensors here")
+        return info.no_layers or f"{info.display} does not hand back intermediate tensors here"
     source = run.results.training(fw, run.cfg.modes[0]) if hasattr(run.cfg, "modes") else run.results.source
     if source is not None and source.layer_outputs_error:
         return f"the source model's layer outputs are missing: {source.layer_outputs_error}"

@@ -10,7 +10,11 @@ register(Runtime("litert", "edgebench.runtimes.litert:LiteRTSession", ("ai_edge_
 register(Runtime("onnxruntime", "edgebench.runtimes.onnxruntime:OrtSession", ("onnxruntime",), "torch",
                  title="ONNX Runtime", role="runs .onnx", formats=("onnx",), capabilities=frozenset({LAYERS})))
 register(Runtime("executorch", "edgebench.runtimes.executorch:ExecuTorchSession", ("executorch", "torch"),
-                 "executorch", title="ExecuTorch", role="runs .pte", formats=("executorch",)))
+                 "executorch", title="ExecuTorch", role="runs .pte", formats=("executorch",),
+                 no_layers="ExecuTorch's programs here are XNNPACK-delegated: its ETDump debug buffer holds only the "
+                           "delegate's boundary tensors (for ResNet-8: the input, the last block's output, the mean, "
+                           "the logits), which without an ETRecord cannot be told from the other layers of the same "
+                           "shape"))
 register(Runtime("tflm", "edgebench.runtimes.tflm:TFLMSession", ("tflite_micro", "ai_edge_litert"), "tflm",
                  title="TFLite Micro", role="runs .tflite on TFLite Micro", distribution="tflite-micro",
                  formats=("tflite",), capabilities=frozenset({MICROCONTROLLER}),
